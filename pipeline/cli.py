@@ -1,0 +1,164 @@
+"""The command line: ``python -m pipeline run`` and ``python -m pipeline logs``.
+
+This is the thin application layer that assembles the k-NN job from
+``stages/``; nothing else in ``pipeline/`` knows about k-NN.
+
+Exit status: 0 done; 2 bad input or options (one line on stderr saying what,
+where and how to fix); 130 interrupted; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .errors import InputError
+from .runner import StageFailed
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line and exit 2, like every other input error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 4294967295")
+    return value
+
+
+def _label(text: str) -> str | int:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m pipeline", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="tune k, metric and weighting by cross-validation")
+    run.add_argument("data", nargs="?", default="iris",
+                     help="CSV or .npy/.npz path, or iris, wine, breast_cancer, digits (default: iris)")
+    run.add_argument("--label", type=_label, help="label column: header name or 0-based index (default: last)")
+    run.add_argument("--k", default="1-39:2", help="k values: 1-39:2, 1,3,5 or a mix (default: 1-39:2)")
+    run.add_argument("--metrics", default="euclidean,manhattan,chebyshev,sorensen",
+                     help="distance metrics, comma-separated (default: all four)")
+    run.add_argument("--weights", default="uniform", help="uniform,distance (default: uniform)")
+    run.add_argument("--cv", default="kfold:5", help="kfold:N, holdout:F, loo or column:NAME (default: kfold:5)")
+    run.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
+    run.add_argument("--workers", type=_positive, help="worker processes (default: CPU count)")
+    run.add_argument("--out", type=Path, help="write the results JSON here")
+    run.add_argument("--top", type=_positive, default=10, help="leaderboard rows to print (default: 10)")
+    run.add_argument("--quiet", action="store_true", help="no progress display, only the leaderboard")
+
+    logs = commands.add_parser("logs", help="receive streamed events from runs and append them to a file")
+    logs.add_argument("--listen", default="127.0.0.1:18842", help="HOST:PORT (default: 127.0.0.1:18842)")
+    logs.add_argument("--out", default="-", help="file to append JSON lines to, or - for stdout")
+    return parser
+
+
+def _check_out_path(path: Path | None) -> None:
+    if path is None:
+        return
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"--out {path}: is a directory; give a file name")
+    if not parent.is_dir():
+        raise InputError(f"--out {path}: directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"--out {path}: cannot write in {parent}; choose another place")
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from stages.tuning import Tuning
+
+    tuning = Tuning(
+        args.data, k=args.k, metrics=args.metrics, weights=args.weights, cv=args.cv,
+        seed=args.seed, label=args.label, workers=args.workers,
+    )
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if main_task is not None:
+        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    try:
+        result = await tuning.run()
+    except asyncio.CancelledError:
+        print("interrupted", file=sys.stderr)
+        try:
+            partial = tuning.result()
+        except RuntimeError:
+            return EXIT_INTERRUPTED
+        if partial.candidates:
+            partial.print_table(args.top)
+        return EXIT_INTERRUPTED
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+    if args.out is not None:
+        result.write_json(args.out)
+    result.print_table(args.top)
+    return EXIT_OK
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    _check_out_path(args.out)
+    return asyncio.run(_run(args))
+
+
+def _logs_command(args: argparse.Namespace) -> int:
+    from .logserver import parse_listen, run_log_server
+
+    try:
+        host, port = parse_listen(args.listen)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    return run_log_server(host, port, args.out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run_command(args)
+        return _logs_command(args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except StageFailed as failure:
+        if isinstance(failure.error, InputError):
+            print(f"error: {failure.error}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"error: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

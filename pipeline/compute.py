@@ -1,0 +1,162 @@
+"""The one shared compute pool behind every CPU-bound stage.
+
+Stages hand plain, picklable, module-level functions to
+:meth:`ComputePool.run`, which awaits ``loop.run_in_executor`` with a bound on
+tasks in flight, so cancelling a pipeline only has a few small tasks to drop.
+
+By default the pool is a :class:`~concurrent.futures.ProcessPoolExecutor`
+started with ``forkserver`` (``spawn`` where that is missing; never ``fork``
+from a process with threads) whose workers ignore SIGINT (the parent decides)
+and run BLAS/OpenMP on one thread each (threadpoolctl), so parallelism comes
+from processes without oversubscription. Any
+:class:`concurrent.futures.Executor` handed in is used as it is, and is left
+running for its owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from types import TracebackType
+from typing import Any, TypeVar
+
+__all__ = ["ComputePool", "default_workers"]
+
+R = TypeVar("R")
+
+_REAP_SECONDS = 2.0
+
+
+def default_workers() -> int:
+    """CPUs this process may run on (respects affinity masks and container limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _start_method() -> str:
+    methods = multiprocessing.get_all_start_methods()
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _init_worker(blas_threads: int) -> None:
+    """Runs once in each worker process before its first task."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=blas_threads)
+
+
+class ComputePool:
+    """One executor shared by every stage of a run.
+
+    Use as ``async with ComputePool(workers=4) as pool: await pool.run(fn, x)``.
+    """
+
+    def __init__(
+        self,
+        executor: Executor | None = None,
+        *,
+        workers: int | None = None,
+        max_in_flight: int | None = None,
+        preload: Sequence[str] = (),
+        blas_threads: int = 1,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = workers or (getattr(executor, "_max_workers", None) or default_workers())
+        self._owned = executor is None
+        self._executor = executor
+        self._preload = list(preload)
+        self._blas_threads = blas_threads
+        limit = max_in_flight if max_in_flight is not None else 2 * self.workers
+        if limit < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {limit}")
+        self.max_in_flight = limit
+        self._slots: asyncio.Semaphore | None = None
+        self.in_flight = 0
+
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            raise RuntimeError("the compute pool is not started; use 'async with ComputePool()'")
+        return self._executor
+
+    @property
+    def local_processes(self) -> bool:
+        """True when workers are processes on this machine (so shared memory works)."""
+        return isinstance(self._executor, ProcessPoolExecutor) or (
+            self._executor is None and self._owned
+        )
+
+    def start(self) -> None:
+        """Create the default process pool (no-op for an executor handed in)."""
+        if self._executor is None:
+            method = _start_method()
+            context = multiprocessing.get_context(method)
+            if method == "forkserver" and self._preload:
+                context.set_forkserver_preload(self._preload)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(self._blas_threads,),
+            )
+        self._slots = asyncio.Semaphore(self.max_in_flight)
+
+    async def run(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run ``fn(*args)`` on the pool, waiting for a free slot first."""
+        if self._slots is None:
+            raise RuntimeError("the compute pool is not started; use 'async with ComputePool()'")
+        async with self._slots:
+            self.in_flight += 1
+            try:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self.executor, fn, *args)
+            finally:
+                self.in_flight -= 1
+
+    async def aclose(self, *, abort: bool = False) -> None:
+        """Shut an owned pool down; with ``abort``, drop queued work and stop the workers now."""
+        executor, self._executor = self._executor, None
+        if executor is None or not self._owned:
+            return
+        if not abort:
+            await asyncio.to_thread(executor.shutdown, wait=True)
+            return
+        _abort(executor)
+
+    async def __aenter__(self) -> ComputePool:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose(abort=exc is not None)
+
+
+def _abort(executor: Executor) -> None:
+    """Cancel queued futures and terminate worker processes, leaving no orphan behind.
+
+    The standard library offers no way to stop running tasks before Python 3.14
+    (``terminate_workers``), so the worker processes are terminated by hand.
+    """
+    procs = dict(getattr(executor, "_processes", None) or {})
+    executor.shutdown(wait=False, cancel_futures=True)
+    for proc in procs.values():
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs.values():
+        proc.join(_REAP_SECONDS)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(_REAP_SECONDS)

@@ -1,0 +1,93 @@
+"""Run stages together under structured concurrency.
+
+Every stage is a task in one :class:`asyncio.TaskGroup`. The first stage that
+fails cancels all the others, and the caller gets a :class:`StageFailed`
+naming that stage, with the stage's own exception chained as ``__cause__``.
+Cancelling the caller's task cancels every stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .channel import Channel
+
+__all__ = ["Pipeline", "StageFailed"]
+
+T = TypeVar("T")
+
+
+class StageFailed(Exception):
+    """A stage raised; the original exception is ``__cause__``."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        super().__init__(f"stage {stage!r} failed: {type(error).__name__}: {error}")
+        self.stage = stage
+        self.error = error
+
+
+@dataclass
+class _Stage:
+    name: str
+    start: Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Pipeline:
+    """Stages joined by channels, run as one unit.
+
+    Build it top to bottom, then ``await pipeline.run()``::
+
+        pipe = Pipeline()
+        numbers = pipe.channel("numbers")
+        pipe.stage("produce", produce, numbers)
+        pipe.stage("consume", consume, numbers)
+        await pipe.run()
+    """
+
+    name: str = "pipeline"
+    channels: list[Channel[Any]] = field(default_factory=list)
+    _stages: list[_Stage] = field(default_factory=list)
+    _failure: StageFailed | None = None
+
+    def channel(self, name: str, capacity: int = 16) -> Channel[Any]:
+        """Create a bounded channel owned by this pipeline (its depth is observable)."""
+        ch: Channel[Any] = Channel(capacity, name=name)
+        self.channels.append(ch)
+        return ch
+
+    def stage(self, name: str, fn: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> None:
+        """Register ``fn(*args, **kwargs)`` as the stage called ``name``."""
+        if any(s.name == name for s in self._stages):
+            raise ValueError(f"pipeline {self.name!r} already has a stage named {name!r}")
+        self._stages.append(_Stage(name, lambda: fn(*args, **kwargs)))
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self._stages]
+
+    async def run(self) -> None:
+        """Run every stage to completion; raise :class:`StageFailed` for the first failure."""
+        self._failure = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                for stage in self._stages:
+                    group.create_task(self._guard(stage), name=f"{self.name}:{stage.name}")
+        except BaseExceptionGroup as group_error:
+            if self._failure is not None:
+                raise self._failure from self._failure.error
+            raise group_error.exceptions[0] from None  # not a stage error: runner bug or BaseException
+
+    async def _guard(self, stage: _Stage) -> None:
+        try:
+            await stage.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            failure = StageFailed(stage.name, error)
+            if self._failure is None:
+                self._failure = failure
+            raise failure from error

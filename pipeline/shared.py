@@ -1,0 +1,134 @@
+"""Arrays placed once in shared memory and referenced by small handles.
+
+A task never carries the data set: it carries an :class:`ArrayRef`. For a
+local process pool that is a :class:`SharedArrayHandle` (segment name, shape,
+dtype) which each worker attaches once and caches; for executors whose workers
+cannot see this machine's shared memory (threads need no copy, a distributed
+cluster cannot attach) it is an :class:`InlineArray` carrying the array itself.
+
+:class:`SharedArrays` owns the segments and unlinks every one on exit,
+including on error and cancellation. It is written here rather than using
+:class:`multiprocessing.managers.SharedMemoryManager` because that starts a
+server process of its own, one more process to clean up after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+from types import TracebackType
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["ArrayRef", "InlineArray", "SharedArrayHandle", "SharedArrays", "segment_prefix"]
+
+segment_prefix = "knnp_"
+"""Every segment this package creates has a name starting with this (so tests can look for leaks)."""
+
+_ATTACHED_LIMIT = 16
+"""Segments a worker keeps attached; older ones are released (long-lived pools serve many runs)."""
+
+_attached: OrderedDict[str, tuple[shared_memory.SharedMemory, npt.NDArray[Any]]] = OrderedDict()
+
+
+class ArrayRef(Protocol):
+    """Something a worker can turn into a read-only array."""
+
+    def attach(self) -> npt.NDArray[Any]: ...
+
+
+@dataclass(frozen=True)
+class InlineArray:
+    """An array carried by value (thread pools, remote executors)."""
+
+    array: npt.NDArray[Any]
+
+    def attach(self) -> npt.NDArray[Any]:
+        return self.array
+
+
+@dataclass(frozen=True)
+class SharedArrayHandle:
+    """Name, shape and dtype of an array in a shared-memory segment."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def attach(self) -> npt.NDArray[Any]:
+        """Map the segment read-only, once per process, and return the array view."""
+        hit = _attached.get(self.name)
+        if hit is not None:
+            _attached.move_to_end(self.name)
+            return hit[1]
+        segment = shared_memory.SharedMemory(name=self.name, create=False)
+        view: npt.NDArray[Any] = np.ndarray(self.shape, dtype=np.dtype(self.dtype), buffer=segment.buf)
+        view.flags.writeable = False
+        _attached[self.name] = (segment, view)
+        while len(_attached) > _ATTACHED_LIMIT:
+            _, (old_segment, old_view) = _attached.popitem(last=False)
+            del old_view
+            _release(old_segment)
+        return view
+
+
+def _release(segment: shared_memory.SharedMemory) -> None:
+    try:
+        segment.close()
+    except BufferError:  # a view is still alive somewhere; the mapping goes with it
+        pass
+
+
+class SharedArrays:
+    """Owner of the segments of one run: ``share`` arrays in, ``close`` unlinks all.
+
+    With ``use_shared_memory=False`` arrays are passed inline instead.
+    """
+
+    def __init__(self, *, use_shared_memory: bool = True) -> None:
+        self.use_shared_memory = use_shared_memory
+        self._segments: list[shared_memory.SharedMemory] = []
+
+    def share(self, array: npt.ArrayLike) -> ArrayRef:
+        """Copy ``array`` into a new segment (once) and return its handle."""
+        data = np.ascontiguousarray(array)
+        if not self.use_shared_memory:
+            data.flags.writeable = False
+            return InlineArray(data)
+        name = f"{segment_prefix}{secrets.token_hex(8)}"
+        segment = shared_memory.SharedMemory(name=name, create=True, size=max(data.nbytes, 1))
+        self._segments.append(segment)
+        target: npt.NDArray[Any] = np.ndarray(data.shape, dtype=data.dtype, buffer=segment.buf)
+        target[...] = data
+        del target
+        return SharedArrayHandle(name=name, shape=tuple(data.shape), dtype=data.dtype.str)
+
+    @property
+    def segment_names(self) -> list[str]:
+        return [s.name for s in self._segments]
+
+    def close(self) -> None:
+        """Unlink every segment; safe to call more than once."""
+        while self._segments:
+            segment = self._segments.pop()
+            _attached.pop(segment.name, None)
+            _release(segment)
+            try:
+                segment.unlink()
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> SharedArrays:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

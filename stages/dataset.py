@@ -1,0 +1,43 @@
+"""The labelled data set every stage works on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Dataset"]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features as one float64 matrix, labels as integer codes into ``classes``.
+
+    ``groups`` holds the values of a predefined-fold column, when one was read.
+    """
+
+    X: npt.NDArray[np.float64]
+    y: npt.NDArray[np.intp]
+    classes: list[str]
+    source: str
+    feature_names: list[str] = field(default_factory=list)
+    groups: npt.NDArray[Any] | None = None
+
+    @property
+    def rows(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def features(self) -> int:
+        return int(self.X.shape[1])
+
+    def describe(self) -> dict[str, Any]:
+        """The ``dataset`` block of the results JSON."""
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "features": self.features,
+            "classes": list(self.classes),
+        }

@@ -1,0 +1,237 @@
+"""The k-NN tuning stages as async functions joined by channels.
+
+Each function is one stage: it reads its inbox, writes its outbox and closes
+the outbox when done. :class:`stages.tuning.Tuning` wires them together, and
+an application can wire them itself (see ``examples/hand_built_pipeline.py``).
+
+    load ─▶ partition ─▶ plan ─▶ neighbours ─▶ score ─▶ rank
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.channel import Channel
+from pipeline.compute import ComputePool
+from pipeline.errors import InputError
+from pipeline.events import CandidateScored, Event, NewBest, UnitDone
+from pipeline.operators import map_concurrently
+from pipeline.shared import SharedArrays
+
+from .dataset import Dataset
+from .load import load_dataset
+from .neighbours import UnitInputs, UnitOutput, compute_unit
+from .partition import CvSpec, Folds, make_folds
+from .plan import WorkUnit, plan_units
+from .rank import Leaderboard, RankedCandidate
+from .score import FoldScores, Scoreboard
+from .search_space import SearchSpace
+
+__all__ = [
+    "Emit",
+    "Partitioned",
+    "Plan",
+    "ScoredFold",
+    "UnitDoneItem",
+    "UnitJob",
+    "load_stage",
+    "neighbours_stage",
+    "partition_stage",
+    "plan_stage",
+    "rank_stage",
+    "score_stage",
+]
+
+Emit = Callable[[Event], None]
+
+
+def _ignore(event: Event) -> None:
+    """The default event callback: drop events nobody listens to."""
+
+
+@dataclass(frozen=True)
+class Partitioned:
+    dataset: Dataset
+    folds: Folds
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the later stages need to know about the run's work."""
+
+    dataset: Dataset
+    folds: Folds
+    space: SearchSpace
+    inputs: UnitInputs
+    test_order: npt.NDArray[np.intp]
+    units: list[WorkUnit]
+
+    def unit_label(self, unit: WorkUnit) -> str:
+        return unit.label([f.id for f in self.folds.folds])
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    plan: Plan
+    unit: WorkUnit
+
+
+@dataclass(frozen=True)
+class UnitDoneItem:
+    plan: Plan
+    output: UnitOutput
+
+
+@dataclass(frozen=True)
+class ScoredFold:
+    plan: Plan
+    scores: FoldScores
+
+
+async def load_stage(
+    outbox: Channel[Dataset],
+    source: str | Dataset,
+    *,
+    label: str | int | None = None,
+    group_column: str | None = None,
+) -> None:
+    """Read the data set (or pass through one already in memory)."""
+    async with outbox:
+        if isinstance(source, Dataset):
+            await outbox.send(source)
+        else:
+            await outbox.send(await load_dataset(source, label=label, group_column=group_column))
+
+
+async def partition_stage(
+    inbox: Channel[Dataset],
+    outbox: Channel[Partitioned],
+    *,
+    cv: CvSpec,
+    seed: int,
+    space: SearchSpace,
+) -> None:
+    """Split into folds; refuse a ``k`` larger than the smallest training fold."""
+    async with outbox:
+        async for dataset in inbox:
+            folds = make_folds(dataset, cv, seed)
+            if space.k_max > folds.smallest_train:
+                raise InputError(
+                    f"--k: k={space.k_max} is larger than the smallest training fold "
+                    f"({folds.smallest_train} rows of {dataset.source} under --cv {cv}); "
+                    f"use k <= {folds.smallest_train}"
+                )
+            await outbox.send(Partitioned(dataset, folds))
+
+
+async def plan_stage(
+    inbox: Channel[Partitioned],
+    outbox: Channel[UnitJob],
+    *,
+    space: SearchSpace,
+    shared: SharedArrays,
+    workers: int,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> None:
+    """Place the data in shared memory once, then send the units of work."""
+    async with outbox:
+        async for part in inbox:
+            test_order, units = plan_units(part.folds, space.metrics, workers=workers)
+            inputs = UnitInputs(
+                token=secrets.token_hex(8),
+                X=shared.share(part.dataset.X),
+                y=shared.share(part.dataset.y),
+                fold_of_row=shared.share(part.folds.fold_of_row),
+                test_order=shared.share(test_order),
+                ks=space.ks,
+                weights=space.weights,
+                n_classes=len(part.dataset.classes),
+            )
+            plan = Plan(part.dataset, part.folds, space, inputs, test_order, units)
+            if on_plan is not None:
+                on_plan(plan)
+            for unit in units:
+                await outbox.send(UnitJob(plan, unit))
+
+
+async def neighbours_stage(
+    inbox: Channel[UnitJob],
+    outbox: Channel[UnitDoneItem],
+    *,
+    pool: ComputePool,
+    emit: Emit = _ignore,
+    run_id: str = "",
+) -> None:
+    """Run every unit on the shared compute pool, a bounded number at a time."""
+    done = 0
+
+    async def run(job: UnitJob) -> UnitDoneItem:
+        nonlocal done
+        output = await pool.run(compute_unit, job.plan.inputs, job.unit)
+        done += 1
+        emit(UnitDone(run_id=run_id, unit=job.plan.unit_label(job.unit), seconds=output.seconds,
+                      done=done, total=len(job.plan.units)))
+        return UnitDoneItem(job.plan, output)
+
+    await map_concurrently(inbox, outbox, run, limit=pool.max_in_flight)
+
+
+async def score_stage(inbox: Channel[UnitDoneItem], outbox: Channel[ScoredFold]) -> None:
+    """Fold unit predictions into confusion matrices; send each (fold, metric) once complete."""
+    boards: dict[int, Scoreboard] = {}
+    async with outbox:
+        async for item in inbox:
+            plan = item.plan
+            board = boards.get(id(plan))
+            if board is None:
+                board = boards[id(plan)] = Scoreboard(
+                    labels=plan.dataset.y,
+                    test_order=plan.test_order,
+                    fold_of_row=plan.folds.fold_of_row,
+                    metrics=plan.space.metrics,
+                    n_weights=len(plan.space.weights),
+                    n_ks=len(plan.space.ks),
+                    n_classes=len(plan.dataset.classes),
+                )
+            for scores in board.add(item.output):
+                await outbox.send(ScoredFold(plan, scores))
+
+
+async def rank_stage(
+    inbox: Channel[ScoredFold],
+    *,
+    board: Callable[[Plan], Leaderboard],
+    emit: Emit = _ignore,
+    run_id: str = "",
+    on_update: Callable[[list[RankedCandidate]], None] | None = None,
+) -> None:
+    """Keep the leaderboard, announce each scored candidate and every new best."""
+    best: tuple[Any, ...] | None = None
+    async for item in inbox:
+        leaderboard = board(item.plan)
+        touched = leaderboard.add(item.scores)
+        fold_id = item.plan.folds.folds[item.scores.fold].id
+        for index in touched:
+            candidate = leaderboard.candidates[index]
+            m, w, k = np.unravel_index(index, leaderboard.accuracy.shape[:3])
+            emit(CandidateScored(
+                run_id=run_id, params=candidate.params(), fold=fold_id,
+                score=float(leaderboard.accuracy[m, w, k, item.scores.fold]),
+                folds_done=leaderboard.folds_done(index), folds_total=leaderboard.n_folds,
+                mean_score=leaderboard.mean_accuracy(index),
+            ))
+        ranked = leaderboard.ranked()
+        top = ranked[0]
+        key = (top.candidate, top.mean_accuracy, top.folds_done)
+        if best is None or key[0] != best[0]:
+            emit(NewBest(run_id=run_id, params=top.candidate.params(),
+                         mean_score=top.mean_accuracy, folds_done=top.folds_done))
+        best = key
+        if on_update is not None:
+            on_update(ranked)

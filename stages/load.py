@@ -1,0 +1,279 @@
+"""Load a labelled data set: a CSV file, a NumPy ``.npy``/``.npz`` file, or a built-in.
+
+CSV is read with :mod:`aiofiles` so a large file never blocks the event loop,
+then parsed by :mod:`csv`. Every problem becomes an :class:`InputError` that
+names the file, the line and the column, and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.errors import InputError
+
+from .dataset import Dataset
+
+__all__ = ["BUILTIN_DATASETS", "encode_labels", "load_dataset", "parse_csv"]
+
+
+def _sklearn_loader(name: str) -> Callable[[], Any]:
+    def load() -> Any:
+        from sklearn import datasets
+
+        return getattr(datasets, f"load_{name}")()
+
+    return load
+
+
+BUILTIN_DATASETS: dict[str, Callable[[], Any]] = {
+    name: _sklearn_loader(name) for name in ("iris", "wine", "breast_cancer", "digits")
+}
+"""Data sets bundled with scikit-learn (no download needed)."""
+
+
+async def load_dataset(
+    source: str | os.PathLike[str],
+    *,
+    label: str | int | None = None,
+    group_column: str | None = None,
+) -> Dataset:
+    """Load ``source``: a built-in name, a ``.csv`` path, or a ``.npy``/``.npz`` path.
+
+    ``label`` picks the label column by header name or 0-based index (default:
+    the last column); ``group_column`` names a column of predefined folds that
+    is kept out of the features.
+    """
+    text = os.fspath(source)
+    if text in BUILTIN_DATASETS and not Path(text).exists():
+        return _load_builtin(text, label, group_column)
+    path = Path(text)
+    if not path.exists():
+        names = ", ".join(BUILTIN_DATASETS)
+        raise InputError(f"{text}: no such file; give a CSV/.npy/.npz path or one of {names}")
+    if path.is_dir():
+        raise InputError(f"{text}: is a directory; give a CSV/.npy/.npz file")
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        if group_column is not None:
+            raise InputError(f"{text}: --cv column:NAME needs a CSV file with a header")
+        return _load_numpy(path, label)
+    try:
+        async with aiofiles.open(path, "rb") as handle:
+            raw = await handle.read()
+    except OSError as error:
+        raise InputError(f"{text}: cannot read ({error.strerror}); check the path and permissions") from None
+    return parse_csv(raw, source=text, label=label, group_column=group_column)
+
+
+def parse_csv(
+    raw: bytes,
+    *,
+    source: str = "<csv>",
+    label: str | int | None = None,
+    group_column: str | None = None,
+) -> Dataset:
+    """Parse CSV bytes into a :class:`Dataset` (header detected, UTF-8)."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise InputError(
+            f"{source}:{line}: bytes that are not UTF-8 (offset {error.start}); "
+            "save the file as UTF-8"
+        ) from None
+    numbered = [
+        (number, row)
+        for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+        if row and any(cell.strip() for cell in row)
+    ]
+    if not numbered:
+        raise InputError(f"{source}: the file is empty; it needs rows of features and a label")
+    header = _header(numbered)
+    if header is not None:
+        numbered = numbered[1:]
+        if not numbered:
+            raise InputError(f"{source}: has a header but no data rows; add rows below the header")
+    width = len(header) if header is not None else len(numbered[0][1])
+    for number, row in numbered:
+        if len(row) != width:
+            raise InputError(
+                f"{source}:{number}: has {len(row)} columns, expected {width}; "
+                "every row needs the same number of cells"
+            )
+    names = header if header is not None else [str(i) for i in range(width)]
+    label_at = _column(label, names, header is not None, source, "--label", default=width - 1)
+    group_at = None
+    if group_column is not None:
+        group_at = _column(group_column, names, header is not None, source, "--cv column:NAME")
+        if group_at == label_at:
+            raise InputError(f"{source}: the fold column {group_column!r} is also the label column")
+    feature_at = [i for i in range(width) if i not in (label_at, group_at)]
+    if not feature_at:
+        raise InputError(f"{source}: no feature columns left besides the label; add feature columns")
+    X = np.empty((len(numbered), len(feature_at)), dtype=np.float64)
+    for r, (number, row) in enumerate(numbered):
+        for c, at in enumerate(feature_at):
+            X[r, c] = _number(row[at], source, number, at, names)
+    labels = [row[label_at].strip() for _, row in numbered]
+    for (number, _), value in zip(numbered, labels, strict=True):
+        if not value:
+            raise InputError(
+                f"{source}:{number}: column {names[label_at]!r} (the label) is empty; "
+                "every row needs a label"
+            )
+    y, classes = encode_labels(labels)
+    groups = None
+    if group_at is not None:
+        groups = np.array([row[group_at].strip() for _, row in numbered], dtype=object)
+    return Dataset(
+        X=X,
+        y=y,
+        classes=classes,
+        source=source,
+        feature_names=[names[i] for i in feature_at],
+        groups=groups,
+    )
+
+
+def encode_labels(values: Sequence[Any]) -> tuple[npt.NDArray[np.intp], list[str]]:
+    """Integer codes and class names, sorted numerically when every label is a number."""
+    as_text = [str(v) for v in values]
+    unique = sorted(set(as_text))
+    try:
+        unique.sort(key=float)
+    except ValueError:
+        pass
+    index = {name: code for code, name in enumerate(unique)}
+    return np.array([index[v] for v in as_text], dtype=np.intp), unique
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _header(numbered: list[tuple[int, list[str]]]) -> list[str] | None:
+    """The first row is a header when it has text where the next row has a number."""
+    first = [c.strip() for c in numbered[0][1]]
+    if len(numbered) == 1:
+        return first if not any(_is_number(c) for c in first) else None
+    second = [c.strip() for c in numbered[1][1]]
+    looks_like_header = any(
+        not _is_number(a) and _is_number(b) for a, b in zip(first, second, strict=False)
+    )
+    all_text = all(not _is_number(c) for c in first) and any(_is_number(c) for c in second)
+    return first if looks_like_header or all_text else None
+
+
+def _column(
+    spec: str | int | None,
+    names: list[str],
+    has_header: bool,
+    source: str,
+    option: str,
+    default: int | None = None,
+) -> int:
+    if spec is None:
+        if default is None:
+            raise InputError(f"{source}: {option} is required")
+        return default
+    if isinstance(spec, str) and spec in names and has_header:
+        return names.index(spec)
+    try:
+        index = int(spec)
+    except ValueError:
+        shown = ", ".join(names) if has_header else "the file has no header"
+        raise InputError(
+            f"{source}: {option} {spec!r} is not a column ({shown}); "
+            "give a header name or a 0-based index"
+        ) from None
+    if not -len(names) <= index < len(names):
+        raise InputError(
+            f"{source}: {option} {index} is out of range; the file has {len(names)} columns "
+            f"(0..{len(names) - 1})"
+        )
+    return index % len(names)
+
+
+def _number(cell: str, source: str, line: int, at: int, names: list[str]) -> float:
+    where = f"{source}:{line}: column {at + 1} ({names[at]!r})"
+    text = cell.strip()
+    if not text:
+        raise InputError(f"{where} is empty; fill it in or choose a --missing policy")
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(
+            f"{where} is {cell!r}, not a number; features must be numeric "
+            "(use --label to pick the label column)"
+        ) from None
+    if not math.isfinite(value):
+        raise InputError(f"{where} is {cell!r}; features must be finite numbers")
+    return value
+
+
+def _load_numpy(path: Path, label: str | int | None) -> Dataset:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: not a readable NumPy file ({error}); save it with np.save/np.savez") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            if "X" not in loaded.files or "y" not in loaded.files:
+                raise InputError(
+                    f"{path}: an .npz needs arrays named 'X' and 'y' (found {', '.join(loaded.files)}); "
+                    "save with np.savez(path, X=X, y=y)"
+                )
+            X, labels = loaded["X"], loaded["y"]
+    else:
+        if loaded.ndim != 2 or loaded.shape[1] < 2:
+            raise InputError(f"{path}: an .npy needs a 2-D array of features and a label column")
+        at = _column(label, [str(i) for i in range(loaded.shape[1])], False, str(path), "--label",
+                     default=loaded.shape[1] - 1)
+        labels = loaded[:, at]
+        X = np.delete(loaded, at, axis=1)
+    return _from_arrays(X, labels, str(path))
+
+
+def _from_arrays(X: Any, labels: Any, source: str) -> Dataset:
+    try:
+        features = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{source}: features are not numeric; convert them to numbers") from None
+    if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] == 0:
+        raise InputError(f"{source}: features must be a non-empty 2-D array, got shape {features.shape}")
+    if len(labels) != features.shape[0]:
+        raise InputError(f"{source}: {features.shape[0]} rows of features but {len(labels)} labels")
+    if not np.isfinite(features).all():
+        row = int(np.argwhere(~np.isfinite(features))[0][0])
+        raise InputError(f"{source}: row {row} has NaN or infinity; features must be finite")
+    y, classes = encode_labels(list(np.asarray(labels).tolist()))
+    names = [f"x{i}" for i in range(features.shape[1])]
+    return Dataset(X=features, y=y, classes=classes, source=source, feature_names=names)
+
+
+def _load_builtin(name: str, label: str | int | None, group_column: str | None) -> Dataset:
+    if label is not None or group_column is not None:
+        raise InputError(f"{name}: the built-in data set has a fixed label and no fold column")
+    bunch = BUILTIN_DATASETS[name]()
+    classes = [str(c) for c in bunch.target_names]
+    return Dataset(
+        X=np.asarray(bunch.data, dtype=np.float64),
+        y=np.asarray(bunch.target, dtype=np.intp),
+        classes=classes,
+        source=name,
+        feature_names=[str(f) for f in bunch.feature_names],
+    )

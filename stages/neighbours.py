@@ -1,0 +1,87 @@
+"""The CPU work of one unit, run in a pool worker.
+
+:func:`compute_unit` is a plain module-level function so any executor can run
+it. It receives small handles (:class:`UnitInputs`) rather than the data set,
+attaches the shared arrays once per worker, and returns only the predicted
+class codes for every candidate: a small array, not Python objects per sample.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.shared import ArrayRef
+
+from .kernels import nearest, pairwise_distances
+from .plan import MASKED, WorkUnit
+from .vote import predict_every_k
+
+__all__ = ["UnitInputs", "UnitOutput", "compute_unit"]
+
+
+@dataclass(frozen=True)
+class UnitInputs:
+    """What every unit of a run shares: array handles and the search grid."""
+
+    token: str
+    X: ArrayRef
+    y: ArrayRef
+    fold_of_row: ArrayRef
+    test_order: ArrayRef
+    ks: tuple[int, ...]
+    weights: tuple[str, ...]
+    n_classes: int
+
+
+@dataclass(frozen=True)
+class UnitOutput:
+    """Predictions of shape ``(len(weights), len(ks), unit.rows)`` for one unit."""
+
+    unit: WorkUnit
+    predictions: npt.NDArray[np.int16]
+    seconds: float
+    pid: int
+
+
+_training_cache: dict[tuple[str, int], tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]] = {}
+
+
+def _training_set(
+    inputs: UnitInputs, fold: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """Training features and labels of ``fold`` (all rows for masked units), kept per worker."""
+    key = (inputs.token, fold)
+    hit = _training_cache.get(key)
+    if hit is not None:
+        return hit
+    X, y = inputs.X.attach(), inputs.y.attach()
+    if fold == MASKED:
+        found = (X, y)
+    else:
+        train = np.flatnonzero(inputs.fold_of_row.attach() != fold)
+        found = (np.ascontiguousarray(X[train]), y[train])
+    _training_cache.clear()  # one fold at a time: units arrive fold-major
+    _training_cache[key] = found
+    return found
+
+
+def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
+    """Distances from the unit's test rows to its training rows, top ``k_max``, every vote."""
+    started = time.perf_counter()
+    X = inputs.X.attach()
+    rows = inputs.test_order.attach()[unit.start : unit.stop]
+    train_X, train_y = _training_set(inputs, unit.fold)
+    distances = pairwise_distances(unit.metric, X[rows], train_X)
+    if unit.fold == MASKED:
+        fold_of_row = inputs.fold_of_row.attach()
+        distances[fold_of_row[rows][:, None] == fold_of_row[None, :]] = np.inf
+    columns, nearest_distances = nearest(distances, max(inputs.ks))
+    predictions = predict_every_k(
+        train_y[columns], nearest_distances, inputs.ks, inputs.weights, inputs.n_classes
+    )
+    return UnitOutput(unit, predictions, time.perf_counter() - started, os.getpid())

@@ -1,0 +1,94 @@
+"""Cut the work into units: (fold, metric, block of test rows).
+
+A unit computes the distances from its block of test rows to the fold's
+training rows once and keeps the ``k_max`` nearest; every ``k`` and every
+weighting is scored from that one list. Blocks are sized so a unit's distance
+matrix fits a memory budget, and small enough that both cores stay busy to the
+end. Folds with very few test rows (leave-one-out) are merged into blocks that
+span folds: their rows are compared with every row, and the rows of a test
+row's own fold are masked out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .partition import Folds
+
+__all__ = ["MASKED", "WorkUnit", "plan_units", "rows_per_block"]
+
+MASKED = -1
+"""``WorkUnit.fold`` of a unit whose block spans folds (training rows masked per test row)."""
+
+DISTANCE_BUDGET_BYTES = 32 * 2**20
+MIN_BLOCK_ROWS = 8
+MAX_BLOCK_ROWS = 4096
+MERGE_BELOW_ROWS = 16
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Test rows ``test_order[start:stop]`` of ``fold`` (or :data:`MASKED`), under ``metric``."""
+
+    id: int
+    metric: str
+    fold: int
+    start: int
+    stop: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+    def label(self, fold_ids: list[str]) -> str:
+        where = "folds mixed" if self.fold == MASKED else f"fold {fold_ids[self.fold]}"
+        return f"unit {self.id} ({where}, {self.metric}, test rows {self.start}..{self.stop - 1})"
+
+
+def rows_per_block(train_rows: int, budget_bytes: int = DISTANCE_BUDGET_BYTES) -> int:
+    """Test rows whose float64 distances to ``train_rows`` points fit the budget."""
+    return int(np.clip(budget_bytes // (8 * max(train_rows, 1)), MIN_BLOCK_ROWS, MAX_BLOCK_ROWS))
+
+
+def plan_units(
+    folds: Folds,
+    metrics: tuple[str, ...],
+    *,
+    workers: int = 1,
+    budget_bytes: int = DISTANCE_BUDGET_BYTES,
+) -> tuple[npt.NDArray[np.intp], list[WorkUnit]]:
+    """The test-row order (rows grouped by fold) and the units, fold-major.
+
+    Fold-major order finishes whole folds early, so the leaderboard fills in
+    while the run goes on.
+    """
+    test_order = np.concatenate([f.test for f in folds.folds]).astype(np.intp)
+    sizes = [f.test.size for f in folds.folds]
+    largest_train = max(f.train.size for f in folds.folds)
+    block = rows_per_block(largest_train, budget_bytes)
+    total_rows = int(test_order.size)
+    # Enough units that every worker has several to the end: no long tail of one big unit.
+    wanted_units = 4 * workers
+    per_metric = max(1, -(-wanted_units // len(metrics)))
+    block = max(MIN_BLOCK_ROWS, min(block, -(-total_rows // per_metric)))
+
+    spans: list[tuple[int, int, int]] = []
+    if total_rows / len(sizes) < MERGE_BELOW_ROWS:
+        spans = [(MASKED, s, min(s + block, total_rows)) for s in range(0, total_rows, block)]
+    else:
+        offset = 0
+        for number, size in enumerate(sizes):
+            pieces = max(1, -(-size // block))
+            edges = np.linspace(offset, offset + size, pieces + 1).round().astype(int)
+            spans.extend((number, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True))
+            offset += size
+    units = [
+        WorkUnit(id=i, metric=metric, fold=fold, start=start, stop=stop)
+        for i, (fold, start, stop, metric) in enumerate(
+            (f, a, b, m) for f, a, b in spans for m in metrics
+        )
+    ]
+    return test_order, units

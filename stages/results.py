@@ -1,0 +1,85 @@
+"""The outcome of a tuning: results JSON (version 1) and the printed leaderboard."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.files import atomic_write_text
+
+from .rank import RankedCandidate
+
+__all__ = ["RESULTS_VERSION", "TuningResult"]
+
+RESULTS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    """Everything a tuning found, ranked best first.
+
+    ``complete`` is False when the run was interrupted and only some folds were
+    scored; the leaderboard then covers the folds done so far.
+    """
+
+    dataset: dict[str, Any]
+    cv: dict[str, Any]
+    candidates: list[RankedCandidate]
+    seconds: float
+    workers: int
+    complete: bool = True
+
+    @property
+    def best(self) -> RankedCandidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results JSON object, version 1."""
+        best = self.best
+        return {
+            "version": RESULTS_VERSION,
+            "dataset": self.dataset,
+            "cv": self.cv,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "best": best.candidate.params() if best else None,
+            "timing": {"seconds": round(self.seconds, 6), "workers": self.workers},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def write_json(self, path: str | os.PathLike[str]) -> None:
+        """Write the results JSON atomically (a reader never sees half a file)."""
+        atomic_write_text(path, self.to_json())
+
+    def table(self, top: int = 10) -> Table:
+        """The leaderboard's first ``top`` rows as a rich table."""
+        folds = len(self.cv.get("folds", []))
+        title = f"k-NN leaderboard: {self.dataset['source']}, {self.cv['kind']} ({folds} folds)"
+        if not self.complete:
+            title += " [PARTIAL: interrupted]"
+        table = Table(title=title, title_justify="left")
+        for name, justify in (
+            ("rank", "right"), ("k", "right"), ("metric", "left"), ("weights", "left"),
+            ("accuracy", "right"), ("± std", "right"), ("balanced", "right"), ("F1 macro", "right"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for row in self.candidates[:top]:
+            table.add_row(
+                str(row.rank), str(row.candidate.k), row.candidate.metric, row.candidate.weights,
+                f"{row.mean_accuracy:.4f}", f"{row.std_accuracy:.4f}",
+                f"{row.mean_balanced_accuracy:.4f}", f"{row.mean_f1_macro:.4f}",
+            )
+        return table
+
+    def print_table(self, top: int = 10, console: Console | None = None) -> None:
+        out = console or Console()
+        out.print(self.table(top))
+        out.print(
+            f"{len(self.candidates)} candidates, {self.seconds:.2f} s on {self.workers} workers"
+        )

@@ -1,0 +1,104 @@
+"""Confusion matrices per candidate and fold, and the scores derived from them.
+
+Unit predictions are folded into one integer array of shape
+``(metrics, folds, weights, ks, classes, classes)`` with one
+``np.add.at``. When every test row of a (fold, metric) has been seen, that
+fold's scores for all of the metric's candidates are final.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .neighbours import UnitOutput
+
+__all__ = ["FoldScores", "Scoreboard", "scores_from_confusion"]
+
+
+@dataclass(frozen=True)
+class FoldScores:
+    """Final scores of one (fold, metric) for every (weighting, k): arrays of shape ``(W, K)``."""
+
+    fold: int
+    metric: int
+    accuracy: npt.NDArray[np.float64]
+    balanced_accuracy: npt.NDArray[np.float64]
+    f1_macro: npt.NDArray[np.float64]
+
+
+def scores_from_confusion(
+    confusion: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Accuracy, balanced accuracy and macro F1 over the last two axes (true, predicted).
+
+    Follow scikit-learn: balanced accuracy averages recall over classes present
+    in the truth; macro F1 averages over classes present in truth or
+    prediction, an undefined F1 counting as 0.
+    """
+    confusion = confusion.astype(np.float64)
+    hits = np.diagonal(confusion, axis1=-2, axis2=-1)
+    support = confusion.sum(axis=-1)
+    predicted = confusion.sum(axis=-2)
+    total = support.sum(axis=-1)
+    accuracy = hits.sum(axis=-1) / total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(support > 0, hits / support, 0.0)
+        balanced = recall.sum(axis=-1) / np.count_nonzero(support > 0, axis=-1)
+        denominator = support + predicted
+        f1 = np.where(denominator > 0, 2.0 * hits / denominator, 0.0)
+        present = np.count_nonzero(denominator > 0, axis=-1)
+        f1_macro = f1.sum(axis=-1) / present
+    return accuracy, balanced, f1_macro
+
+
+class Scoreboard:
+    """Accumulates unit outputs; reports each (fold, metric) as it completes."""
+
+    def __init__(
+        self,
+        *,
+        labels: npt.NDArray[np.intp],
+        test_order: npt.NDArray[np.intp],
+        fold_of_row: npt.NDArray[np.int32],
+        metrics: tuple[str, ...],
+        n_weights: int,
+        n_ks: int,
+        n_classes: int,
+    ) -> None:
+        self._labels = labels
+        self._test_order = test_order
+        self._fold_of_row = fold_of_row
+        self._metric_index = {m: i for i, m in enumerate(metrics)}
+        n_folds = int(fold_of_row.max()) + 1
+        self._shape = (len(metrics), n_folds, n_weights, n_ks, n_classes, n_classes)
+        self.confusion = np.zeros(self._shape, dtype=np.int64)
+        self._fold_sizes = np.bincount(fold_of_row[fold_of_row >= 0], minlength=n_folds)
+        self._seen = np.zeros((len(metrics), n_folds), dtype=np.int64)
+
+    def add(self, output: UnitOutput) -> list[FoldScores]:
+        """Count one unit's predictions; return the (fold, metric) pairs it completed."""
+        unit = output.unit
+        metric = self._metric_index[unit.metric]
+        rows = self._test_order[unit.start : unit.stop]
+        folds = self._fold_of_row[rows]
+        truth = self._labels[rows]
+        _, n_folds, n_weights, n_ks, n_classes, _ = self._shape
+        predictions = output.predictions.astype(np.int64)  # (W, K, rows)
+        w = np.arange(n_weights)[:, None, None]
+        k = np.arange(n_ks)[None, :, None]
+        flat = (
+            ((((metric * n_folds + folds[None, None, :]) * n_weights + w) * n_ks + k) * n_classes)
+            + truth[None, None, :]
+        ) * n_classes + predictions
+        np.add.at(self.confusion.reshape(-1), flat.ravel(), 1)
+        touched = np.unique(folds)
+        self._seen[metric] += np.bincount(folds, minlength=n_folds)
+        completed = [int(f) for f in touched if self._seen[metric, f] == self._fold_sizes[f]]
+        return [self._fold_scores(int(f), metric) for f in completed]
+
+    def _fold_scores(self, fold: int, metric: int) -> FoldScores:
+        accuracy, balanced, f1 = scores_from_confusion(self.confusion[metric, fold])
+        return FoldScores(fold, metric, accuracy, balanced, f1)

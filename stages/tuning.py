@@ -1,0 +1,177 @@
+"""The public entry point: tune a k-NN classifier inside your own event loop.
+
+    result = await tune("iris", k="1-39:2", cv="kfold:5")
+    print(result.best.candidate)
+
+:class:`Tuning` is the same run as an object, for applications that want its
+events while it runs, a partial leaderboard after a cancellation, or their own
+executor (any :class:`concurrent.futures.Executor`, e.g. Dask's
+``Client.get_executor()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from pipeline.compute import ComputePool
+from pipeline.events import EventBus, RunFailed, RunFinished, RunStarted, Subscription
+from pipeline.runner import Pipeline, StageFailed
+from pipeline.shared import SharedArrays
+
+from .dataset import Dataset
+from .flow import (
+    Plan,
+    load_stage,
+    neighbours_stage,
+    partition_stage,
+    plan_stage,
+    rank_stage,
+    score_stage,
+)
+from .partition import CvSpec, parse_cv
+from .rank import Leaderboard, RankedCandidate
+from .results import TuningResult
+from .search_space import METRICS, SearchSpace, parse_k, parse_metrics, parse_weights
+
+__all__ = ["Tuning", "tune"]
+
+WORKER_PRELOAD = ["stages.neighbours"]
+"""Imported once in the forkserver, so each worker starts with NumPy and SciPy loaded."""
+
+
+class Tuning:
+    """One tuning run: configure, then ``await run()``.
+
+    Options take the command line's text forms or Python values:
+    ``k="1-39:2"`` or ``k=[1, 3, 5]``; ``metrics="euclidean,manhattan"`` or a list.
+    """
+
+    def __init__(
+        self,
+        data: str | Dataset = "iris",
+        *,
+        k: str | Sequence[int] = "1-39:2",
+        metrics: str | Sequence[str] = METRICS,
+        weights: str | Sequence[str] = ("uniform",),
+        cv: str | CvSpec = "kfold:5",
+        seed: int = 0,
+        label: str | int | None = None,
+        workers: int | None = None,
+        executor: Executor | None = None,
+        max_in_flight: int | None = None,
+        events: EventBus | None = None,
+        on_update: Callable[[list[RankedCandidate]], None] | None = None,
+    ) -> None:
+        self.data = data
+        self.space = SearchSpace(
+            ks=parse_k(k) if isinstance(k, str) else tuple(sorted({int(v) for v in k})),
+            metrics=parse_metrics(metrics) if isinstance(metrics, str) else tuple(metrics),
+            weights=parse_weights(weights) if isinstance(weights, str) else tuple(weights),
+        )
+        self.cv = parse_cv(cv) if isinstance(cv, str) else cv
+        self.seed = seed
+        self.label = label
+        self.events = events or EventBus()
+        self.pool = ComputePool(
+            executor, workers=workers, max_in_flight=max_in_flight, preload=WORKER_PRELOAD
+        )
+        self._on_update = on_update
+        self._plan: Plan | None = None
+        self._leaderboard: Leaderboard | None = None
+        self._started = 0.0
+        self.pipeline: Pipeline | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.events.run_id
+
+    def subscribe(self, limit: int | None = None) -> Subscription:
+        """Events of this run, for ``async for event in tuning.subscribe()``."""
+        return self.events.subscribe(limit)
+
+    def params(self) -> dict[str, Any]:
+        source = self.data.source if isinstance(self.data, Dataset) else str(self.data)
+        return {"data": source, **self.space.describe(), "cv": str(self.cv), "seed": self.seed}
+
+    async def run(self) -> TuningResult:
+        """Run the whole tuning; raise :class:`StageFailed` naming the stage that failed."""
+        self._started = time.perf_counter()
+        try:
+            async with self.pool:
+                with SharedArrays(use_shared_memory=self.pool.local_processes) as shared:
+                    self.pipeline = self._build(shared)
+                    await self.pipeline.run()
+        except BaseException as error:
+            interrupted = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
+            cause = error.error if isinstance(error, StageFailed) else error
+            self.events.emit(RunFailed(
+                run_id=self.run_id,
+                error=f"{type(cause).__name__}: {cause}" if not interrupted else "interrupted",
+                stage=error.stage if isinstance(error, StageFailed) else None,
+                interrupted=interrupted,
+            ))
+            self.events.close()
+            raise
+        result = self.result()
+        best = result.best
+        self.events.emit(RunFinished(
+            run_id=self.run_id, seconds=result.seconds,
+            best=best.candidate.params() if best else None,
+            best_score=best.mean_accuracy if best else None,
+            candidates=len(result.candidates), events_dropped=self.events.dropped,
+        ))
+        self.events.close()
+        return result
+
+    def result(self) -> TuningResult:
+        """The leaderboard so far (``complete`` is False before the run has finished)."""
+        if self._plan is None or self._leaderboard is None:
+            raise RuntimeError("the tuning has not planned any work yet")
+        return TuningResult(
+            dataset=self._plan.dataset.describe(),
+            cv=self._plan.folds.describe(),
+            candidates=self._leaderboard.ranked(),
+            seconds=time.perf_counter() - self._started,
+            workers=self.pool.workers,
+            complete=self._leaderboard.complete,
+        )
+
+    def _on_plan(self, plan: Plan) -> None:
+        self._plan = plan
+        self._leaderboard = Leaderboard(plan.space, len(plan.folds.folds))
+        self.events.emit(RunStarted(
+            run_id=self.run_id, job="knn-tuning", params=self.params(),
+            units_total=len(plan.units), workers=self.pool.workers,
+        ))
+
+    def _board(self, plan: Plan) -> Leaderboard:
+        assert self._leaderboard is not None and plan is self._plan
+        return self._leaderboard
+
+    def _build(self, shared: SharedArrays) -> Pipeline:
+        emit, run_id = self.events.emit, self.run_id
+        group = self.cv.column if self.cv.kind == "column" else None
+        pipe = Pipeline(name="knn-tuning")
+        datasets, parts = pipe.channel("datasets", 1), pipe.channel("folds", 1)
+        jobs = pipe.channel("units", 2 * self.pool.max_in_flight)
+        outputs, scored = pipe.channel("predictions", 64), pipe.channel("scores", 64)
+        pipe.stage("load", load_stage, datasets, self.data, label=self.label, group_column=group)
+        pipe.stage("partition", partition_stage, datasets, parts, cv=self.cv, seed=self.seed,
+                   space=self.space)
+        pipe.stage("plan", plan_stage, parts, jobs, space=self.space, shared=shared,
+                   workers=self.pool.workers, on_plan=self._on_plan)
+        pipe.stage("neighbours", neighbours_stage, jobs, outputs, pool=self.pool, emit=emit,
+                   run_id=run_id)
+        pipe.stage("score", score_stage, outputs, scored)
+        pipe.stage("rank", rank_stage, scored, board=self._board, emit=emit, run_id=run_id,
+                   on_update=self._on_update)
+        return pipe
+
+
+async def tune(data: str | Dataset = "iris", **options: Any) -> TuningResult:
+    """Tune a k-NN classifier on ``data``; see :class:`Tuning` for the options."""
+    return await Tuning(data, **options).run()

@@ -1,0 +1,57 @@
+"""Votes for every ``k`` and weighting from one sorted neighbour list.
+
+Class counts are accumulated along the neighbour axis once (a cumulative sum),
+so the prediction for any ``k`` is one ``argmax`` over the counts of the first
+``k`` neighbours. ``argmax`` returns the first maximum, which gives a tie to
+the smallest class code, as scikit-learn does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["neighbour_weights", "predict_every_k"]
+
+
+def neighbour_weights(distances: npt.NDArray[np.float64], weights: str) -> npt.NDArray[np.float64]:
+    """Vote weight of each neighbour; ``distance`` is 1/d, and exact matches win outright.
+
+    As in scikit-learn, a row with a neighbour at distance 0 votes with its
+    zero-distance neighbours only (weight 1 each).
+    """
+    if weights == "uniform":
+        return np.ones_like(distances)
+    if weights != "distance":
+        raise ValueError(f"unknown weighting {weights!r}")
+    with np.errstate(divide="ignore"):
+        inverse = 1.0 / distances
+    exact = np.isinf(inverse)
+    has_exact = exact.any(axis=1)
+    inverse[has_exact] = exact[has_exact]
+    return inverse
+
+
+def predict_every_k(
+    neighbour_labels: npt.NDArray[np.intp],
+    neighbour_distances: npt.NDArray[np.float64],
+    ks: Sequence[int],
+    weightings: Sequence[str],
+    n_classes: int,
+) -> npt.NDArray[np.int16]:
+    """Predicted class codes, shape ``(len(weightings), len(ks), rows)``.
+
+    Neighbours must be sorted nearest first; ``ks`` may not exceed their count.
+    """
+    rows, depth = neighbour_labels.shape
+    k_index = np.asarray(ks, dtype=np.intp) - 1
+    one_hot = np.zeros((rows, depth, n_classes), dtype=np.float64)
+    one_hot[np.arange(rows)[:, None], np.arange(depth)[None, :], neighbour_labels] = 1.0
+    predictions = np.empty((len(weightings), len(ks), rows), dtype=np.int16)
+    for w, weighting in enumerate(weightings):
+        weight = neighbour_weights(neighbour_distances, weighting)
+        votes = np.cumsum(one_hot * weight[:, :, None], axis=1)
+        predictions[w] = votes[:, k_index, :].argmax(axis=2).T
+    return predictions
