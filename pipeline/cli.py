@@ -62,22 +62,43 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="tune k, metric and weighting by cross-validation")
-    run.add_argument("data", nargs="?", default="iris",
-                     help="CSV or .npy/.npz path, or iris, wine, breast_cancer, digits (default: iris)")
-    run.add_argument("--label", type=_label, help="label column: header name or 0-based index (default: last)")
-    run.add_argument("--k", default="1-39:2", help="k values: 1-39:2, 1,3,5 or a mix (default: 1-39:2)")
-    run.add_argument("--metrics", default="euclidean,manhattan,chebyshev,sorensen",
-                     help="distance metrics, comma-separated (default: all four)")
+    run.add_argument(
+        "data",
+        nargs="?",
+        default="iris",
+        help="CSV or .npy/.npz path, or iris, wine, breast_cancer, digits (default: iris)",
+    )
+    run.add_argument(
+        "--label", type=_label, help="label column: header name or 0-based index (default: last)"
+    )
+    run.add_argument(
+        "--k", default="1-39:2", help="k values: 1-39:2, 1,3,5 or a mix (default: 1-39:2)"
+    )
+    run.add_argument(
+        "--metrics",
+        default="euclidean,manhattan,chebyshev,sorensen",
+        help="distance metrics, comma-separated (default: all four)",
+    )
     run.add_argument("--weights", default="uniform", help="uniform,distance (default: uniform)")
-    run.add_argument("--cv", default="kfold:5", help="kfold:N, holdout:F, loo or column:NAME (default: kfold:5)")
+    run.add_argument(
+        "--cv", default="kfold:5", help="kfold:N, holdout:F, loo or column:NAME (default: kfold:5)"
+    )
     run.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
     run.add_argument("--workers", type=_positive, help="worker processes (default: CPU count)")
     run.add_argument("--out", type=Path, help="write the results JSON here")
-    run.add_argument("--top", type=_positive, default=10, help="leaderboard rows to print (default: 10)")
-    run.add_argument("--quiet", action="store_true", help="no progress display, only the leaderboard")
+    run.add_argument(
+        "--top", type=_positive, default=10, help="leaderboard rows to print (default: 10)"
+    )
+    run.add_argument(
+        "--quiet", action="store_true", help="no progress display, only the leaderboard"
+    )
 
-    logs = commands.add_parser("logs", help="receive streamed events from runs and append them to a file")
-    logs.add_argument("--listen", default="127.0.0.1:18842", help="HOST:PORT (default: 127.0.0.1:18842)")
+    logs = commands.add_parser(
+        "logs", help="receive streamed events from runs and append them to a file"
+    )
+    logs.add_argument(
+        "--listen", default="127.0.0.1:18842", help="HOST:PORT (default: 127.0.0.1:18842)"
+    )
     logs.add_argument("--out", default="-", help="file to append JSON lines to, or - for stdout")
     return parser
 
@@ -98,8 +119,14 @@ async def _run(args: argparse.Namespace) -> int:
     from stages.tuning import Tuning
 
     tuning = Tuning(
-        args.data, k=args.k, metrics=args.metrics, weights=args.weights, cv=args.cv,
-        seed=args.seed, label=args.label, workers=args.workers,
+        args.data,
+        k=args.k,
+        metrics=args.metrics,
+        weights=args.weights,
+        cv=args.cv,
+        seed=args.seed,
+        label=args.label,
+        workers=args.workers,
     )
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()

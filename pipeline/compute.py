@@ -29,6 +29,7 @@ __all__ = ["ComputePool", "default_workers"]
 R = TypeVar("R")
 
 _REAP_SECONDS = 2.0
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def default_workers() -> int:
@@ -44,9 +45,16 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
+def _ready() -> int:
+    """A no-op task that makes the executor start its worker processes."""
+    return os.getpid()
+
+
 def _init_worker(blas_threads: int) -> None:
     """Runs once in each worker process before its first task."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for variable in _THREAD_VARIABLES:  # for BLAS/OpenMP libraries loaded later
+        os.environ[variable] = str(blas_threads)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=blas_threads)
@@ -79,6 +87,7 @@ class ComputePool:
             raise ValueError(f"max_in_flight must be at least 1, got {limit}")
         self.max_in_flight = limit
         self._slots: asyncio.Semaphore | None = None
+        self._warming: asyncio.Future[None] | None = None
         self.in_flight = 0
 
     @property
@@ -107,12 +116,24 @@ class ComputePool:
                 initializer=_init_worker,
                 initargs=(self._blas_threads,),
             )
+            # Starting workers blocks while the forkserver imports its preload list;
+            # do it in a thread, overlapping whatever the pipeline does first.
+            self._warming = asyncio.get_running_loop().run_in_executor(None, self._warm_up)
         self._slots = asyncio.Semaphore(self.max_in_flight)
+
+    def _warm_up(self) -> None:
+        executor = self._executor
+        if executor is not None:
+            futures = [executor.submit(_ready) for _ in range(self.workers)]
+            for future in futures:
+                future.exception()
 
     async def run(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn(*args)`` on the pool, waiting for a free slot first."""
         if self._slots is None:
             raise RuntimeError("the compute pool is not started; use 'async with ComputePool()'")
+        if self._warming is not None:
+            await asyncio.shield(self._warming)
         async with self._slots:
             self.in_flight += 1
             try:
@@ -123,6 +144,8 @@ class ComputePool:
 
     async def aclose(self, *, abort: bool = False) -> None:
         """Shut an owned pool down; with ``abort``, drop queued work and stop the workers now."""
+        if self._warming is not None:
+            await asyncio.wait([self._warming])  # no worker may appear after the abort
         executor, self._executor = self._executor, None
         if executor is None or not self._owned:
             return

@@ -59,7 +59,9 @@ class Pipeline:
         self.channels.append(ch)
         return ch
 
-    def stage(self, name: str, fn: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any) -> None:
+    def stage(
+        self, name: str, fn: Callable[..., Awaitable[None]], *args: Any, **kwargs: Any
+    ) -> None:
         """Register ``fn(*args, **kwargs)`` as the stage called ``name``."""
         if any(s.name == name for s in self._stages):
             raise ValueError(f"pipeline {self.name!r} already has a stage named {name!r}")
@@ -79,7 +81,9 @@ class Pipeline:
         except BaseExceptionGroup as group_error:
             if self._failure is not None:
                 raise self._failure from self._failure.error
-            raise group_error.exceptions[0] from None  # not a stage error: runner bug or BaseException
+            raise group_error.exceptions[
+                0
+            ] from None  # not a stage error: runner bug or BaseException
 
     async def _guard(self, stage: _Stage) -> None:
         try:

@@ -14,6 +14,7 @@ server process of its own, one more process to clean up after Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy.typing as npt
 __all__ = ["ArrayRef", "InlineArray", "SharedArrayHandle", "SharedArrays", "segment_prefix"]
 
 segment_prefix = "knnp_"
-"""Every segment this package creates has a name starting with this (so tests can look for leaks)."""
+"""Every segment this package creates has a name starting with this (tests look for leaks)."""
 
 _ATTACHED_LIMIT = 16
 """Segments a worker keeps attached; older ones are released (long-lived pools serve many runs)."""
@@ -66,7 +67,9 @@ class SharedArrayHandle:
             _attached.move_to_end(self.name)
             return hit[1]
         segment = shared_memory.SharedMemory(name=self.name, create=False)
-        view: npt.NDArray[Any] = np.ndarray(self.shape, dtype=np.dtype(self.dtype), buffer=segment.buf)
+        view: npt.NDArray[Any] = np.ndarray(
+            self.shape, dtype=np.dtype(self.dtype), buffer=segment.buf
+        )
         view.flags.writeable = False
         _attached[self.name] = (segment, view)
         while len(_attached) > _ATTACHED_LIMIT:
@@ -77,10 +80,8 @@ class SharedArrayHandle:
 
 
 def _release(segment: shared_memory.SharedMemory) -> None:
-    try:
+    with contextlib.suppress(BufferError):  # a view still alive keeps the mapping
         segment.close()
-    except BufferError:  # a view is still alive somewhere; the mapping goes with it
-        pass
 
 
 class SharedArrays:
@@ -117,10 +118,8 @@ class SharedArrays:
             segment = self._segments.pop()
             _attached.pop(segment.name, None)
             _release(segment)
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 segment.unlink()
-            except FileNotFoundError:
-                pass
 
     def __enter__(self) -> SharedArrays:
         return self

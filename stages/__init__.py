@@ -2,15 +2,38 @@
 
 The entry points are :func:`tune` and :class:`Tuning`; the stage functions in
 :mod:`stages.flow` can be wired by hand into a :class:`pipeline.Pipeline`.
+
+Names are imported on first use, so a pool worker that only needs the kernels
+(``stages.neighbours``) does not import scikit-learn.
 """
 
-from .dataset import Dataset
-from .load import load_dataset
-from .partition import CvSpec, make_folds, parse_cv
-from .rank import RankedCandidate
-from .results import TuningResult
-from .search_space import Candidate, SearchSpace
-from .tuning import Tuning, tune
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .dataset import Dataset
+    from .load import load_dataset
+    from .partition import CvSpec, make_folds, parse_cv
+    from .rank import RankedCandidate
+    from .results import TuningResult
+    from .search_space import Candidate, SearchSpace
+    from .tuning import Tuning, tune
+
+_EXPORTS = {
+    "Candidate": "search_space",
+    "CvSpec": "partition",
+    "Dataset": "dataset",
+    "RankedCandidate": "rank",
+    "SearchSpace": "search_space",
+    "Tuning": "tuning",
+    "TuningResult": "results",
+    "load_dataset": "load",
+    "make_folds": "partition",
+    "parse_cv": "partition",
+    "tune": "tuning",
+}
 
 __all__ = [
     "Candidate",
@@ -25,3 +48,14 @@ __all__ = [
     "parse_cv",
     "tune",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stages' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

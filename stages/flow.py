@@ -9,10 +9,10 @@ an application can wire them itself (see ``examples/hand_built_pipeline.py``).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -120,7 +120,7 @@ async def partition_stage(
     """Split into folds; refuse a ``k`` larger than the smallest training fold."""
     async with outbox:
         async for dataset in inbox:
-            folds = make_folds(dataset, cv, seed)
+            folds = await asyncio.to_thread(make_folds, dataset, cv, seed)
             if space.k_max > folds.smallest_train:
                 raise InputError(
                     f"--k: k={space.k_max} is larger than the smallest training fold "
@@ -175,8 +175,15 @@ async def neighbours_stage(
         nonlocal done
         output = await pool.run(compute_unit, job.plan.inputs, job.unit)
         done += 1
-        emit(UnitDone(run_id=run_id, unit=job.plan.unit_label(job.unit), seconds=output.seconds,
-                      done=done, total=len(job.plan.units)))
+        emit(
+            UnitDone(
+                run_id=run_id,
+                unit=job.plan.unit_label(job.unit),
+                seconds=output.seconds,
+                done=done,
+                total=len(job.plan.units),
+            )
+        )
         return UnitDoneItem(job.plan, output)
 
     await map_concurrently(inbox, outbox, run, limit=pool.max_in_flight)
@@ -212,26 +219,36 @@ async def rank_stage(
     on_update: Callable[[list[RankedCandidate]], None] | None = None,
 ) -> None:
     """Keep the leaderboard, announce each scored candidate and every new best."""
-    best: tuple[Any, ...] | None = None
+    best: int | None = None
     async for item in inbox:
         leaderboard = board(item.plan)
         touched = leaderboard.add(item.scores)
-        fold_id = item.plan.folds.folds[item.scores.fold].id
+        fold = item.scores.fold
+        fold_id = item.plan.folds.folds[fold].id
+        scores = leaderboard.accuracy.reshape(len(leaderboard.candidates), -1)
         for index in touched:
-            candidate = leaderboard.candidates[index]
-            m, w, k = np.unravel_index(index, leaderboard.accuracy.shape[:3])
-            emit(CandidateScored(
-                run_id=run_id, params=candidate.params(), fold=fold_id,
-                score=float(leaderboard.accuracy[m, w, k, item.scores.fold]),
-                folds_done=leaderboard.folds_done(index), folds_total=leaderboard.n_folds,
-                mean_score=leaderboard.mean_accuracy(index),
-            ))
-        ranked = leaderboard.ranked()
-        top = ranked[0]
-        key = (top.candidate, top.mean_accuracy, top.folds_done)
-        if best is None or key[0] != best[0]:
-            emit(NewBest(run_id=run_id, params=top.candidate.params(),
-                         mean_score=top.mean_accuracy, folds_done=top.folds_done))
-        best = key
+            done = scores[index][~np.isnan(scores[index])]
+            emit(
+                CandidateScored(
+                    run_id=run_id,
+                    params=leaderboard.candidates[index].params(),
+                    fold=fold_id,
+                    score=float(scores[index, fold]),
+                    folds_done=int(done.size),
+                    folds_total=leaderboard.n_folds,
+                    mean_score=float(np.mean(done)),
+                )
+            )
+        leader = leaderboard.best()
+        if leader is not None and leader[0] != best:
+            best = leader[0]
+            emit(
+                NewBest(
+                    run_id=run_id,
+                    params=leaderboard.candidates[best].params(),
+                    mean_score=leader[1],
+                    folds_done=leaderboard.folds_done(best),
+                )
+            )
         if on_update is not None:
-            on_update(ranked)
+            on_update(leaderboard.ranked())

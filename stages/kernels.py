@@ -39,7 +39,7 @@ def nearest(
     shared by more columns than fit fall back to a stable full sort, so the
     lowest columns win the boundary too.
     """
-    rows, columns = distances.shape
+    _rows, columns = distances.shape
     if k > columns:
         raise ValueError(f"cannot take {k} neighbours from {columns} points")
     if k == columns:

@@ -7,6 +7,8 @@ names the file, the line and the column, and says how to fix it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
 import math
@@ -18,6 +20,7 @@ from typing import Any
 import aiofiles
 import numpy as np
 import numpy.typing as npt
+from sklearn import datasets
 
 from pipeline.errors import InputError
 
@@ -26,17 +29,11 @@ from .dataset import Dataset
 __all__ = ["BUILTIN_DATASETS", "encode_labels", "load_dataset", "parse_csv"]
 
 
-def _sklearn_loader(name: str) -> Callable[[], Any]:
-    def load() -> Any:
-        from sklearn import datasets
-
-        return getattr(datasets, f"load_{name}")()
-
-    return load
-
-
 BUILTIN_DATASETS: dict[str, Callable[[], Any]] = {
-    name: _sklearn_loader(name) for name in ("iris", "wine", "breast_cancer", "digits")
+    "iris": datasets.load_iris,
+    "wine": datasets.load_wine,
+    "breast_cancer": datasets.load_breast_cancer,
+    "digits": datasets.load_digits,
 }
 """Data sets bundled with scikit-learn (no download needed)."""
 
@@ -55,7 +52,7 @@ async def load_dataset(
     """
     text = os.fspath(source)
     if text in BUILTIN_DATASETS and not Path(text).exists():
-        return _load_builtin(text, label, group_column)
+        return await asyncio.to_thread(_load_builtin, text, label, group_column)
     path = Path(text)
     if not path.exists():
         names = ", ".join(BUILTIN_DATASETS)
@@ -66,13 +63,18 @@ async def load_dataset(
     if suffix in (".npy", ".npz"):
         if group_column is not None:
             raise InputError(f"{text}: --cv column:NAME needs a CSV file with a header")
-        return _load_numpy(path, label)
+        return await asyncio.to_thread(_load_numpy, path, label)
     try:
         async with aiofiles.open(path, "rb") as handle:
             raw = await handle.read()
     except OSError as error:
-        raise InputError(f"{text}: cannot read ({error.strerror}); check the path and permissions") from None
-    return parse_csv(raw, source=text, label=label, group_column=group_column)
+        raise InputError(
+            f"{text}: cannot read ({error.strerror}); check the path and permissions"
+        ) from None
+    # Parsing is CPU work: keep it off the event loop so the host application stays responsive.
+    return await asyncio.to_thread(
+        parse_csv, raw, source=text, label=label, group_column=group_column
+    )
 
 
 def parse_csv(
@@ -119,7 +121,9 @@ def parse_csv(
             raise InputError(f"{source}: the fold column {group_column!r} is also the label column")
     feature_at = [i for i in range(width) if i not in (label_at, group_at)]
     if not feature_at:
-        raise InputError(f"{source}: no feature columns left besides the label; add feature columns")
+        raise InputError(
+            f"{source}: no feature columns left besides the label; add feature columns"
+        )
     X = np.empty((len(numbered), len(feature_at)), dtype=np.float64)
     for r, (number, row) in enumerate(numbered):
         for c, at in enumerate(feature_at):
@@ -149,10 +153,8 @@ def encode_labels(values: Sequence[Any]) -> tuple[npt.NDArray[np.intp], list[str
     """Integer codes and class names, sorted numerically when every label is a number."""
     as_text = [str(v) for v in values]
     unique = sorted(set(as_text))
-    try:
+    with contextlib.suppress(ValueError):
         unique.sort(key=float)
-    except ValueError:
-        pass
     index = {name: code for code, name in enumerate(unique)}
     return np.array([index[v] for v in as_text], dtype=np.intp), unique
 
@@ -229,20 +231,29 @@ def _load_numpy(path: Path, label: str | int | None) -> Dataset:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
-        raise InputError(f"{path}: not a readable NumPy file ({error}); save it with np.save/np.savez") from None
+        raise InputError(
+            f"{path}: not a readable NumPy file ({error}); save it with np.save/np.savez"
+        ) from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             if "X" not in loaded.files or "y" not in loaded.files:
                 raise InputError(
-                    f"{path}: an .npz needs arrays named 'X' and 'y' (found {', '.join(loaded.files)}); "
+                    f"{path}: an .npz needs arrays named 'X' and 'y' "
+                    f"(found {', '.join(loaded.files)}); "
                     "save with np.savez(path, X=X, y=y)"
                 )
             X, labels = loaded["X"], loaded["y"]
     else:
         if loaded.ndim != 2 or loaded.shape[1] < 2:
             raise InputError(f"{path}: an .npy needs a 2-D array of features and a label column")
-        at = _column(label, [str(i) for i in range(loaded.shape[1])], False, str(path), "--label",
-                     default=loaded.shape[1] - 1)
+        at = _column(
+            label,
+            [str(i) for i in range(loaded.shape[1])],
+            False,
+            str(path),
+            "--label",
+            default=loaded.shape[1] - 1,
+        )
         labels = loaded[:, at]
         X = np.delete(loaded, at, axis=1)
     return _from_arrays(X, labels, str(path))
@@ -254,7 +265,9 @@ def _from_arrays(X: Any, labels: Any, source: str) -> Dataset:
     except (TypeError, ValueError):
         raise InputError(f"{source}: features are not numeric; convert them to numbers") from None
     if features.ndim != 2 or features.shape[0] == 0 or features.shape[1] == 0:
-        raise InputError(f"{source}: features must be a non-empty 2-D array, got shape {features.shape}")
+        raise InputError(
+            f"{source}: features must be a non-empty 2-D array, got shape {features.shape}"
+        )
     if len(labels) != features.shape[0]:
         raise InputError(f"{source}: {features.shape[0]} rows of features but {len(labels)} labels")
     if not np.isfinite(features).all():

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from sklearn.model_selection import LeaveOneOut, PredefinedSplit, StratifiedKFold, train_test_split
 
 from pipeline.errors import InputError
 
@@ -66,7 +67,9 @@ def parse_cv(spec: str) -> CvSpec:
         except ValueError:
             fraction = float("nan")
         if not 0.0 < fraction < 1.0:
-            raise InputError(f"--cv: {spec!r} needs a test fraction between 0 and 1; e.g. holdout:0.2")
+            raise InputError(
+                f"--cv: {spec!r} needs a test fraction between 0 and 1; e.g. holdout:0.2"
+            )
         return CvSpec("holdout", test_size=fraction)
     if kind == "column" and sep and arg.strip():
         return CvSpec("column", column=arg.strip())
@@ -114,24 +117,24 @@ def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
             f"{dataset.source}: the labels hold a single class ({dataset.classes[0]!r}); "
             "a classifier needs at least two"
         )
-    from sklearn.model_selection import (
-        LeaveOneOut,
-        PredefinedSplit,
-        StratifiedKFold,
-        train_test_split,
-    )
-
     n = dataset.rows
     rows = np.arange(n)
     splits: list[tuple[str, Any, Any]]
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "least populated class" is reported below
+            warnings.simplefilter(
+                "ignore", UserWarning
+            )  # "least populated class" is reported below
             if cv.kind == "kfold":
                 if cv.n_splits > n:
-                    raise InputError(f"--cv kfold:{cv.n_splits}: more folds than the {n} rows; use fewer folds")
+                    raise InputError(
+                        f"--cv kfold:{cv.n_splits}: more folds than the {n} rows; use fewer folds"
+                    )
                 splitter = StratifiedKFold(cv.n_splits, shuffle=True, random_state=seed)
-                splits = [(str(i), tr, te) for i, (tr, te) in enumerate(splitter.split(dataset.X, dataset.y))]
+                splits = [
+                    (str(i), tr, te)
+                    for i, (tr, te) in enumerate(splitter.split(dataset.X, dataset.y))
+                ]
             elif cv.kind == "holdout":
                 train, test = train_test_split(
                     rows, test_size=cv.test_size, stratify=dataset.y, random_state=seed
@@ -143,13 +146,18 @@ def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
                 splits = _column_splits(dataset, cv.column, PredefinedSplit)
     except ValueError as error:
         raise InputError(f"--cv {cv}: cannot split {dataset.source}: {error}") from None
-    folds = [Fold(fid, np.sort(tr).astype(np.intp), np.sort(te).astype(np.intp)) for fid, tr, te in splits]
+    folds = [
+        Fold(fid, np.sort(tr).astype(np.intp), np.sort(te).astype(np.intp))
+        for fid, tr, te in splits
+    ]
     fold_of_row = np.full(n, -1, dtype=np.int32)
     for number, fold in enumerate(folds):
         fold_of_row[fold.test] = number
     empty = [f.id for f in folds if f.train.size == 0 or f.test.size == 0]
     if empty:
-        raise InputError(f"--cv {cv}: fold {empty[0]!r} has no training or no test rows; use fewer folds")
+        raise InputError(
+            f"--cv {cv}: fold {empty[0]!r} has no training or no test rows; use fewer folds"
+        )
     return Folds(kind=cv.kind, seed=seed, folds=folds, fold_of_row=fold_of_row)
 
 
@@ -168,8 +176,7 @@ def _column_splits(dataset: Dataset, column: str, splitter: Any) -> list[tuple[s
         return [("test", np.flatnonzero(~is_test), np.flatnonzero(is_test))]
     names, codes = np.unique(values.astype(str), return_inverse=True)
     if names.size < 2:
-        raise InputError(f"--cv column:{column}: the column holds one value; it needs at least two folds")
-    return [
-        (str(names[i]), tr, te)
-        for i, (tr, te) in enumerate(splitter(test_fold=codes).split())
-    ]
+        raise InputError(
+            f"--cv column:{column}: the column holds one value; it needs at least two folds"
+        )
+    return [(str(names[i]), tr, te) for i, (tr, te) in enumerate(splitter(test_fold=codes).split())]

@@ -11,12 +11,15 @@ row's own fold are masked out.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from .partition import Folds
+if TYPE_CHECKING:  # importing partition would pull scikit-learn into every worker
+    from .partition import Folds
 
 __all__ = ["MASKED", "WorkUnit", "plan_units", "rows_per_block"]
 
@@ -83,7 +86,7 @@ def plan_units(
         for number, size in enumerate(sizes):
             pieces = max(1, -(-size // block))
             edges = np.linspace(offset, offset + size, pieces + 1).round().astype(int)
-            spans.extend((number, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True))
+            spans.extend((number, int(a), int(b)) for a, b in itertools.pairwise(edges))
             offset += size
     units = [
         WorkUnit(id=i, metric=metric, fold=fold, start=start, stop=stop)

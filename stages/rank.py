@@ -86,33 +86,44 @@ class Leaderboard:
     def ranked(self) -> list[RankedCandidate]:
         """Every candidate with at least one fold scored, best first."""
         accuracy = self._flat(self.accuracy)
+        done = ~np.isnan(accuracy)
+        scored = np.flatnonzero(done.any(axis=1))
+        if scored.size == 0:
+            return []
+        means = np.array([np.mean(accuracy[i][done[i]]) for i in scored])
+        ks = np.array([self.candidates[i].k for i in scored])
+        # Candidates are enumerated metric-major, then weights, so the index breaks
+        # the remaining ties in the order metrics and weights were given.
+        order = np.lexsort((scored, ks, -means))
+        ranks = 1 + np.searchsorted(np.sort(-means), -means, side="left")
         balanced = self._flat(self.balanced_accuracy)
         f1 = self._flat(self.f1_macro)
-        rows: list[tuple[tuple[float, int, int, int], int, float]] = []
-        metric_order = {m: i for i, m in enumerate(self.space.metrics)}
-        weight_order = {w: i for i, w in enumerate(self.space.weights)}
-        for index, candidate in enumerate(self.candidates):
-            done = ~np.isnan(accuracy[index])
-            if not done.any():
-                continue
-            mean = float(np.mean(accuracy[index][done]))
-            key = (-mean, candidate.k, metric_order[candidate.metric], weight_order[candidate.weights])
-            rows.append((key, index, mean))
-        rows.sort(key=lambda row: row[0])
-        means = np.array([row[2] for row in rows])
         result = []
-        for _, index, mean in rows:
-            done = ~np.isnan(accuracy[index])
+        for position in order:
+            index = int(scored[position])
+            folds = done[index]
             result.append(
                 RankedCandidate(
-                    rank=1 + int(np.count_nonzero(means > mean)),
+                    rank=int(ranks[position]),
                     candidate=self.candidates[index],
-                    mean_accuracy=mean,
-                    std_accuracy=float(np.std(accuracy[index][done])),
-                    fold_accuracy=[float(v) for v in accuracy[index][done]],
-                    mean_balanced_accuracy=float(np.mean(balanced[index][done])),
-                    mean_f1_macro=float(np.mean(f1[index][done])),
-                    folds_done=int(done.sum()),
+                    mean_accuracy=float(means[position]),
+                    std_accuracy=float(np.std(accuracy[index][folds])),
+                    fold_accuracy=[float(v) for v in accuracy[index][folds]],
+                    mean_balanced_accuracy=float(np.mean(balanced[index][folds])),
+                    mean_f1_macro=float(np.mean(f1[index][folds])),
+                    folds_done=int(folds.sum()),
                 )
             )
         return result
+
+    def best(self) -> tuple[int, float] | None:
+        """Index and mean accuracy of the current leader, without building the table."""
+        accuracy = self._flat(self.accuracy)
+        done = ~np.isnan(accuracy)
+        scored = np.flatnonzero(done.any(axis=1))
+        if scored.size == 0:
+            return None
+        means = np.array([np.mean(accuracy[i][done[i]]) for i in scored])
+        ks = np.array([self.candidates[i].k for i in scored])
+        first = int(np.lexsort((scored, ks, -means))[0])
+        return int(scored[first]), float(means[first])

@@ -65,15 +65,26 @@ class TuningResult:
             title += " [PARTIAL: interrupted]"
         table = Table(title=title, title_justify="left")
         for name, justify in (
-            ("rank", "right"), ("k", "right"), ("metric", "left"), ("weights", "left"),
-            ("accuracy", "right"), ("± std", "right"), ("balanced", "right"), ("F1 macro", "right"),
+            ("rank", "right"),
+            ("k", "right"),
+            ("metric", "left"),
+            ("weights", "left"),
+            ("accuracy", "right"),
+            ("± std", "right"),
+            ("balanced", "right"),
+            ("F1 macro", "right"),
         ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for row in self.candidates[:top]:
             table.add_row(
-                str(row.rank), str(row.candidate.k), row.candidate.metric, row.candidate.weights,
-                f"{row.mean_accuracy:.4f}", f"{row.std_accuracy:.4f}",
-                f"{row.mean_balanced_accuracy:.4f}", f"{row.mean_f1_macro:.4f}",
+                str(row.rank),
+                str(row.candidate.k),
+                row.candidate.metric,
+                row.candidate.weights,
+                f"{row.mean_accuracy:.4f}",
+                f"{row.std_accuracy:.4f}",
+                f"{row.mean_balanced_accuracy:.4f}",
+                f"{row.mean_f1_macro:.4f}",
             )
         return table
 

@@ -13,7 +13,15 @@ from typing import Any
 
 from pipeline.errors import InputError
 
-__all__ = ["METRICS", "WEIGHTS", "Candidate", "SearchSpace", "parse_k", "parse_metrics", "parse_weights"]
+__all__ = [
+    "METRICS",
+    "WEIGHTS",
+    "Candidate",
+    "SearchSpace",
+    "parse_k",
+    "parse_metrics",
+    "parse_weights",
+]
 
 METRICS = ("euclidean", "manhattan", "chebyshev", "sorensen")
 WEIGHTS = ("uniform", "distance")
@@ -45,10 +53,14 @@ class SearchSpace:
             raise InputError("the search space is empty; give at least one k, metric and weighting")
         for metric in self.metrics:
             if metric not in METRICS:
-                raise InputError(f"--metrics: unknown metric {metric!r}; choose from {','.join(METRICS)}")
+                raise InputError(
+                    f"--metrics: unknown metric {metric!r}; choose from {','.join(METRICS)}"
+                )
         for weight in self.weights:
             if weight not in WEIGHTS:
-                raise InputError(f"--weights: unknown weighting {weight!r}; choose from {','.join(WEIGHTS)}")
+                raise InputError(
+                    f"--weights: unknown weighting {weight!r}; choose from {','.join(WEIGHTS)}"
+                )
         if min(self.ks) < 1:
             raise InputError(f"--k: every k must be at least 1, got {min(self.ks)}")
 
@@ -80,7 +92,9 @@ def parse_k(spec: str) -> tuple[int, ...]:
     for part in (p.strip() for p in spec.split(",")):
         match = _K_ITEM.fullmatch(part)
         if match is None:
-            raise InputError(f"--k: {part!r} is not a whole number or a range LOW-HIGH[:STEP]; {example}")
+            raise InputError(
+                f"--k: {part!r} is not a whole number or a range LOW-HIGH[:STEP]; {example}"
+            )
         low_text, high_text, step_text = match.groups()
         low = int(low_text)
         high = int(high_text) if high_text else low

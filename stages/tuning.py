@@ -108,22 +108,28 @@ class Tuning:
         except BaseException as error:
             interrupted = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
             cause = error.error if isinstance(error, StageFailed) else error
-            self.events.emit(RunFailed(
-                run_id=self.run_id,
-                error=f"{type(cause).__name__}: {cause}" if not interrupted else "interrupted",
-                stage=error.stage if isinstance(error, StageFailed) else None,
-                interrupted=interrupted,
-            ))
+            self.events.emit(
+                RunFailed(
+                    run_id=self.run_id,
+                    error=f"{type(cause).__name__}: {cause}" if not interrupted else "interrupted",
+                    stage=error.stage if isinstance(error, StageFailed) else None,
+                    interrupted=interrupted,
+                )
+            )
             self.events.close()
             raise
         result = self.result()
         best = result.best
-        self.events.emit(RunFinished(
-            run_id=self.run_id, seconds=result.seconds,
-            best=best.candidate.params() if best else None,
-            best_score=best.mean_accuracy if best else None,
-            candidates=len(result.candidates), events_dropped=self.events.dropped,
-        ))
+        self.events.emit(
+            RunFinished(
+                run_id=self.run_id,
+                seconds=result.seconds,
+                best=best.candidate.params() if best else None,
+                best_score=best.mean_accuracy if best else None,
+                candidates=len(result.candidates),
+                events_dropped=self.events.dropped,
+            )
+        )
         self.events.close()
         return result
 
@@ -143,10 +149,15 @@ class Tuning:
     def _on_plan(self, plan: Plan) -> None:
         self._plan = plan
         self._leaderboard = Leaderboard(plan.space, len(plan.folds.folds))
-        self.events.emit(RunStarted(
-            run_id=self.run_id, job="knn-tuning", params=self.params(),
-            units_total=len(plan.units), workers=self.pool.workers,
-        ))
+        self.events.emit(
+            RunStarted(
+                run_id=self.run_id,
+                job="knn-tuning",
+                params=self.params(),
+                units_total=len(plan.units),
+                workers=self.pool.workers,
+            )
+        )
 
     def _board(self, plan: Plan) -> Leaderboard:
         assert self._leaderboard is not None and plan is self._plan
@@ -160,15 +171,38 @@ class Tuning:
         jobs = pipe.channel("units", 2 * self.pool.max_in_flight)
         outputs, scored = pipe.channel("predictions", 64), pipe.channel("scores", 64)
         pipe.stage("load", load_stage, datasets, self.data, label=self.label, group_column=group)
-        pipe.stage("partition", partition_stage, datasets, parts, cv=self.cv, seed=self.seed,
-                   space=self.space)
-        pipe.stage("plan", plan_stage, parts, jobs, space=self.space, shared=shared,
-                   workers=self.pool.workers, on_plan=self._on_plan)
-        pipe.stage("neighbours", neighbours_stage, jobs, outputs, pool=self.pool, emit=emit,
-                   run_id=run_id)
+        pipe.stage(
+            "partition",
+            partition_stage,
+            datasets,
+            parts,
+            cv=self.cv,
+            seed=self.seed,
+            space=self.space,
+        )
+        pipe.stage(
+            "plan",
+            plan_stage,
+            parts,
+            jobs,
+            space=self.space,
+            shared=shared,
+            workers=self.pool.workers,
+            on_plan=self._on_plan,
+        )
+        pipe.stage(
+            "neighbours", neighbours_stage, jobs, outputs, pool=self.pool, emit=emit, run_id=run_id
+        )
         pipe.stage("score", score_stage, outputs, scored)
-        pipe.stage("rank", rank_stage, scored, board=self._board, emit=emit, run_id=run_id,
-                   on_update=self._on_update)
+        pipe.stage(
+            "rank",
+            rank_stage,
+            scored,
+            board=self._board,
+            emit=emit,
+            run_id=run_id,
+            on_update=self._on_update,
+        )
         return pipe
 
 

@@ -1,0 +1,22 @@
+"""Every test must leave nothing behind: no worker processes, no shared-memory segments."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from leaks import segments, wait_until_gone
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    before = segments()
+    yield
+    left = wait_until_gone()
+    assert not left, f"worker processes left behind: {[p.pid for p in left]}"
+    assert segments() - before == set(), "shared-memory segments left behind"

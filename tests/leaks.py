@@ -1,0 +1,58 @@
+"""Helpers that find what a run left behind: worker processes and shared-memory segments."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import psutil
+
+from pipeline.shared import segment_prefix
+
+SHM_DIR = Path("/dev/shm")
+
+
+def segments() -> set[str]:
+    """Names of this package's shared-memory segments that exist right now."""
+    if not SHM_DIR.is_dir():
+        return set()
+    return {p.name for p in SHM_DIR.iterdir() if p.name.startswith(segment_prefix)}
+
+
+def _helper_pids() -> set[int]:
+    """multiprocessing's long-lived helpers (forkserver, resource tracker): not leaks."""
+    from multiprocessing import forkserver, resource_tracker
+
+    pids = set()
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None):
+        pids.add(server._forkserver_pid)
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    if tracker is not None and getattr(tracker, "_pid", None):
+        pids.add(tracker._pid)
+    return pids
+
+
+def worker_processes() -> list[psutil.Process]:
+    """Descendants of this process other than multiprocessing's helpers, still alive."""
+    helpers = _helper_pids()
+    alive = []
+    for child in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if child.pid in helpers or child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            alive.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def wait_until_gone(deadline_seconds: float = 10.0) -> list[psutil.Process]:
+    """Worker processes still alive after giving terminated ones time to exit."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        left = worker_processes()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)

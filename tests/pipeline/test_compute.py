@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+import workers
+
+from pipeline.compute import ComputePool
+
+
+async def test_runs_functions_on_worker_processes() -> None:
+    async with ComputePool(workers=2) as pool:
+        results = await asyncio.gather(*(pool.run(workers.square, i) for i in range(20)))
+        pids = set(await asyncio.gather(*(pool.run(workers.pid) for _ in range(8))))
+    assert results == [i * i for i in range(20)]
+    assert psutil.Process().pid not in pids
+
+
+async def test_default_pool_never_forks_a_threaded_parent() -> None:
+    async with ComputePool(workers=1) as pool:
+        method = pool.executor._mp_context.get_start_method()  # type: ignore[attr-defined]
+    assert method in {"forkserver", "spawn"}
+    assert method in multiprocessing.get_all_start_methods()
+
+
+async def test_worker_error_is_the_original_exception_with_remote_traceback() -> None:
+    async with ComputePool(workers=1) as pool:
+        with pytest.raises(ValueError, match="boom") as caught:
+            await pool.run(workers.fail, "boom")
+    assert "raise ValueError(message)" in str(caught.value.__cause__)
+
+
+async def test_workers_ignore_sigint_and_run_blas_single_threaded() -> None:
+    async with ComputePool(workers=1) as pool:
+        assert await pool.run(workers.sigint_handler_is_ignore)
+        threads = await pool.run(workers.blas_threads)
+    assert threads and all(n == 1 for n in threads)
+
+
+async def test_any_executor_handed_in_is_used_and_left_running() -> None:
+    workers.reset_gate()
+    with ThreadPoolExecutor(8) as executor:
+        pool = ComputePool(executor, max_in_flight=3)
+        async with pool:
+            assert not pool.local_processes
+            tasks = [asyncio.create_task(pool.run(workers.gated, i)) for i in range(10)]
+            while pool.in_flight < 3:
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
+            assert pool.in_flight == 3
+            workers.open_gate()
+            peaks = await asyncio.gather(*tasks)
+        assert max(peaks) == 3  # never more than max_in_flight at once
+        assert executor.submit(workers.square, 3).result() == 9  # still usable by its owner
+
+
+async def test_cancelling_stops_in_flight_work_and_leaves_no_workers() -> None:
+    async with ComputePool(workers=2) as pool:
+        worker_pids = set(await asyncio.gather(*(pool.run(workers.pid) for _ in range(4))))
+        task = asyncio.ensure_future(  # noqa: RUF006
+            asyncio.gather(*(pool.run(workers.sleep, 30) for _ in range(6)))
+        )
+        while pool.in_flight < 4:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await pool.aclose(abort=True)
+    for worker_pid in worker_pids:
+        assert not psutil.pid_exists(worker_pid) or psutil.Process(worker_pid).status() == "zombie"
+
+
+def test_bad_sizes_are_refused() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        ComputePool(workers=0)
+    with pytest.raises(ValueError, match="max_in_flight"):
+        ComputePool(workers=1, max_in_flight=0)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import asyncio
+import json
+
+from pipeline.events import EventBus, NewBest, RunFinished, StageProgress
+
+
+def progress(bus: EventBus, done: int) -> StageProgress:
+    return StageProgress(run_id=bus.run_id, stage="s", done=done, total=10, channel_depths={"c": 1})
+
+
+async def test_every_subscriber_gets_every_event_as_json() -> None:
+    bus = EventBus()
+    first, second = bus.subscribe(), bus.subscribe()
+    bus.emit(progress(bus, 1))
+    bus.emit(NewBest(run_id=bus.run_id, params={"k": 3}, mean_score=0.9, folds_done=1))
+    bus.close()
+    got_first = [e async for e in first]
+    got_second = [e async for e in second]
+    assert [e.kind for e in got_first] == ["stage_progress", "new_best"]
+    assert got_first == got_second
+    record = json.loads(json.dumps(got_first[1].to_dict()))
+    assert record["kind"] == "new_best" and record["run_id"] == bus.run_id
+    assert record["params"] == {"k": 3} and isinstance(record["ts"], float)
+
+
+async def test_a_slow_subscriber_drops_progress_but_never_results() -> None:
+    bus = EventBus()
+    slow = bus.subscribe(limit=3)
+    for i in range(10):
+        bus.emit(progress(bus, i))
+    finished = RunFinished(run_id=bus.run_id, seconds=1.0, best=None, best_score=None, candidates=0)
+    bus.emit(finished)
+    bus.close()
+    got = [e async for e in slow]
+    assert got[-1] == finished
+    assert slow.dropped == 10 - (len(got) - 1)
+    assert len(got) <= 4
+
+
+async def test_subscribers_wait_for_events() -> None:
+    bus = EventBus()
+    sub = bus.subscribe()
+
+    async def read() -> list[str]:
+        return [e.kind async for e in sub]
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(0)
+    bus.emit(progress(bus, 1))
+    bus.close()
+    assert await asyncio.wait_for(reader, 5) == ["stage_progress"]

@@ -1,0 +1,75 @@
+"""Module-level functions for pool workers to run (picklable under spawn/forkserver)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+from pipeline.shared import ArrayRef
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def sigint_handler_is_ignore() -> bool:
+    return signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [int(info["num_threads"]) for info in threadpool_info()]
+
+
+def array_sum(ref: ArrayRef) -> float:
+    array = ref.attach()
+    return float(array.sum())
+
+
+def array_is_read_only(ref: ArrayRef) -> bool:
+    return not ref.attach().flags.writeable
+
+
+def sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+_gate = threading.Event()
+_count = 0
+_peak = 0
+_lock = threading.Lock()
+
+
+def gated(_: Any) -> int:
+    """Count concurrent calls (thread executors only) until the gate opens."""
+    global _count, _peak
+    with _lock:
+        _count += 1
+        _peak = max(_peak, _count)
+    _gate.wait(10)
+    with _lock:
+        _count -= 1
+    return _peak
+
+
+def open_gate() -> None:
+    _gate.set()
+
+
+def reset_gate() -> None:
+    global _count, _peak
+    _gate.clear()
+    _count = _peak = 0
