@@ -24,19 +24,30 @@ async def map_concurrently(
     """Send ``await fn(item)`` for every item, up to ``limit`` at once, in completion order.
 
     Closes ``outbox`` when the inbox is drained and every call has finished.
-    A failing call cancels the others and propagates, as in a task group.
+    The first failing call cancels the others, and its own exception (not an
+    exception group) propagates, so callers see what went wrong directly.
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     slots = asyncio.Semaphore(limit)
+    first_error: Exception | None = None
 
     async def one(item: T) -> None:
+        nonlocal first_error
         try:
             await outbox.send(await fn(item))
+        except Exception as error:
+            first_error = first_error or error
+            raise
         finally:
             slots.release()
 
-    async with outbox, asyncio.TaskGroup() as group:
-        async for item in inbox:
-            await slots.acquire()
-            group.create_task(one(item))
+    try:
+        async with outbox, asyncio.TaskGroup() as group:
+            async for item in inbox:
+                await slots.acquire()
+                group.create_task(one(item))
+    except BaseExceptionGroup:
+        if first_error is None:
+            raise
+        raise first_error from first_error.__cause__

@@ -15,6 +15,7 @@ server process of its own, one more process to clean up after Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import numpy.typing as npt
 __all__ = ["ArrayRef", "InlineArray", "SharedArrayHandle", "SharedArrays", "segment_prefix"]
 
 segment_prefix = "knnp_"
-"""Every segment this package creates has a name starting with this (tests look for leaks)."""
+"""Segment names are ``knnp_<owner pid>_<random>``, so a leak can be traced to its owner."""
 
 _ATTACHED_LIMIT = 16
 """Segments a worker keeps attached; older ones are released (long-lived pools serve many runs)."""
@@ -100,7 +101,7 @@ class SharedArrays:
         if not self.use_shared_memory:
             data.flags.writeable = False
             return InlineArray(data)
-        name = f"{segment_prefix}{secrets.token_hex(8)}"
+        name = f"{segment_prefix}{os.getpid()}_{secrets.token_hex(6)}"
         segment = shared_memory.SharedMemory(name=name, create=True, size=max(data.nbytes, 1))
         self._segments.append(segment)
         target: npt.NDArray[Any] = np.ndarray(data.shape, dtype=data.dtype, buffer=segment.buf)

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from leaks import segments, wait_until_gone
+from tests.leaks import segments, wait_until_gone
 
 
 @pytest.fixture(autouse=True)

@@ -13,11 +13,12 @@ from pipeline.shared import segment_prefix
 SHM_DIR = Path("/dev/shm")
 
 
-def segments() -> set[str]:
-    """Names of this package's shared-memory segments that exist right now."""
+def segments(owner: int | None = None) -> set[str]:
+    """This package's shared-memory segments owned by ``owner`` (default: this process)."""
     if not SHM_DIR.is_dir():
         return set()
-    return {p.name for p in SHM_DIR.iterdir() if p.name.startswith(segment_prefix)}
+    prefix = f"{segment_prefix}{owner or os.getpid()}_"
+    return {p.name for p in SHM_DIR.iterdir() if p.name.startswith(prefix)}
 
 
 def _helper_pids() -> set[int]:
@@ -46,6 +47,22 @@ def worker_processes() -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             continue
     return alive
+
+
+def wait_for_exit(pids: set[int], deadline_seconds: float = 10.0) -> set[int]:
+    """Those of ``pids`` still running (not zombies) after up to ``deadline_seconds``."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        alive = set()
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.add(pid)
+            except psutil.NoSuchProcess:
+                continue
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
 
 
 def wait_until_gone(deadline_seconds: float = 10.0) -> list[psutil.Process]:

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
-import workers
 
 from pipeline.compute import ComputePool
+from tests import workers
 
 
 async def test_runs_functions_on_worker_processes() -> None:

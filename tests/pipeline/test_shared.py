@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import workers
-from leaks import segments
 
 from pipeline.compute import ComputePool
 from pipeline.shared import InlineArray, SharedArrayHandle, SharedArrays
+from tests import workers
+from tests.leaks import segments
 
 
 async def test_workers_attach_the_same_data_read_only() -> None:

@@ -1,0 +1,423 @@
+"""Log consumer over real loopback sockets: what lands in the file, what is refused, and why."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.logserver import (
+    LineSplitter,
+    LogServerStats,
+    encode_record,
+    parse_listen,
+    serve_logs,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+HANG_GUARD = 10.0
+
+
+@dataclass
+class Server:
+    port: int
+    stop: asyncio.Event
+    task: asyncio.Task[LogServerStats]
+    report: io.StringIO
+
+    async def finish(self) -> LogServerStats:
+        self.stop.set()
+        return await asyncio.wait_for(self.task, HANG_GUARD)
+
+
+@contextlib.asynccontextmanager
+async def running_server(out: Path | str, **kw: Any) -> AsyncIterator[Server]:
+    bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    report = io.StringIO()
+    task = asyncio.create_task(
+        serve_logs("127.0.0.1", 0, str(out), ready=bound.set_result, stop=stop, report=report, **kw)
+    )
+    first: set[asyncio.Future[Any]] = {bound, task}
+    await asyncio.wait(first, timeout=HANG_GUARD, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    server = Server(bound.result()[1], stop, task, report)
+    try:
+        yield server
+    finally:
+        if not task.done():
+            await server.finish()
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), HANG_GUARD)
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def wait_for_records(path: Path, count: int) -> list[dict[str, Any]]:
+    await wait_until(lambda: len(read_records(path)) >= count)
+    return read_records(path)
+
+
+async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), HANG_GUARD)
+
+
+async def send(writer: asyncio.StreamWriter, *lines: bytes) -> None:
+    writer.write(b"".join(lines))
+    await writer.drain()
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+def line(obj: object) -> bytes:
+    return json.dumps(obj).encode() + b"\n"
+
+
+@pytest.mark.asyncio
+async def test_records_arrive_as_compact_json_lines(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    records = [{"id": 1, "msg": "h\u00e9llo"}, {"id": 2, "nested": {"a": [1, 2]}}]
+    async with running_server(out) as server:
+        _, writer = await connect(server.port)
+        await send(writer, line(records[0]), b"\n   \n", line(records[1]))
+        await wait_for_records(out, 2)
+        await close(writer)
+        stats = await server.finish()
+
+    expected = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+    assert out.read_text() == expected
+    assert (stats.connections, stats.accepted, stats.rejected) == (1, 2, 0)
+
+
+@pytest.mark.asyncio
+async def test_output_is_appended_not_truncated(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    out.write_text('{"old":true}\n')
+    async with running_server(out) as server:
+        _, writer = await connect(server.port)
+        await send(writer, line({"new": True}))
+        await wait_for_records(out, 2)
+        await close(writer)
+    assert read_records(out) == [{"old": True}, {"new": True}]
+
+
+@pytest.mark.asyncio
+async def test_concurrent_producers_all_arrive(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+
+    async def produce(port: int, producer: int) -> None:
+        _, writer = await connect(port)
+        for i in range(50):
+            await send(writer, line({"producer": producer, "i": i}))
+        await close(writer)
+
+    async with running_server(out) as server:
+        await asyncio.gather(*(produce(server.port, p) for p in range(5)))
+        records = await wait_for_records(out, 250)
+        stats = await server.finish()
+
+    assert sorted((r["producer"], r["i"]) for r in records) == [
+        (p, i) for p in range(5) for i in range(50)
+    ]
+    assert (stats.connections, stats.accepted) == (5, 250)
+    for p in range(5):
+        mine = [r["i"] for r in records if r["producer"] == p]
+        assert mine == sorted(mine)
+
+
+@pytest.mark.asyncio
+async def test_hundreds_of_open_connections(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    async with running_server(out) as server:
+        writers = []
+        for i in range(300):
+            _, writer = await connect(server.port)
+            await send(writer, line({"id": i}))
+            writers.append(writer)
+        records = await wait_for_records(out, 300)
+        await asyncio.gather(*(close(writer) for writer in writers))
+        stats = await server.finish()
+
+    assert sorted(r["id"] for r in records) == list(range(300))
+    assert (stats.connections, stats.accepted, stats.refused) == (300, 300, 0)
+
+
+@pytest.mark.asyncio
+async def test_bad_lines_are_counted_and_the_connection_survives(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    huge = b'{"pad":"' + b"x" * (100 * 1024) + b'"}\n'
+    async with running_server(out, max_line_bytes=1024) as server:
+        _, writer = await connect(server.port)
+        await send(
+            writer,
+            b"this is not json\n",
+            b"\xff\xfe\x00\x81binary\n",
+            b"[1, 2, 3]\n",
+            b"42\n",
+            b'"just a string"\n',
+        )
+        for start in range(0, len(huge), 7000):
+            await send(writer, huge[start : start + 7000])
+        await send(writer, line({"id": "after"}))
+        assert await wait_for_records(out, 1) == [{"id": "after"}]
+
+        await send(writer, line({"id": "still open"}))
+        await wait_for_records(out, 2)
+        await close(writer)
+        stats = await server.finish()
+
+    assert read_records(out) == [{"id": "after"}, {"id": "still open"}]
+    assert (stats.accepted, stats.rejected, stats.oversized) == (2, 5, 1)
+    assert "accepted=2 rejected=5 oversized=1" in server.report.getvalue()
+
+
+@pytest.mark.asyncio
+async def test_unterminated_last_line(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    async with running_server(out, max_line_bytes=1024) as server:
+        for tail in (b'{"id":"tail"}', b'{"id": "cut', b"x" * 4096):
+            _, writer = await connect(server.port)
+            await send(writer, tail)
+            await close(writer)
+        await wait_until(lambda: server.report.getvalue().count("disconnected") == 3)
+        stats = await server.finish()
+
+    assert read_records(out) == [{"id": "tail"}]
+    assert (stats.accepted, stats.rejected, stats.oversized) == (1, 1, 1)
+
+
+@pytest.mark.asyncio
+async def test_idle_connection_is_closed(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    async with running_server(out, idle_timeout=0.2) as server:
+        reader, writer = await connect(server.port)
+        await send(writer, line({"id": 1}))
+        assert await asyncio.wait_for(reader.read(), HANG_GUARD) == b""
+        await close(writer)
+        stats = await server.finish()
+
+    assert read_records(out) == [{"id": 1}]
+    assert stats.timed_out == 1
+    assert "(idle timeout)" in server.report.getvalue()
+
+
+@pytest.mark.asyncio
+async def test_connections_over_the_limit_are_refused(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    async with running_server(out, max_connections=2) as server:
+        writers = []
+        for i in range(2):
+            _, writer = await connect(server.port)
+            await send(writer, line({"id": i}))
+            writers.append(writer)
+        await wait_for_records(out, 2)
+
+        reader, extra = await connect(server.port)
+        with contextlib.suppress(ConnectionError):
+            assert await asyncio.wait_for(reader.read(), HANG_GUARD) == b""
+        extra.close()
+
+        await send(writers[0], line({"id": "later"}))
+        await wait_for_records(out, 3)
+        for writer in writers:
+            await close(writer)
+        stats = await server.finish()
+
+    assert (stats.connections, stats.refused, stats.accepted) == (2, 1, 3)
+
+
+@pytest.mark.asyncio
+async def test_stop_writes_everything_already_sent(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    sent = [{"id": i, "payload": "p" * (i % 50)} for i in range(300)]
+    async with running_server(out) as server:
+        _, writer = await connect(server.port)
+        idle_reader, idle_writer = await connect(server.port)
+        await send(writer, line(sent[0]))
+        await wait_for_records(out, 1)
+        await send(writer, *(line(r) for r in sent[1:]))
+
+        stats = await server.finish()
+        assert await asyncio.wait_for(idle_reader.read(), HANG_GUARD) == b""
+        await close(writer)
+        await close(idle_writer)
+
+    assert read_records(out) == sent
+    assert (stats.connections, stats.accepted, stats.timed_out) == (2, 300, 0)
+    assert "logs: total: connections=2 accepted=300" in server.report.getvalue()
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_server_still_shuts_down_in_order(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    async with running_server(out) as server:
+        _, writer = await connect(server.port)
+        await send(writer, line({"id": 1}))
+        await wait_for_records(out, 1)
+        server.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(server.task, HANG_GUARD)
+        await close(writer)
+    assert "logs: total: connections=1 accepted=1" in server.report.getvalue()
+
+
+@pytest.mark.asyncio
+async def test_stdout_output(capsys: pytest.CaptureFixture[str]) -> None:
+    async with running_server("-") as server:
+        _, writer = await connect(server.port)
+        await send(writer, line({"to": "stdout"}))
+        await close(writer)
+        await wait_until(lambda: "disconnected" in server.report.getvalue())
+    assert capsys.readouterr().out == '{"to":"stdout"}\n'
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_run_log_server_stops_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    out = tmp_path / "log.jsonl"
+    script = (
+        "import sys\n"
+        "from pipeline.logserver import run_log_server\n"
+        "sys.exit(run_log_server('127.0.0.1', 0, sys.argv[1],"
+        " ready=lambda addr: print(addr[1], flush=True)))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        str(out),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        port_line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert port_line.strip().isdigit(), port_line
+        _, writer = await connect(int(port_line))
+        sent = [{"id": i} for i in range(100)]
+        await send(writer, line(sent[0]))
+        await wait_for_records(out, 1)
+        await send(writer, *(line(r) for r in sent[1:]))
+
+        proc.send_signal(sig)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+        await close(writer)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+    assert proc.returncode == 0, stderr.decode()
+    assert read_records(out) == sent
+    assert "logs: total: connections=1 accepted=100" in stderr.decode()
+
+
+def test_line_splitter_handles_chunk_boundaries() -> None:
+    splitter = LineSplitter(8)
+    assert splitter.feed(b"ab") == []
+    assert splitter.feed(b"c\nde") == [b"abc"]
+    assert splitter.feed(b"f\n\n12345678\n") == [b"def", b"", b"12345678"]
+    assert splitter.feed(b"123456789\nok\n") == [None, b"ok"]
+    assert splitter.feed(b"tail") == []
+    assert splitter.finish() == [b"tail"]
+    assert splitter.finish() == []
+
+
+def test_line_splitter_never_holds_an_oversized_line() -> None:
+    splitter = LineSplitter(1024)
+    for _ in range(100):
+        assert splitter.feed(b"x" * 1000) == []
+        assert splitter.buffered <= 1024
+    assert splitter.feed(b"xx\n{}\n") == [None, b"{}"]
+    assert splitter.feed(b"y" * 2000) == []
+    assert splitter.buffered == 0
+    assert splitter.finish() == [None]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{ "a" : 1 }', b'{"a":1}\n'),
+        (b'{"s":"\xc3\xa9"}\r', b'{"s":"\\u00e9"}\n'),
+        (b"[1]", None),
+        (b"null", None),
+        (b"\xff{}", None),
+        (b'{"a":1} trailing', None),
+        (b"[" * 100_000 + b"]" * 100_000, None),
+        ('{"a":1}'.encode("utf-16"), None),
+    ],
+)
+def test_encode_record(raw: bytes, expected: bytes | None) -> None:
+    assert encode_record(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("127.0.0.1:9000", ("127.0.0.1", 9000)),
+        ("0.0.0.0:0", ("0.0.0.0", 0)),
+        (":9000", ("127.0.0.1", 9000)),
+        ("9000", ("127.0.0.1", 9000)),
+        ("logs.example.org", ("logs.example.org", 18842)),
+        ("localhost:65535", ("localhost", 65535)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("[::1]", ("::1", 18842)),
+        ("::", ("::", 18842)),
+    ],
+)
+def test_parse_listen_accepts(spec: str, expected: tuple[str, int]) -> None:
+    assert parse_listen(spec) == expected
+
+
+def test_parse_listen_defaults() -> None:
+    assert parse_listen("7", default_host="0.0.0.0") == ("0.0.0.0", 7)
+    assert parse_listen("host", default_port=1) == ("host", 1)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "",
+        "   ",
+        "host:",
+        "host:http",
+        "host:65536",
+        "host:-1",
+        ":99999",
+        "[::1",
+        "[::1]x",
+        "a b:80",
+        "host/x:80",
+        "1:2:zz",
+        "[nope]:80",
+        "host:8\u0660",
+    ],
+)
+def test_parse_listen_rejects(spec: str) -> None:
+    with pytest.raises(ValueError, match=r"--listen expects HOST:PORT, e\.g\. 127\.0\.0\.1:18842"):
+        parse_listen(spec)

@@ -1,0 +1,29 @@
+"""Every example runs, so none of them rots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXPECTED_OUTPUT = {
+    "heartbeat_app.py": ["best: {'k':", "heartbeat:"],
+    "hand_built_pipeline.py": ["k=", "events:", "candidate_scored="],
+}
+
+
+def test_every_example_is_covered() -> None:
+    assert {p.name for p in EXAMPLES.glob("*.py")} == set(EXPECTED_OUTPUT)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_OUTPUT))
+def test_example_runs(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    for fragment in EXPECTED_OUTPUT[name]:
+        assert fragment in done.stdout

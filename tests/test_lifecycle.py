@@ -1,0 +1,152 @@
+"""Cancellation, failures and cleanup of whole tuning runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+import stages.flow
+from pipeline.errors import InputError
+from pipeline.runner import StageFailed
+from stages import Dataset, Tuning
+from tests.leaks import segments, wait_for_exit, wait_until_gone
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def big_dataset(rows: int = 6000, features: int = 20) -> Dataset:
+    rng = np.random.default_rng(1)
+    return Dataset(
+        X=rng.random((rows, features)),
+        y=rng.integers(0, 3, rows).astype(np.intp),
+        classes=["a", "b", "c"],
+        source="random",
+    )
+
+
+async def test_cancelling_a_running_tuning_leaves_no_process_and_no_segment() -> None:
+    tuning = Tuning(big_dataset(), k="1-50", weights="uniform,distance", workers=2)
+    events = tuning.subscribe()
+    task = asyncio.create_task(tuning.run())
+    async for event in events:
+        if event.kind == "unit_done":
+            break
+    assert segments(), "the data set should be in shared memory while running"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert wait_until_gone() == []
+    assert segments() == set()
+    partial = tuning.result()
+    assert not partial.complete
+
+
+async def test_run_failed_event_marks_an_interruption() -> None:
+    tuning = Tuning(big_dataset(2000), k="1-5", workers=1)
+    events = tuning.subscribe()
+    task = asyncio.create_task(tuning.run())
+    kinds = []
+    async for event in events:
+        kinds.append(event.kind)
+        if event.kind == "run_started":
+            task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert kinds[-1] == "run_failed"
+
+
+async def test_a_failing_load_names_the_stage() -> None:
+    with pytest.raises(StageFailed) as caught:
+        await Tuning("/no/such/file.csv").run()
+    assert caught.value.stage == "load"
+    assert isinstance(caught.value.__cause__, InputError)
+
+
+async def test_k_larger_than_a_training_fold_fails_in_partition() -> None:
+    with pytest.raises(StageFailed) as caught:
+        await Tuning("iris", k="1,121", executor=ThreadPoolExecutor(1)).run()
+    assert caught.value.stage == "partition"
+    assert "k <= 120" in str(caught.value.__cause__)
+
+
+def explode(*args: object) -> object:
+    raise ArithmeticError("kernel blew up")
+
+
+async def test_a_failing_unit_names_the_neighbours_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stages.flow, "compute_unit", explode)
+    with ThreadPoolExecutor(2) as executor, pytest.raises(StageFailed) as caught:
+        await Tuning("iris", executor=executor).run()
+    assert caught.value.stage == "neighbours"
+    assert isinstance(caught.value.__cause__, ArithmeticError)
+    assert segments() == set()
+
+
+async def test_a_thread_executor_gives_the_same_results_as_the_process_pool() -> None:
+    options = {"k": "1-15", "weights": "uniform,distance"}
+    with ThreadPoolExecutor(2) as executor:
+        threaded = await Tuning("wine", executor=executor, **options).run()  # type: ignore[arg-type]
+    processes = await Tuning("wine", workers=2, **options).run()  # type: ignore[arg-type]
+    assert [c.to_dict() for c in threaded.candidates] == [c.to_dict() for c in processes.candidates]
+
+
+def descendants(pid: int) -> list[int]:
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_the_cli_with_130_and_leaves_nothing(signum: int, tmp_path: Path) -> None:
+    data = big_dataset(8000, 30)
+    path = tmp_path / "big.npz"
+    np.savez(path, X=data.X, y=data.y)
+    out = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            str(path),
+            "--k",
+            "1-60",
+            "--weights",
+            "uniform,distance",
+            "--workers",
+            "2",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(seen) < 3 and time.monotonic() < deadline and proc.poll() is None:
+        seen.update(descendants(proc.pid))
+        time.sleep(0.05)
+    assert len(seen) >= 3, "expected the forkserver and two workers to start"
+    time.sleep(0.5)
+    seen.update(descendants(proc.pid))
+    os.kill(proc.pid, signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert not out.exists()
+    assert wait_for_exit(seen) == set()
+    assert segments(owner=proc.pid) == set()
