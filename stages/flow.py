@@ -10,6 +10,7 @@ an application can wire them itself (see ``examples/hand_built_pipeline.py``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,13 +168,21 @@ async def neighbours_stage(
     pool: ComputePool,
     emit: Emit = _ignore,
     run_id: str = "",
+    reuse_neighbours: bool = True,
 ) -> None:
-    """Run every unit on the shared compute pool, a bounded number at a time."""
+    """Run every unit on the shared compute pool, a bounded number at a time.
+
+    ``reuse_neighbours=False`` computes the distances again for every
+    candidate, as a grid search does; it exists to measure what reuse buys.
+    """
     done = 0
 
     async def run(job: UnitJob) -> UnitDoneItem:
         nonlocal done
-        output = await pool.run(compute_unit, job.plan.inputs, job.unit)
+        if reuse_neighbours:
+            output = await pool.run(compute_unit, job.plan.inputs, job.unit)
+        else:
+            output = await _once_per_candidate(pool, job)
         done += 1
         emit(
             UnitDone(
@@ -187,6 +196,26 @@ async def neighbours_stage(
         return UnitDoneItem(job.plan, output)
 
     await map_concurrently(inbox, outbox, run, limit=pool.max_in_flight)
+
+
+async def _once_per_candidate(pool: ComputePool, job: UnitJob) -> UnitOutput:
+    inputs = job.plan.inputs
+    grid = [(w, k) for w in range(len(inputs.weights)) for k in range(len(inputs.ks))]
+    outputs = await asyncio.gather(
+        *(
+            pool.run(
+                compute_unit,
+                dataclasses.replace(inputs, ks=(inputs.ks[k],), weights=(inputs.weights[w],)),
+                job.unit,
+            )
+            for w, k in grid
+        )
+    )
+    predictions = np.empty((len(inputs.weights), len(inputs.ks), job.unit.rows), dtype=np.int16)
+    for (w, k), output in zip(grid, outputs, strict=True):
+        predictions[w, k] = output.predictions[0, 0]
+    seconds = sum(o.seconds for o in outputs)
+    return UnitOutput(job.unit, predictions, seconds, outputs[0].pid)
 
 
 async def score_stage(inbox: Channel[UnitDoneItem], outbox: Channel[ScoredFold]) -> None:

@@ -65,6 +65,7 @@ class Tuning:
         max_in_flight: int | None = None,
         events: EventBus | None = None,
         on_update: Callable[[list[RankedCandidate]], None] | None = None,
+        reuse_neighbours: bool = True,
     ) -> None:
         self.data = data
         self.space = SearchSpace(
@@ -80,6 +81,7 @@ class Tuning:
             executor, workers=workers, max_in_flight=max_in_flight, preload=WORKER_PRELOAD
         )
         self._on_update = on_update
+        self.reuse_neighbours = reuse_neighbours
         self._plan: Plan | None = None
         self._leaderboard: Leaderboard | None = None
         self._started = 0.0
@@ -191,7 +193,14 @@ class Tuning:
             on_plan=self._on_plan,
         )
         pipe.stage(
-            "neighbours", neighbours_stage, jobs, outputs, pool=self.pool, emit=emit, run_id=run_id
+            "neighbours",
+            neighbours_stage,
+            jobs,
+            outputs,
+            pool=self.pool,
+            emit=emit,
+            run_id=run_id,
+            reuse_neighbours=self.reuse_neighbours,
         )
         pipe.stage("score", score_stage, outputs, scored)
         pipe.stage(

@@ -150,3 +150,16 @@ def test_a_signal_stops_the_cli_with_130_and_leaves_nothing(signum: int, tmp_pat
     assert not out.exists()
     assert wait_for_exit(seen) == set()
     assert segments(owner=proc.pid) == set()
+
+
+async def test_switching_neighbour_reuse_off_changes_nothing_but_the_work() -> None:
+    options = {"k": "1-9:2", "weights": "uniform,distance", "metrics": "manhattan,sorensen"}
+    with ThreadPoolExecutor(2) as executor:
+        reused = await Tuning("wine", executor=executor, **options).run()  # type: ignore[arg-type]
+        once_each = await Tuning(
+            "wine",
+            executor=executor,
+            reuse_neighbours=False,
+            **options,  # type: ignore[arg-type]
+        ).run()
+    assert [c.to_dict() for c in reused.candidates] == [c.to_dict() for c in once_each.candidates]
