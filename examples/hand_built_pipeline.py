@@ -44,7 +44,7 @@ async def main() -> None:
     counting = asyncio.create_task(count_events())
     async with ComputePool(workers=2) as pool:
         with SharedArrays() as shared:
-            pipe = Pipeline(name="hand-built")
+            pipe = Pipeline(name="hand-built", events=bus)
             datasets, folds = pipe.channel("datasets", 1), pipe.channel("folds", 1)
             units, predictions, scores = (
                 pipe.channel("units", 8),
@@ -70,8 +70,7 @@ async def main() -> None:
                 units,
                 predictions,
                 pool=pool,
-                emit=bus.emit,
-                run_id=bus.run_id,
+                events=pipe.events_for("neighbours"),
             )
             pipe.stage("score", score_stage, predictions, scores)
             pipe.stage(
@@ -79,8 +78,7 @@ async def main() -> None:
                 rank_stage,
                 scores,
                 board=board,
-                emit=bus.emit,
-                run_id=bus.run_id,
+                events=pipe.events_for("rank"),
                 on_update=lambda ranked: latest.__setitem__(slice(None), ranked),
             )
             await pipe.run()

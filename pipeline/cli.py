@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from .errors import InputError
+from .logclient import SenderStats, parse_log_target
+from .progress import show_progress
 from .runner import StageFailed
+from .sinks import Sink, run_sink, stream_to_consumer, write_jsonl
 
 __all__ = ["main"]
 
@@ -92,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--quiet", action="store_true", help="no progress display, only the leaderboard"
     )
+    run.add_argument("--events", type=Path, help="write every event as a JSON line to this file")
+    run.add_argument(
+        "--log-to", metavar="tcp://HOST:PORT", help="stream every event to a log consumer"
+    )
 
     logs = commands.add_parser(
         "logs", help="receive streamed events from runs and append them to a file"
@@ -103,19 +110,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_out_path(path: Path | None) -> None:
+def _check_out_path(path: Path | None, option: str = "--out") -> None:
+    """Refuse an output path that cannot be written before any work is done."""
     if path is None:
         return
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise InputError(f"--out {path}: is a directory; give a file name")
+        raise InputError(f"{option} {path}: is a directory; give a file name")
     if not parent.is_dir():
-        raise InputError(f"--out {path}: directory {parent} does not exist; create it first")
+        raise InputError(f"{option} {path}: directory {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK):
-        raise InputError(f"--out {path}: cannot write in {parent}; choose another place")
+        raise InputError(f"{option} {path}: cannot write in {parent}; choose another place")
 
 
-async def _run(args: argparse.Namespace) -> int:
+def _sinks(args: argparse.Namespace) -> list[tuple[str, Sink]]:
+    """The event sinks the options ask for (checked before the run starts)."""
+    sinks: list[tuple[str, Sink]] = []
+    if not args.quiet:
+        sinks.append(("progress", lambda events: show_progress(events, sys.stderr)))
+    if args.events is not None:
+        sinks.append(("--events", write_jsonl(args.events)))
+    if args.log_to is not None:
+        try:
+            host, port = parse_log_target(args.log_to)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+        sinks.append(("--log-to", stream_to_consumer(host, port)))
+    return sinks
+
+
+def _report_delivery(stats: object) -> None:
+    if isinstance(stats, SenderStats) and (stats.dropped or stats.undelivered):
+        print(
+            f"warning: --log-to delivered {stats.sent} events; {stats.dropped} dropped "
+            f"(buffer full) and {stats.undelivered} undelivered (consumer unreachable)",
+            file=sys.stderr,
+        )
+
+
+async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
     from stages.tuning import Tuning
 
     tuning = Tuning(
@@ -128,6 +161,9 @@ async def _run(args: argparse.Namespace) -> int:
         label=args.label,
         workers=args.workers,
     )
+    watching = [
+        asyncio.create_task(run_sink(name, sink, tuning.subscribe())) for name, sink in sinks
+    ]
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     if main_task is not None:
@@ -135,6 +171,8 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         result = await tuning.run()
     except asyncio.CancelledError:
+        for stats in await asyncio.gather(*watching):
+            _report_delivery(stats)
         print("interrupted", file=sys.stderr)
         try:
             partial = tuning.result()
@@ -145,6 +183,12 @@ async def _run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+        for task in watching:  # on failure: the bus is closed, so sinks end on their own
+            if task.done():
+                continue
+            await asyncio.wait([task])
+    for stats in [t.result() for t in watching]:
+        _report_delivery(stats)
     if args.out is not None:
         result.write_json(args.out)
     result.print_table(args.top)
@@ -153,7 +197,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 def _run_command(args: argparse.Namespace) -> int:
     _check_out_path(args.out)
-    return asyncio.run(_run(args))
+    _check_out_path(args.events, "--events")
+    return asyncio.run(_run(args, _sinks(args)))
 
 
 def _logs_command(args: argparse.Namespace) -> int:
@@ -163,7 +208,19 @@ def _logs_command(args: argparse.Namespace) -> int:
         host, port = parse_listen(args.listen)
     except ValueError as error:
         raise InputError(str(error)) from None
-    return run_log_server(host, port, args.out)
+    if args.out != "-":
+        _check_out_path(Path(args.out))
+
+    def ready(address: tuple[str, int]) -> None:
+        print(f"listening on {address[0]}:{address[1]}, appending to {args.out}", file=sys.stderr)
+
+    try:
+        return run_log_server(host, port, args.out, ready=ready)
+    except OSError as error:
+        raise InputError(
+            f"--listen {args.listen}: cannot listen ({error.strerror or error}); "
+            "choose a free port or stop the program using it"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,9 +6,9 @@ tasks in flight, so cancelling a pipeline only has a few small tasks to drop.
 
 By default the pool is a :class:`~concurrent.futures.ProcessPoolExecutor`
 started with ``forkserver`` (``spawn`` where that is missing; never ``fork``
-from a process with threads) whose workers ignore SIGINT (the parent decides)
-and run BLAS/OpenMP on one thread each (threadpoolctl), so parallelism comes
-from processes without oversubscription. Any
+from a process with threads) whose workers ignore SIGINT (the parent decides),
+run BLAS/OpenMP on one thread each (threadpoolctl), so parallelism comes from
+processes without oversubscription, and send their log records to the parent. Any
 :class:`concurrent.futures.Executor` handed in is used as it is, and is left
 running for its owner.
 """
@@ -16,6 +16,7 @@ running for its owner.
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import signal
@@ -23,6 +24,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
+
+from .worker_logs import WorkerLogForwarder, install_worker_logging
 
 __all__ = ["ComputePool", "default_workers"]
 
@@ -50,9 +53,10 @@ def _ready() -> int:
     return os.getpid()
 
 
-def _init_worker(blas_threads: int) -> None:
+def _init_worker(blas_threads: int, log_queue: Any, log_level: int) -> None:
     """Runs once in each worker process before its first task."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    install_worker_logging(log_queue, log_level)
     for variable in _THREAD_VARIABLES:  # for BLAS/OpenMP libraries loaded later
         os.environ[variable] = str(blas_threads)
     from threadpoolctl import threadpool_limits
@@ -74,6 +78,7 @@ class ComputePool:
         max_in_flight: int | None = None,
         preload: Sequence[str] = (),
         blas_threads: int = 1,
+        log_level: int = logging.INFO,
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
@@ -82,6 +87,8 @@ class ComputePool:
         self._executor = executor
         self._preload = list(preload)
         self._blas_threads = blas_threads
+        self._log_level = log_level
+        self._logs: WorkerLogForwarder | None = None
         limit = max_in_flight if max_in_flight is not None else 2 * self.workers
         if limit < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {limit}")
@@ -110,11 +117,13 @@ class ComputePool:
             context = multiprocessing.get_context(method)
             if method == "forkserver" and self._preload:
                 context.set_forkserver_preload(self._preload)
+            self._logs = WorkerLogForwarder(context)
+            self._logs.start()
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(self._blas_threads,),
+                initargs=(self._blas_threads, self._logs.queue, self._log_level),
             )
             # Starting workers blocks while the forkserver imports its preload list;
             # do it in a thread, overlapping whatever the pipeline does first.
@@ -149,10 +158,15 @@ class ComputePool:
         executor, self._executor = self._executor, None
         if executor is None or not self._owned:
             return
-        if not abort:
-            await asyncio.to_thread(executor.shutdown, wait=True)
-            return
-        _abort(executor)
+        try:
+            if abort:
+                _abort(executor)
+            else:
+                await asyncio.to_thread(executor.shutdown, wait=True)
+        finally:
+            if self._logs is not None:
+                self._logs.stop()
+                self._logs = None
 
     async def __aenter__(self) -> ComputePool:
         self.start()

@@ -11,30 +11,42 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
+import types
+import typing
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SILENT",
     "CandidateScored",
     "Event",
     "EventBus",
+    "EventLogHandler",
     "Log",
     "NewBest",
     "RunFailed",
     "RunFinished",
     "RunStarted",
+    "StageEvents",
     "StageProgress",
     "Subscription",
     "UnitDone",
     "new_run_id",
+    "schema",
 ]
 
 SCHEMA_VERSION = 1
+
+
+def _plain(value: Any) -> Any:
+    """Mappings as dicts, so ``json.dumps`` accepts any Mapping a stage passed."""
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 def new_run_id() -> str:
@@ -52,7 +64,7 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-serialisable form: ``{"v", "kind", "ts", "run_id", ...fields}``."""
-        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        body = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
         return {"v": SCHEMA_VERSION, "kind": self.kind, **body}
 
 
@@ -132,8 +144,116 @@ class Log(Event):
     pid: int
 
 
+E = TypeVar("E", bound=Event)
+
+
+class StageEvents:
+    """A stage's handle on the event stream: stamps the run id, adds channel depths."""
+
+    def __init__(
+        self,
+        bus: EventBus | None,
+        stage: str,
+        depths: Callable[[], Mapping[str, int]] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.stage = stage
+        self._depths = depths
+
+    @property
+    def run_id(self) -> str:
+        return self.bus.run_id if self.bus is not None else ""
+
+    def emit(self, kind: type[E], **fields: Any) -> None:
+        """Emit a ``kind`` event with these fields (no-op without a bus)."""
+        if self.bus is not None:
+            self.bus.emit(kind(run_id=self.bus.run_id, **fields))
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        """Emit ``stage_progress`` for this stage, with every channel's depth."""
+        depths = dict(self._depths()) if self._depths is not None else {}
+        self.emit(StageProgress, stage=self.stage, done=done, total=total, channel_depths=depths)
+
+
+SILENT = StageEvents(None, "")
+"""Events of a stage run without a bus: dropped."""
+
+
+def schema() -> dict[str, dict[str, str]]:
+    """Every event kind and its fields with their JSON types (documented in README.md)."""
+    kinds: dict[str, dict[str, str]] = {}
+    for cls in (
+        RunStarted,
+        StageProgress,
+        UnitDone,
+        CandidateScored,
+        NewBest,
+        RunFinished,
+        RunFailed,
+        Log,
+    ):
+        hints = typing.get_type_hints(cls)
+        fields = {"v": "integer", "kind": "string"}
+        fields.update({f.name: _json_type(hints[f.name]) for f in dataclasses.fields(cls)})
+        kinds[cls.kind] = fields
+    return kinds
+
+
+def _json_type(hint: Any) -> str:
+    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    options = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (types.UnionType, typing.Union)
+        else (hint,)
+    )
+    parts = []
+    for option in options:
+        if option is type(None):
+            parts.append("null")
+        elif option in names:
+            parts.append(names[option])
+        else:
+            parts.append("object")
+    return "|".join(parts)
+
+
+class EventLogHandler(logging.Handler):
+    """Turns log records (the parent's and forwarded workers') into ``log`` events.
+
+    Records may arrive on any thread; events are emitted on the bus's loop.
+    """
+
+    def __init__(self, bus: EventBus, loop: asyncio.AbstractEventLoop, level: int) -> None:
+        super().__init__(level)
+        self._bus = bus
+        self._loop = loop
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = Log(
+            run_id=self._bus.run_id,
+            ts=record.created,
+            level=record.levelname,
+            logger=record.name,
+            message=record.getMessage(),
+            pid=record.process or 0,
+        )
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._bus.emit(event)
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._bus.emit, event)
+
+
 class Subscription:
-    """One subscriber's bounded view of the stream; iterate it with ``async for``."""
+    """One subscriber's bounded view of the stream.
+
+    Iterate it with ``async for``; the iteration ends after the run's last
+    event. Use it as ``async with bus.subscribe() as events:`` so that a
+    subscriber that stops early (or raises) is unsubscribed at once.
+    """
 
     def __init__(self, bus: EventBus, limit: int) -> None:
         self._bus = bus
@@ -164,20 +284,23 @@ class Subscription:
         self._closed = True
         self._wakeup.set()
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
+    def __aiter__(self) -> Subscription:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Event]:
-        try:
-            while True:
-                while self._buffer:
-                    yield self._buffer.popleft()
-                if self._closed:
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
-        finally:
-            self._bus.unsubscribe(self)
+    async def __anext__(self) -> Event:
+        while not self._buffer:
+            if self._closed:
+                self._bus.unsubscribe(self)
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return self._buffer.popleft()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._bus.unsubscribe(self)
 
 
 class EventBus:
@@ -188,6 +311,7 @@ class EventBus:
         self._default_limit = default_limit
         self._subscribers: list[Subscription] = []
         self._closed = False
+        self._dropped_by_gone = 0
         self.emitted = 0
 
     def subscribe(self, limit: int | None = None) -> Subscription:
@@ -200,9 +324,11 @@ class EventBus:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        """Stop delivering to ``sub`` (its dropped count is kept in the bus's total)."""
         sub.close()
         if sub in self._subscribers:
             self._subscribers.remove(sub)
+            self._dropped_by_gone += sub.dropped
 
     def emit(self, event: Event) -> None:
         self.emitted += 1
@@ -211,8 +337,8 @@ class EventBus:
 
     @property
     def dropped(self) -> int:
-        """Progress events dropped by the current subscribers' full buffers."""
-        return sum(s.dropped for s in self._subscribers)
+        """Progress events dropped by subscribers' full buffers so far."""
+        return self._dropped_by_gone + sum(s.dropped for s in self._subscribers)
 
     def close(self) -> None:
         """End every subscription once it has drained."""

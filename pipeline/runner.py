@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .channel import Channel
+from .events import EventBus, StageEvents
 
 __all__ = ["Pipeline", "StageFailed"]
 
@@ -49,6 +50,7 @@ class Pipeline:
     """
 
     name: str = "pipeline"
+    events: EventBus | None = None
     channels: list[Channel[Any]] = field(default_factory=list)
     _stages: list[_Stage] = field(default_factory=list)
     _failure: StageFailed | None = None
@@ -66,6 +68,14 @@ class Pipeline:
         if any(s.name == name for s in self._stages):
             raise ValueError(f"pipeline {self.name!r} already has a stage named {name!r}")
         self._stages.append(_Stage(name, lambda: fn(*args, **kwargs)))
+
+    def depths(self) -> dict[str, int]:
+        """Items waiting in each channel: where the pipeline is backed up."""
+        return {ch.name: ch.depth() for ch in self.channels}
+
+    def events_for(self, stage: str) -> StageEvents:
+        """The event handle for ``stage``: its events carry the run id and channel depths."""
+        return StageEvents(self.events, stage, self.depths)
 
     @property
     def stage_names(self) -> list[str]:

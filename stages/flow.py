@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +22,7 @@ import numpy.typing as npt
 from pipeline.channel import Channel
 from pipeline.compute import ComputePool
 from pipeline.errors import InputError
-from pipeline.events import CandidateScored, Event, NewBest, UnitDone
+from pipeline.events import SILENT, CandidateScored, NewBest, StageEvents, UnitDone
 from pipeline.operators import map_concurrently
 from pipeline.shared import SharedArrays
 
@@ -34,8 +35,9 @@ from .rank import Leaderboard, RankedCandidate
 from .score import FoldScores, Scoreboard
 from .search_space import SearchSpace
 
+T = TypeVar("T")
+
 __all__ = [
-    "Emit",
     "Partitioned",
     "Plan",
     "ScoredFold",
@@ -48,12 +50,6 @@ __all__ = [
     "rank_stage",
     "score_stage",
 ]
-
-Emit = Callable[[Event], None]
-
-
-def _ignore(event: Event) -> None:
-    """The default event callback: drop events nobody listens to."""
 
 
 @dataclass(frozen=True)
@@ -101,13 +97,17 @@ async def load_stage(
     *,
     label: str | int | None = None,
     group_column: str | None = None,
+    events: StageEvents = SILENT,
 ) -> None:
     """Read the data set (or pass through one already in memory)."""
     async with outbox:
+        events.progress(0, 1)
         if isinstance(source, Dataset):
-            await outbox.send(source)
+            dataset = source
         else:
-            await outbox.send(await load_dataset(source, label=label, group_column=group_column))
+            dataset = await load_dataset(source, label=label, group_column=group_column)
+        events.progress(1, 1)
+        await outbox.send(dataset)
 
 
 async def partition_stage(
@@ -117,10 +117,12 @@ async def partition_stage(
     cv: CvSpec,
     seed: int,
     space: SearchSpace,
+    events: StageEvents = SILENT,
 ) -> None:
     """Split into folds; refuse a ``k`` larger than the smallest training fold."""
     async with outbox:
         async for dataset in inbox:
+            events.progress(0, 1)
             folds = await asyncio.to_thread(make_folds, dataset, cv, seed)
             if space.k_max > folds.smallest_train:
                 raise InputError(
@@ -128,6 +130,7 @@ async def partition_stage(
                     f"({folds.smallest_train} rows of {dataset.source} under --cv {cv}); "
                     f"use k <= {folds.smallest_train}"
                 )
+            events.progress(1, 1)
             await outbox.send(Partitioned(dataset, folds))
 
 
@@ -139,6 +142,7 @@ async def plan_stage(
     shared: SharedArrays,
     workers: int,
     on_plan: Callable[[Plan], None] | None = None,
+    events: StageEvents = SILENT,
 ) -> None:
     """Place the data in shared memory once, then send the units of work."""
     async with outbox:
@@ -157,8 +161,9 @@ async def plan_stage(
             plan = Plan(part.dataset, part.folds, space, inputs, test_order, units)
             if on_plan is not None:
                 on_plan(plan)
-            for unit in units:
+            for sent, unit in enumerate(units, start=1):
                 await outbox.send(UnitJob(plan, unit))
+                events.progress(sent, len(units))
 
 
 async def neighbours_stage(
@@ -166,8 +171,7 @@ async def neighbours_stage(
     outbox: Channel[UnitDoneItem],
     *,
     pool: ComputePool,
-    emit: Emit = _ignore,
-    run_id: str = "",
+    events: StageEvents = SILENT,
     reuse_neighbours: bool = True,
 ) -> None:
     """Run every unit on the shared compute pool, a bounded number at a time.
@@ -184,15 +188,15 @@ async def neighbours_stage(
         else:
             output = await _once_per_candidate(pool, job)
         done += 1
-        emit(
-            UnitDone(
-                run_id=run_id,
-                unit=job.plan.unit_label(job.unit),
-                seconds=output.seconds,
-                done=done,
-                total=len(job.plan.units),
-            )
+        total = len(job.plan.units)
+        events.emit(
+            UnitDone,
+            unit=job.plan.unit_label(job.unit),
+            seconds=output.seconds,
+            done=done,
+            total=total,
         )
+        events.progress(done, total)
         return UnitDoneItem(job.plan, output)
 
     await map_concurrently(inbox, outbox, run, limit=pool.max_in_flight)
@@ -218,11 +222,25 @@ async def _once_per_candidate(pool: ComputePool, job: UnitJob) -> UnitOutput:
     return UnitOutput(job.unit, predictions, seconds, outputs[0].pid)
 
 
-async def score_stage(inbox: Channel[UnitDoneItem], outbox: Channel[ScoredFold]) -> None:
+async def enumerate_async(items: AsyncIterable[T], start: int = 1) -> AsyncIterator[tuple[int, T]]:
+    """``enumerate`` for async iterables."""
+    count = start
+    async for item in items:
+        yield count, item
+        count += 1
+
+
+async def score_stage(
+    inbox: Channel[UnitDoneItem],
+    outbox: Channel[ScoredFold],
+    *,
+    events: StageEvents = SILENT,
+) -> None:
     """Fold unit predictions into confusion matrices; send each (fold, metric) once complete."""
     boards: dict[int, Scoreboard] = {}
     async with outbox:
-        async for item in inbox:
+        async for done, item in enumerate_async(inbox):
+            events.progress(done, len(item.plan.units))
             plan = item.plan
             board = boards.get(id(plan))
             if board is None:
@@ -243,8 +261,7 @@ async def rank_stage(
     inbox: Channel[ScoredFold],
     *,
     board: Callable[[Plan], Leaderboard],
-    emit: Emit = _ignore,
-    run_id: str = "",
+    events: StageEvents = SILENT,
     on_update: Callable[[list[RankedCandidate]], None] | None = None,
 ) -> None:
     """Keep the leaderboard, announce each scored candidate and every new best."""
@@ -257,27 +274,27 @@ async def rank_stage(
         scores = leaderboard.accuracy.reshape(len(leaderboard.candidates), -1)
         for index in touched:
             done = scores[index][~np.isnan(scores[index])]
-            emit(
-                CandidateScored(
-                    run_id=run_id,
-                    params=leaderboard.candidates[index].params(),
-                    fold=fold_id,
-                    score=float(scores[index, fold]),
-                    folds_done=int(done.size),
-                    folds_total=leaderboard.n_folds,
-                    mean_score=float(np.mean(done)),
-                )
+            events.emit(
+                CandidateScored,
+                params=leaderboard.candidates[index].params(),
+                fold=fold_id,
+                score=float(scores[index, fold]),
+                folds_done=int(done.size),
+                folds_total=leaderboard.n_folds,
+                mean_score=float(np.mean(done)),
             )
         leader = leaderboard.best()
         if leader is not None and leader[0] != best:
             best = leader[0]
-            emit(
-                NewBest(
-                    run_id=run_id,
-                    params=leaderboard.candidates[best].params(),
-                    mean_score=leader[1],
-                    folds_done=leaderboard.folds_done(best),
-                )
+            events.emit(
+                NewBest,
+                params=leaderboard.candidates[best].params(),
+                mean_score=leader[1],
+                folds_done=leaderboard.folds_done(best),
             )
+        events.progress(
+            int(np.count_nonzero(~np.isnan(leaderboard.accuracy[:, 0, 0]))),
+            leaderboard.accuracy[:, 0, 0].size,
+        )
         if on_update is not None:
             on_update(leaderboard.ranked())

@@ -8,6 +8,7 @@ class codes for every candidate: a small array, not Python objects per sample.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from .plan import MASKED, WorkUnit
 from .vote import predict_every_k
 
 __all__ = ["UnitInputs", "UnitOutput", "compute_unit"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,4 +87,6 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     predictions = predict_every_k(
         train_y[columns], nearest_distances, inputs.ks, inputs.weights, inputs.n_classes
     )
-    return UnitOutput(unit, predictions, time.perf_counter() - started, os.getpid())
+    seconds = time.perf_counter() - started
+    log.debug("unit %d: %d test rows, %s, %.3f s", unit.id, unit.rows, unit.metric, seconds)
+    return UnitOutput(unit, predictions, seconds, os.getpid())

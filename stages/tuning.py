@@ -12,13 +12,21 @@ executor (any :class:`concurrent.futures.Executor`, e.g. Dask's
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
 from pipeline.compute import ComputePool
-from pipeline.events import EventBus, RunFailed, RunFinished, RunStarted, Subscription
+from pipeline.events import (
+    EventBus,
+    EventLogHandler,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    Subscription,
+)
 from pipeline.runner import Pipeline, StageFailed
 from pipeline.shared import SharedArrays
 
@@ -38,6 +46,9 @@ from .results import TuningResult
 from .search_space import METRICS, SearchSpace, parse_k, parse_metrics, parse_weights
 
 __all__ = ["Tuning", "tune"]
+
+LOGGERS = ("stages", "pipeline")
+"""Loggers whose records (from this process and from pool workers) become ``log`` events."""
 
 WORKER_PRELOAD = ["stages.neighbours"]
 """Imported once in the forkserver, so each worker starts with NumPy and SciPy loaded."""
@@ -66,6 +77,7 @@ class Tuning:
         events: EventBus | None = None,
         on_update: Callable[[list[RankedCandidate]], None] | None = None,
         reuse_neighbours: bool = True,
+        log_level: int = logging.INFO,
     ) -> None:
         self.data = data
         self.space = SearchSpace(
@@ -78,8 +90,13 @@ class Tuning:
         self.label = label
         self.events = events or EventBus()
         self.pool = ComputePool(
-            executor, workers=workers, max_in_flight=max_in_flight, preload=WORKER_PRELOAD
+            executor,
+            workers=workers,
+            max_in_flight=max_in_flight,
+            preload=WORKER_PRELOAD,
+            log_level=log_level,
         )
+        self.log_level = log_level
         self._on_update = on_update
         self.reuse_neighbours = reuse_neighbours
         self._plan: Plan | None = None
@@ -102,6 +119,9 @@ class Tuning:
     async def run(self) -> TuningResult:
         """Run the whole tuning; raise :class:`StageFailed` naming the stage that failed."""
         self._started = time.perf_counter()
+        log_handler = EventLogHandler(self.events, asyncio.get_running_loop(), self.log_level)
+        for name in LOGGERS:
+            logging.getLogger(name).addHandler(log_handler)
         try:
             async with self.pool:
                 with SharedArrays(use_shared_memory=self.pool.local_processes) as shared:
@@ -120,6 +140,10 @@ class Tuning:
             )
             self.events.close()
             raise
+        finally:
+            for name in LOGGERS:
+                logging.getLogger(name).removeHandler(log_handler)
+        await asyncio.sleep(0)  # let log records forwarded at shutdown reach the bus first
         result = self.result()
         best = result.best
         self.events.emit(
@@ -166,13 +190,20 @@ class Tuning:
         return self._leaderboard
 
     def _build(self, shared: SharedArrays) -> Pipeline:
-        emit, run_id = self.events.emit, self.run_id
         group = self.cv.column if self.cv.kind == "column" else None
-        pipe = Pipeline(name="knn-tuning")
+        pipe = Pipeline(name="knn-tuning", events=self.events)
         datasets, parts = pipe.channel("datasets", 1), pipe.channel("folds", 1)
         jobs = pipe.channel("units", 2 * self.pool.max_in_flight)
         outputs, scored = pipe.channel("predictions", 64), pipe.channel("scores", 64)
-        pipe.stage("load", load_stage, datasets, self.data, label=self.label, group_column=group)
+        pipe.stage(
+            "load",
+            load_stage,
+            datasets,
+            self.data,
+            label=self.label,
+            group_column=group,
+            events=pipe.events_for("load"),
+        )
         pipe.stage(
             "partition",
             partition_stage,
@@ -181,6 +212,7 @@ class Tuning:
             cv=self.cv,
             seed=self.seed,
             space=self.space,
+            events=pipe.events_for("partition"),
         )
         pipe.stage(
             "plan",
@@ -191,6 +223,7 @@ class Tuning:
             shared=shared,
             workers=self.pool.workers,
             on_plan=self._on_plan,
+            events=pipe.events_for("plan"),
         )
         pipe.stage(
             "neighbours",
@@ -198,18 +231,16 @@ class Tuning:
             jobs,
             outputs,
             pool=self.pool,
-            emit=emit,
-            run_id=run_id,
+            events=pipe.events_for("neighbours"),
             reuse_neighbours=self.reuse_neighbours,
         )
-        pipe.stage("score", score_stage, outputs, scored)
+        pipe.stage("score", score_stage, outputs, scored, events=pipe.events_for("score"))
         pipe.stage(
             "rank",
             rank_stage,
             scored,
             board=self._board,
-            emit=emit,
-            run_id=run_id,
+            events=pipe.events_for("rank"),
             on_update=self._on_update,
         )
         return pipe

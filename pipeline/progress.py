@@ -1,0 +1,94 @@
+"""The progress display: a live bar on a terminal, plain lines otherwise.
+
+It only reads events (``run_started``, ``unit_done``, ``new_best``,
+``run_finished``, ``run_failed``), so it never slows the compute, and works
+for any job that reports its units of work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from .events import NewBest, RunStarted, Subscription, UnitDone
+
+__all__ = ["show_progress"]
+
+PLAIN_INTERVAL_SECONDS = 2.0
+
+
+def _describe_best(params: Mapping[str, Any], score: float) -> str:
+    shown = " ".join(f"{key}={value}" for key, value in params.items())
+    return f"best {shown} ({score:.4f})"
+
+
+async def show_progress(events: Subscription, stream: TextIO, *, live: bool | None = None) -> None:
+    """Show the run's progress on ``stream`` until its last event.
+
+    ``live`` picks the rich bar (default: when ``stream`` is a terminal).
+    """
+    console = Console(file=stream, stderr=True)
+    if live is None:
+        live = console.is_terminal
+    if live:
+        await _live(events, console)
+    else:
+        await _plain(events, stream)
+
+
+async def _live(events: Subscription, console: Console) -> None:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[best]}"),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("units", total=None, rate="", best="")
+        started = time.monotonic()
+        async for event in events:
+            if isinstance(event, RunStarted):
+                bar.update(task, total=event.units_total)
+            elif isinstance(event, UnitDone):
+                rate = event.done / max(time.monotonic() - started, 1e-9)
+                bar.update(task, completed=event.done, total=event.total, rate=f"{rate:.1f}/s")
+            elif isinstance(event, NewBest):
+                bar.update(task, best=_describe_best(event.params, event.mean_score))
+
+
+async def _plain(events: Subscription, stream: TextIO) -> None:
+    started = time.monotonic()
+    last_line = started
+    best = ""
+    async for event in events:
+        if isinstance(event, NewBest):
+            best = _describe_best(event.params, event.mean_score)
+        if not isinstance(event, UnitDone):
+            continue
+        now = time.monotonic()
+        if now - last_line < PLAIN_INTERVAL_SECONDS and event.done != event.total:
+            continue
+        last_line = now
+        elapsed = now - started
+        rate = event.done / max(elapsed, 1e-9)
+        eta = (event.total - event.done) / rate if rate > 0 else 0.0
+        stream.write(
+            f"progress: {event.done}/{event.total} units ({100 * event.done / event.total:.0f}%), "
+            f"{rate:.1f} units/s, ETA {eta:.0f} s; {best}\n"
+        )
+        stream.flush()

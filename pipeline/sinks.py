@@ -1,0 +1,70 @@
+"""Where events go: a JSON-lines file, a log consumer over TCP, or any coroutine.
+
+A sink is a coroutine that consumes one :class:`Subscription`. Run it with
+:func:`run_sink`: a sink that fails is reported and unsubscribed, and the run
+goes on, because watching a run must never break it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiofiles
+
+from .events import Subscription
+from .logclient import SenderStats, TcpLineSender
+
+__all__ = ["run_sink", "stream_to_consumer", "write_jsonl"]
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Subscription], Awaitable[Any]]
+
+
+async def run_sink(name: str, sink: Sink, subscription: Subscription) -> Any:
+    """Run ``sink`` on ``subscription``; log and swallow its failure."""
+    async with subscription:
+        try:
+            return await sink(subscription)
+        except Exception as error:  # a broken sink must not break the run
+            log.warning("event sink %s stopped: %s: %s", name, type(error).__name__, error)
+            return None
+
+
+def write_jsonl(path: str | os.PathLike[str]) -> Sink:
+    """A sink that writes every event as one JSON line to ``path``, flushed as it goes."""
+
+    async def sink(events: Subscription) -> int:
+        written = 0
+        async with aiofiles.open(path, "w", encoding="utf-8") as stream:
+            async for event in events:
+                await stream.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+                await stream.flush()
+                written += 1
+        return written
+
+    return sink
+
+
+def stream_to_consumer(host: str, port: int, *, close_timeout: float = 2.0) -> Sink:
+    """A sink that sends every event to a log consumer, reconnecting as needed.
+
+    The consumer may be absent or restart: events are buffered (a bounded
+    amount, oldest dropped first) and sent when it is back.
+    """
+
+    async def sink(events: Subscription) -> SenderStats:
+        sender = TcpLineSender(host, port)
+        await sender.start()
+        try:
+            async for event in events:
+                sender.send_nowait(event.to_dict())
+        finally:
+            stats = await sender.aclose(timeout=close_timeout)
+        return stats
+
+    return sink
