@@ -214,7 +214,7 @@ def _json_type(hint: Any) -> str:
             parts.append(names[option])
         else:
             parts.append("object")
-    return "|".join(parts)
+    return " or ".join(parts)
 
 
 class EventLogHandler(logging.Handler):

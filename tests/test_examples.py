@@ -12,6 +12,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 EXPECTED_OUTPUT = {
     "heartbeat_app.py": ["best: {'k':", "heartbeat:"],
     "hand_built_pipeline.py": ["k=", "events:", "candidate_scored="],
+    "event_consumer.py": ["new best after", "finished in", "'run_finished': 1"],
 }
 
 
