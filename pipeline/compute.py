@@ -16,20 +16,24 @@ running for its owner.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import Any, TypeVar
 
 from .worker_logs import WorkerLogForwarder, install_worker_logging
 
-__all__ = ["ComputePool", "default_workers"]
+__all__ = ["ComputePool", "WorkerCrashed", "default_workers"]
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 _REAP_SECONDS = 2.0
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -51,6 +55,49 @@ def _start_method() -> str:
 def _ready() -> int:
     """A no-op task that makes the executor start its worker processes."""
     return os.getpid()
+
+
+def _warm_up(executor: Executor, workers: int) -> None:
+    futures = [executor.submit(_ready) for _ in range(workers)]
+    for future in futures:
+        future.exception()
+
+
+class WorkerCrashed(RuntimeError):
+    """A task killed its worker process every time it was tried."""
+
+
+class _IsolationGate:
+    """Shared/exclusive access to the pool: a suspect task runs with nothing beside it."""
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._exclusive = False
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._exclusive)
+            self._active += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._active -= 1
+                self._changed.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._exclusive and self._active == 0)
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._exclusive = False
+                self._changed.notify_all()
 
 
 def _init_worker(blas_threads: int, log_queue: Any, log_level: int) -> None:
@@ -79,6 +126,7 @@ class ComputePool:
         preload: Sequence[str] = (),
         blas_threads: int = 1,
         log_level: int = logging.INFO,
+        retries: int = 3,
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
@@ -94,7 +142,12 @@ class ComputePool:
             raise ValueError(f"max_in_flight must be at least 1, got {limit}")
         self.max_in_flight = limit
         self._slots: asyncio.Semaphore | None = None
+        self._gate: _IsolationGate | None = None
         self._warming: asyncio.Future[None] | None = None
+        self._context: BaseContext | None = None
+        self._generation = 0
+        self.retries = retries
+        self.restarts = 0
         self.in_flight = 0
 
     @property
@@ -114,33 +167,66 @@ class ComputePool:
         """Create the default process pool (no-op for an executor handed in)."""
         if self._executor is None:
             method = _start_method()
-            context = multiprocessing.get_context(method)
+            self._context = multiprocessing.get_context(method)
             if method == "forkserver" and self._preload:
-                context.set_forkserver_preload(self._preload)
-            self._logs = WorkerLogForwarder(context)
-            self._logs.start()
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=context,
-                initializer=_init_worker,
-                initargs=(self._blas_threads, self._logs.queue, self._log_level),
-            )
-            # Starting workers blocks while the forkserver imports its preload list;
-            # do it in a thread, overlapping whatever the pipeline does first.
-            self._warming = asyncio.get_running_loop().run_in_executor(None, self._warm_up)
+                self._context.set_forkserver_preload(self._preload)
+            self._executor = self._new_executor()
         self._slots = asyncio.Semaphore(self.max_in_flight)
+        self._gate = _IsolationGate()
 
-    def _warm_up(self) -> None:
-        executor = self._executor
-        if executor is not None:
-            futures = [executor.submit(_ready) for _ in range(self.workers)]
-            for future in futures:
-                future.exception()
+    def _new_executor(self) -> ProcessPoolExecutor:
+        assert self._context is not None
+        # A fresh log queue too: a worker killed while writing may have left the old one locked.
+        self._logs = WorkerLogForwarder(self._context)
+        self._logs.start()
+        executor = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=self._context,
+            initializer=_init_worker,
+            initargs=(self._blas_threads, self._logs.queue, self._log_level),
+        )
+        # Starting workers blocks while the forkserver imports its preload list;
+        # do it in a thread, overlapping whatever the pipeline does first.
+        self._warming = asyncio.get_running_loop().run_in_executor(
+            None, _warm_up, executor, self.workers
+        )
+        return executor
 
     async def run(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run ``fn(*args)`` on the pool, waiting for a free slot first."""
-        if self._slots is None:
+        """Run ``fn(*args)`` on the pool, waiting for a free slot first.
+
+        If a worker process dies (killed, out of memory), an owned pool is
+        rebuilt and the task retried alone, so a task that kills its worker
+        every time is recognised: after ``retries`` such deaths it raises
+        :class:`WorkerCrashed`. Tasks that merely shared the pool with it are
+        retried without counting against them.
+        """
+        if self._slots is None or self._gate is None:
             raise RuntimeError("the compute pool is not started; use 'async with ComputePool()'")
+        deaths = 0
+        suspect = False
+        while True:
+            async with self._gate.exclusive() if suspect else self._gate.shared():
+                generation = self._generation
+                try:
+                    return await self._submit(fn, *args)
+                except BrokenProcessPool as error:
+                    if not self._owned:
+                        raise
+                    broken = error
+                    # Rebuild before leaving the gate, so the next task alone meets a sound pool.
+                    await self._rebuild(generation)
+            if suspect:
+                deaths += 1
+                if deaths >= self.retries:
+                    raise WorkerCrashed(
+                        f"a worker process died {deaths} times running this task alone"
+                    ) from broken
+            suspect = True
+            log.warning("a worker process died; the pool was restarted and the task is retried")
+
+    async def _submit(self, fn: Callable[..., R], *args: Any) -> R:
+        assert self._slots is not None
         if self._warming is not None:
             await asyncio.shield(self._warming)
         async with self._slots:
@@ -150,6 +236,20 @@ class ComputePool:
                 return await loop.run_in_executor(self.executor, fn, *args)
             finally:
                 self.in_flight -= 1
+
+    async def _rebuild(self, broken_generation: int) -> None:
+        """Replace a broken executor once, however many tasks saw it break."""
+        if self._generation != broken_generation or self._executor is None:
+            return
+        self._generation += 1
+        self.restarts += 1
+        broken, logs = self._executor, self._logs
+        if self._warming is not None:
+            await asyncio.wait([self._warming])
+        _abort(broken)
+        if logs is not None:
+            logs.stop()
+        self._executor = self._new_executor()
 
     async def aclose(self, *, abort: bool = False) -> None:
         """Shut an owned pool down; with ``abort``, drop queued work and stop the workers now."""

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.channel import Channel
-from pipeline.compute import ComputePool
+from pipeline.compute import ComputePool, WorkerCrashed
 from pipeline.errors import InputError
 from pipeline.events import SILENT, CandidateScored, NewBest, StageEvents, UnitDone
 from pipeline.operators import map_concurrently
@@ -173,20 +173,26 @@ async def neighbours_stage(
     pool: ComputePool,
     events: StageEvents = SILENT,
     reuse_neighbours: bool = True,
+    compute: Callable[[UnitInputs, WorkUnit], UnitOutput] = compute_unit,
 ) -> None:
     """Run every unit on the shared compute pool, a bounded number at a time.
 
     ``reuse_neighbours=False`` computes the distances again for every
     candidate, as a grid search does; it exists to measure what reuse buys.
+    ``compute`` is the module-level function run per unit (wrap it to
+    instrument the workers).
     """
     done = 0
 
     async def run(job: UnitJob) -> UnitDoneItem:
         nonlocal done
-        if reuse_neighbours:
-            output = await pool.run(compute_unit, job.plan.inputs, job.unit)
-        else:
-            output = await _once_per_candidate(pool, job)
+        try:
+            if reuse_neighbours:
+                output = await pool.run(compute, job.plan.inputs, job.unit)
+            else:
+                output = await _once_per_candidate(pool, job, compute)
+        except WorkerCrashed as crash:
+            raise WorkerCrashed(f"{job.plan.unit_label(job.unit)}: {crash}") from crash
         done += 1
         total = len(job.plan.units)
         events.emit(
@@ -202,13 +208,15 @@ async def neighbours_stage(
     await map_concurrently(inbox, outbox, run, limit=pool.max_in_flight)
 
 
-async def _once_per_candidate(pool: ComputePool, job: UnitJob) -> UnitOutput:
+async def _once_per_candidate(
+    pool: ComputePool, job: UnitJob, compute: Callable[[UnitInputs, WorkUnit], UnitOutput]
+) -> UnitOutput:
     inputs = job.plan.inputs
     grid = [(w, k) for w in range(len(inputs.weights)) for k in range(len(inputs.ks))]
     outputs = await asyncio.gather(
         *(
             pool.run(
-                compute_unit,
+                compute,
                 dataclasses.replace(inputs, ks=(inputs.ks[k],), weights=(inputs.weights[w],)),
                 job.unit,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,10 +16,10 @@ import numpy as np
 import psutil
 import pytest
 
-import stages.flow
 from pipeline.errors import InputError
 from pipeline.runner import StageFailed
 from stages import Dataset, Tuning
+from tests import workers
 from tests.leaks import segments, wait_for_exit, wait_until_gone
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,13 +84,41 @@ def explode(*args: object) -> object:
     raise ArithmeticError("kernel blew up")
 
 
-async def test_a_failing_unit_names_the_neighbours_stage(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stages.flow, "compute_unit", explode)
-    with ThreadPoolExecutor(2) as executor, pytest.raises(StageFailed) as caught:
-        await Tuning("iris", executor=executor).run()
+async def test_a_failing_unit_names_the_neighbours_stage() -> None:
+    from pipeline import ComputePool, Pipeline, SharedArrays
+    from stages.flow import load_stage, neighbours_stage, partition_stage, plan_stage
+    from stages.partition import parse_cv
+    from stages.search_space import SearchSpace
+
+    space = SearchSpace(ks=(1,), metrics=("euclidean",), weights=("uniform",))
+    with ThreadPoolExecutor(2) as executor:
+        async with ComputePool(executor) as pool:
+            with SharedArrays(use_shared_memory=False) as shared:
+                pipe = Pipeline()
+                datasets, folds, units = pipe.channel("d"), pipe.channel("f"), pipe.channel("u")
+                pipe.stage("load", load_stage, datasets, "iris")
+                pipe.stage(
+                    "partition",
+                    partition_stage,
+                    datasets,
+                    folds,
+                    cv=parse_cv("kfold:3"),
+                    seed=0,
+                    space=space,
+                )
+                pipe.stage("plan", plan_stage, folds, units, space=space, shared=shared, workers=2)
+                pipe.stage(
+                    "neighbours",
+                    neighbours_stage,
+                    units,
+                    pipe.channel("o", 100),
+                    pool=pool,
+                    compute=explode,
+                )
+                with pytest.raises(StageFailed) as caught:
+                    await pipe.run()
     assert caught.value.stage == "neighbours"
     assert isinstance(caught.value.__cause__, ArithmeticError)
-    assert segments() == set()
 
 
 async def test_a_thread_executor_gives_the_same_results_as_the_process_pool() -> None:
@@ -163,3 +192,68 @@ async def test_switching_neighbour_reuse_off_changes_nothing_but_the_work() -> N
             **options,  # type: ignore[arg-type]
         ).run()
     assert [c.to_dict() for c in reused.candidates] == [c.to_dict() for c in once_each.candidates]
+
+
+async def test_a_worker_killed_mid_run_changes_nothing_and_is_reported() -> None:
+    data = big_dataset(3000, 10)
+    options = {"k": "1-20", "weights": "uniform,distance", "workers": 2}
+    undisturbed = await Tuning(data, **options).run()  # type: ignore[arg-type]
+    tuning = Tuning(data, **options)  # type: ignore[arg-type]
+    warnings: list[str] = []
+    async with tuning.subscribe() as events:
+        task = asyncio.create_task(tuning.run())
+        killed = False
+        async for event in events:
+            if event.kind == "unit_done" and not killed:
+                victim = next(iter(tuning.pool.executor._processes))  # type: ignore[attr-defined]
+                os.kill(victim, signal.SIGKILL)
+                killed = True
+            if event.kind == "log" and event.level == "WARNING":  # type: ignore[attr-defined]
+                warnings.append(event.message)  # type: ignore[attr-defined]
+        disturbed = await task
+    assert tuning.pool.restarts >= 1
+    assert any("worker process died" in message for message in warnings)
+    assert [c.to_dict() for c in disturbed.candidates] == [
+        c.to_dict() for c in undisturbed.candidates
+    ]
+
+
+async def test_a_unit_that_kills_its_worker_every_time_fails_the_run_naming_it() -> None:
+    from pipeline import ComputePool, Pipeline, SharedArrays
+    from pipeline.compute import WorkerCrashed
+    from stages.flow import load_stage, neighbours_stage, partition_stage, plan_stage
+    from stages.partition import parse_cv
+    from stages.search_space import SearchSpace
+
+    space = SearchSpace(ks=(1, 3), metrics=("euclidean", "manhattan"), weights=("uniform",))
+    async with ComputePool(workers=2, retries=2) as pool:
+        with SharedArrays() as shared:
+            pipe = Pipeline()
+            datasets, folds, units = pipe.channel("d"), pipe.channel("f"), pipe.channel("u")
+            outputs = pipe.channel("o", 100)
+            pipe.stage("load", load_stage, datasets, "iris")
+            pipe.stage(
+                "partition",
+                partition_stage,
+                datasets,
+                folds,
+                cv=parse_cv("kfold:3"),
+                seed=0,
+                space=space,
+            )
+            pipe.stage("plan", plan_stage, folds, units, space=space, shared=shared, workers=2)
+            pipe.stage(
+                "neighbours",
+                neighbours_stage,
+                units,
+                outputs,
+                pool=pool,
+                compute=workers.compute_unit_dying_on_unit_3,
+            )
+            with pytest.raises(StageFailed) as caught:
+                await pipe.run()
+    assert caught.value.stage == "neighbours"
+    crash = caught.value.__cause__
+    assert isinstance(crash, WorkerCrashed)
+    assert re.search(r"unit 3 \(fold \d, manhattan, test rows \d+\.\.\d+\)", str(crash))
+    assert "died 2 times" in str(crash)

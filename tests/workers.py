@@ -73,3 +73,22 @@ def reset_gate() -> None:
     global _count, _peak
     _gate.clear()
     _count = _peak = 0
+
+
+def die() -> None:
+    """Kill this worker process, as the out-of-memory killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def square_slowly(x: int) -> int:
+    time.sleep(0.05)
+    return x * x
+
+
+def compute_unit_dying_on_unit_3(inputs: Any, unit: Any) -> Any:
+    """The real unit computation, except that unit 3 kills its worker every time."""
+    from stages.neighbours import compute_unit
+
+    if unit.id == 3:
+        die()
+    return compute_unit(inputs, unit)

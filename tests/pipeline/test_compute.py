@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
 
-from pipeline.compute import ComputePool
+from pipeline.compute import ComputePool, WorkerCrashed
 from tests import workers
 
 
@@ -78,3 +80,24 @@ def test_bad_sizes_are_refused() -> None:
         ComputePool(workers=0)
     with pytest.raises(ValueError, match="max_in_flight"):
         ComputePool(workers=1, max_in_flight=0)
+
+
+async def test_a_task_that_kills_its_worker_every_time_fails_alone() -> None:
+    async with ComputePool(workers=2, retries=2) as pool:
+        innocent = [asyncio.create_task(pool.run(workers.square_slowly, i)) for i in range(8)]
+        with pytest.raises(WorkerCrashed, match="died 2 times"):
+            await pool.run(workers.die)
+        assert await asyncio.gather(*innocent) == [i * i for i in range(8)]
+        assert pool.restarts >= 2
+        assert await pool.run(workers.square, 7) == 49  # the rebuilt pool works
+
+
+async def test_a_worker_killed_from_outside_loses_no_task() -> None:
+    async with ComputePool(workers=2) as pool:
+        tasks = [asyncio.create_task(pool.run(workers.square_slowly, i)) for i in range(40)]
+        while pool.in_flight < 2:
+            await asyncio.sleep(0.01)
+        victim = next(iter(pool.executor._processes))  # type: ignore[attr-defined]
+        os.kill(victim, signal.SIGKILL)
+        assert await asyncio.gather(*tasks) == [i * i for i in range(40)]
+        assert pool.restarts == 1
