@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--quiet", action="store_true", help="no progress display, only the leaderboard"
     )
+    run.add_argument(
+        "--missing",
+        default="error",
+        help="missing feature values: error, drop (their rows), mean or median "
+        "(imputed from each training fold) (default: error)",
+    )
     run.add_argument("--events", type=Path, help="write every event as a JSON line to this file")
     run.add_argument(
         "--log-to", metavar="tcp://HOST:PORT", help="stream every event to a log consumer"
@@ -160,6 +166,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         seed=args.seed,
         label=args.label,
         workers=args.workers,
+        missing=args.missing,
     )
     watching = [
         asyncio.create_task(run_sink(name, sink, tuning.subscribe())) for name, sink in sinks

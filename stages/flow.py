@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pipeline.shared import SharedArrays
 
 from .dataset import Dataset
 from .load import load_dataset
+from .missing import drop_incomplete_rows
 from .neighbours import UnitInputs, UnitOutput, compute_unit
 from .partition import CvSpec, Folds, make_folds
 from .plan import WorkUnit, plan_units
@@ -36,6 +38,7 @@ from .score import FoldScores, Scoreboard
 from .search_space import SearchSpace
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Partitioned",
@@ -97,15 +100,28 @@ async def load_stage(
     *,
     label: str | int | None = None,
     group_column: str | None = None,
+    missing: str = "error",
     events: StageEvents = SILENT,
 ) -> None:
-    """Read the data set (or pass through one already in memory)."""
+    """Read the data set (or pass through one already in memory).
+
+    ``missing`` is the policy for missing feature values: ``error``, ``drop``
+    (their rows), or ``mean``/``median`` (imputed later, per training fold).
+    """
     async with outbox:
         events.progress(0, 1)
         if isinstance(source, Dataset):
             dataset = source
         else:
-            dataset = await load_dataset(source, label=label, group_column=group_column)
+            dataset = await load_dataset(
+                source, label=label, group_column=group_column, allow_missing=missing != "error"
+            )
+        if missing == "drop":
+            dataset = drop_incomplete_rows(dataset)
+        elif missing == "error" and np.isnan(dataset.X).any():
+            raise InputError(
+                f"{dataset.source}: features miss values; use --missing drop, mean or median"
+            )
         events.progress(1, 1)
         await outbox.send(dataset)
 
@@ -141,13 +157,29 @@ async def plan_stage(
     space: SearchSpace,
     shared: SharedArrays,
     workers: int,
+    impute_with: str | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     events: StageEvents = SILENT,
 ) -> None:
-    """Place the data in shared memory once, then send the units of work."""
+    """Place the data in shared memory once, then send the units of work.
+
+    ``impute_with`` (``mean`` or ``median``) fills missing feature values
+    from each fold's training rows, in the workers.
+    """
     async with outbox:
         async for part in inbox:
-            test_order, units = plan_units(part.folds, space.metrics, workers=workers)
+            impute = impute_with if np.isnan(part.dataset.X).any() else None
+            if impute is None and np.isnan(part.dataset.X).any():
+                raise InputError(f"{part.dataset.source}: features miss values; impute them first")
+            if "sorensen" in space.metrics and np.nanmin(part.dataset.X) < 0:
+                log.warning(
+                    "%s has negative feature values; sorensen (Bray-Curtis) is meant for "
+                    "non-negative data, so its distances may mislead",
+                    part.dataset.source,
+                )
+            test_order, units = plan_units(
+                part.folds, space.metrics, workers=workers, merge_small_folds=impute is None
+            )
             inputs = UnitInputs(
                 token=secrets.token_hex(8),
                 X=shared.share(part.dataset.X),
@@ -157,6 +189,7 @@ async def plan_stage(
                 ks=space.ks,
                 weights=space.weights,
                 n_classes=len(part.dataset.classes),
+                impute=impute,
             )
             plan = Plan(part.dataset, part.folds, space, inputs, test_order, units)
             if on_plan is not None:

@@ -29,6 +29,9 @@ from .dataset import Dataset
 __all__ = ["BUILTIN_DATASETS", "encode_labels", "load_dataset", "parse_csv"]
 
 
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "?"})
+"""Cell texts (compared lower-case) that mean "no value"."""
+
 BUILTIN_DATASETS: dict[str, Callable[[], Any]] = {
     "iris": datasets.load_iris,
     "wine": datasets.load_wine,
@@ -43,6 +46,7 @@ async def load_dataset(
     *,
     label: str | int | None = None,
     group_column: str | None = None,
+    allow_missing: bool = False,
 ) -> Dataset:
     """Load ``source``: a built-in name, a ``.csv`` path, or a ``.npy``/``.npz`` path.
 
@@ -63,7 +67,7 @@ async def load_dataset(
     if suffix in (".npy", ".npz"):
         if group_column is not None:
             raise InputError(f"{text}: --cv column:NAME needs a CSV file with a header")
-        return await asyncio.to_thread(_load_numpy, path, label)
+        return await asyncio.to_thread(_load_numpy, path, label, allow_missing)
     try:
         async with aiofiles.open(path, "rb") as handle:
             raw = await handle.read()
@@ -73,7 +77,12 @@ async def load_dataset(
         ) from None
     # Parsing is CPU work: keep it off the event loop so the host application stays responsive.
     return await asyncio.to_thread(
-        parse_csv, raw, source=text, label=label, group_column=group_column
+        parse_csv,
+        raw,
+        source=text,
+        label=label,
+        group_column=group_column,
+        allow_missing=allow_missing,
     )
 
 
@@ -83,8 +92,13 @@ def parse_csv(
     source: str = "<csv>",
     label: str | int | None = None,
     group_column: str | None = None,
+    allow_missing: bool = False,
 ) -> Dataset:
-    """Parse CSV bytes into a :class:`Dataset` (header detected, UTF-8)."""
+    """Parse CSV bytes into a :class:`Dataset` (header detected, UTF-8).
+
+    Empty cells and the tokens in :data:`MISSING_TOKENS` are missing values:
+    an error, or NaN with ``allow_missing``. Infinity is always an error.
+    """
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -127,7 +141,7 @@ def parse_csv(
     X = np.empty((len(numbered), len(feature_at)), dtype=np.float64)
     for r, (number, row) in enumerate(numbered):
         for c, at in enumerate(feature_at):
-            X[r, c] = _number(row[at], source, number, at, names)
+            X[r, c] = _number(row[at], source, number, at, names, allow_missing)
     labels = [row[label_at].strip() for _, row in numbered]
     for (number, _), value in zip(numbered, labels, strict=True):
         if not value:
@@ -160,6 +174,8 @@ def encode_labels(values: Sequence[Any]) -> tuple[npt.NDArray[np.intp], list[str
 
 
 def _is_number(cell: str) -> bool:
+    if cell.strip().lower() in MISSING_TOKENS:
+        return True  # a missing value sits where numbers do: no sign of a header
     try:
         float(cell)
     except ValueError:
@@ -210,11 +226,16 @@ def _column(
     return index % len(names)
 
 
-def _number(cell: str, source: str, line: int, at: int, names: list[str]) -> float:
+def _number(
+    cell: str, source: str, line: int, at: int, names: list[str], allow_missing: bool
+) -> float:
     where = f"{source}:{line}: column {at + 1} ({names[at]!r})"
     text = cell.strip()
-    if not text:
-        raise InputError(f"{where} is empty; fill it in or choose a --missing policy")
+    if text.lower() in MISSING_TOKENS:
+        if allow_missing:
+            return math.nan
+        shown = "empty" if not text else f"{cell!r}, a missing value"
+        raise InputError(f"{where} is {shown}; fill it in or use --missing drop, mean or median")
     try:
         value = float(text)
     except ValueError:
@@ -227,7 +248,7 @@ def _number(cell: str, source: str, line: int, at: int, names: list[str]) -> flo
     return value
 
 
-def _load_numpy(path: Path, label: str | int | None) -> Dataset:
+def _load_numpy(path: Path, label: str | int | None, allow_missing: bool) -> Dataset:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
@@ -256,10 +277,10 @@ def _load_numpy(path: Path, label: str | int | None) -> Dataset:
         )
         labels = loaded[:, at]
         X = np.delete(loaded, at, axis=1)
-    return _from_arrays(X, labels, str(path))
+    return _from_arrays(X, labels, str(path), allow_missing)
 
 
-def _from_arrays(X: Any, labels: Any, source: str) -> Dataset:
+def _from_arrays(X: Any, labels: Any, source: str, allow_missing: bool) -> Dataset:
     try:
         features = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
@@ -270,9 +291,17 @@ def _from_arrays(X: Any, labels: Any, source: str) -> Dataset:
         )
     if len(labels) != features.shape[0]:
         raise InputError(f"{source}: {features.shape[0]} rows of features but {len(labels)} labels")
-    if not np.isfinite(features).all():
-        row = int(np.argwhere(~np.isfinite(features))[0][0])
-        raise InputError(f"{source}: row {row} has NaN or infinity; features must be finite")
+    if np.isinf(features).any():
+        row, column = (int(i) for i in np.argwhere(np.isinf(features))[0])
+        raise InputError(
+            f"{source}: row {row}, column {column} is infinite; features must be finite numbers"
+        )
+    if np.isnan(features).any() and not allow_missing:
+        row, column = (int(i) for i in np.argwhere(np.isnan(features))[0])
+        raise InputError(
+            f"{source}: row {row}, column {column} is NaN (missing); "
+            "fill it in or use --missing drop, mean or median"
+        )
     y, classes = encode_labels(list(np.asarray(labels).tolist()))
     names = [f"x{i}" for i in range(features.shape[1])]
     return Dataset(X=features, y=y, classes=classes, source=source, feature_names=names)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from pipeline.shared import ArrayRef
 
 from .kernels import nearest, pairwise_distances
+from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .vote import predict_every_k
 
@@ -39,6 +40,7 @@ class UnitInputs:
     ks: tuple[int, ...]
     weights: tuple[str, ...]
     n_classes: int
+    impute: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,23 +53,33 @@ class UnitOutput:
     pid: int
 
 
-_training_cache: dict[tuple[str, int], tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]] = {}
+@dataclass(frozen=True)
+class _TrainingSet:
+    X: npt.NDArray[np.float64]
+    y: npt.NDArray[np.intp]
+    fill_values: npt.NDArray[np.float64] | None
 
 
-def _training_set(
-    inputs: UnitInputs, fold: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
-    """Training features and labels of ``fold`` (all rows for masked units), kept per worker."""
+_training_cache: dict[tuple[str, int], _TrainingSet] = {}
+
+
+def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
+    """Training rows of ``fold`` (all rows for masked units), imputed, kept per worker."""
     key = (inputs.token, fold)
     hit = _training_cache.get(key)
     if hit is not None:
         return hit
     X, y = inputs.X.attach(), inputs.y.attach()
     if fold == MASKED:
-        found = (X, y)
+        found = _TrainingSet(X, y, None)
     else:
         train = np.flatnonzero(inputs.fold_of_row.attach() != fold)
-        found = (np.ascontiguousarray(X[train]), y[train])
+        train_X = np.ascontiguousarray(X[train])
+        fill_values = None
+        if inputs.impute is not None:
+            fill_values = fit_fill_values(train_X, inputs.impute)
+            train_X = fill(train_X, fill_values)
+        found = _TrainingSet(train_X, y[train], fill_values)
     _training_cache.clear()  # one fold at a time: units arrive fold-major
     _training_cache[key] = found
     return found
@@ -78,14 +90,17 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     started = time.perf_counter()
     X = inputs.X.attach()
     rows = inputs.test_order.attach()[unit.start : unit.stop]
-    train_X, train_y = _training_set(inputs, unit.fold)
-    distances = pairwise_distances(unit.metric, X[rows], train_X)
+    training = _training_set(inputs, unit.fold)
+    queries = X[rows]
+    if training.fill_values is not None:
+        queries = fill(queries, training.fill_values)
+    distances = pairwise_distances(unit.metric, queries, training.X)
     if unit.fold == MASKED:
         fold_of_row = inputs.fold_of_row.attach()
         distances[fold_of_row[rows][:, None] == fold_of_row[None, :]] = np.inf
     columns, nearest_distances = nearest(distances, max(inputs.ks))
     predictions = predict_every_k(
-        train_y[columns], nearest_distances, inputs.ks, inputs.weights, inputs.n_classes
+        training.y[columns], nearest_distances, inputs.ks, inputs.weights, inputs.n_classes
     )
     seconds = time.perf_counter() - started
     log.debug("unit %d: %d test rows, %s, %.3f s", unit.id, unit.rows, unit.metric, seconds)

@@ -62,8 +62,12 @@ def plan_units(
     *,
     workers: int = 1,
     budget_bytes: int = DISTANCE_BUDGET_BYTES,
+    merge_small_folds: bool = True,
 ) -> tuple[npt.NDArray[np.intp], list[WorkUnit]]:
     """The test-row order (rows grouped by fold) and the units, fold-major.
+
+    ``merge_small_folds=False`` keeps every unit inside one fold; imputation
+    needs that, since each fold imputes from its own training rows.
 
     Fold-major order finishes whole folds early, so the leaderboard fills in
     while the run goes on.
@@ -79,7 +83,7 @@ def plan_units(
     block = max(MIN_BLOCK_ROWS, min(block, -(-total_rows // per_metric)))
 
     spans: list[tuple[int, int, int]] = []
-    if total_rows / len(sizes) < MERGE_BELOW_ROWS:
+    if merge_small_folds and total_rows / len(sizes) < MERGE_BELOW_ROWS:
         spans = [(MASKED, s, min(s + block, total_rows)) for s in range(0, total_rows, block)]
     else:
         offset = 0

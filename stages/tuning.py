@@ -40,6 +40,7 @@ from .flow import (
     rank_stage,
     score_stage,
 )
+from .missing import parse_missing
 from .partition import CvSpec, parse_cv
 from .rank import Leaderboard, RankedCandidate
 from .results import TuningResult
@@ -78,6 +79,7 @@ class Tuning:
         on_update: Callable[[list[RankedCandidate]], None] | None = None,
         reuse_neighbours: bool = True,
         log_level: int = logging.INFO,
+        missing: str = "error",
     ) -> None:
         self.data = data
         self.space = SearchSpace(
@@ -87,6 +89,7 @@ class Tuning:
         )
         self.cv = parse_cv(cv) if isinstance(cv, str) else cv
         self.seed = seed
+        self.missing = parse_missing(missing)
         self.label = label
         self.events = events or EventBus()
         self.pool = ComputePool(
@@ -114,7 +117,13 @@ class Tuning:
 
     def params(self) -> dict[str, Any]:
         source = self.data.source if isinstance(self.data, Dataset) else str(self.data)
-        return {"data": source, **self.space.describe(), "cv": str(self.cv), "seed": self.seed}
+        return {
+            "data": source,
+            **self.space.describe(),
+            "cv": str(self.cv),
+            "seed": self.seed,
+            "missing": self.missing,
+        }
 
     async def run(self) -> TuningResult:
         """Run the whole tuning; raise :class:`StageFailed` naming the stage that failed."""
@@ -202,6 +211,7 @@ class Tuning:
             self.data,
             label=self.label,
             group_column=group,
+            missing=self.missing,
             events=pipe.events_for("load"),
         )
         pipe.stage(
@@ -222,6 +232,7 @@ class Tuning:
             space=self.space,
             shared=shared,
             workers=self.pool.workers,
+            impute_with=self.missing if self.missing in ("mean", "median") else None,
             on_plan=self._on_plan,
             events=pipe.events_for("plan"),
         )
