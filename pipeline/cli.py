@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="missing feature values: error, drop (their rows), mean or median "
         "(imputed from each training fold) (default: error)",
     )
+    run.add_argument(
+        "--checkpoint", type=Path, help="record each finished unit in FILE, to resume later"
+    )
+    run.add_argument(
+        "--resume", action="store_true", help="continue the run recorded in --checkpoint FILE"
+    )
     run.add_argument("--events", type=Path, help="write every event as a JSON line to this file")
     run.add_argument(
         "--log-to", metavar="tcp://HOST:PORT", help="stream every event to a log consumer"
@@ -167,6 +173,8 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         label=args.label,
         workers=args.workers,
         missing=args.missing,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
     )
     watching = [
         asyncio.create_task(run_sink(name, sink, tuning.subscribe())) for name, sink in sinks
@@ -205,6 +213,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
 def _run_command(args: argparse.Namespace) -> int:
     _check_out_path(args.out)
     _check_out_path(args.events, "--events")
+    _check_out_path(args.checkpoint, "--checkpoint")
     return asyncio.run(_run(args, _sinks(args)))
 
 

@@ -21,9 +21,11 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import Any, TypeVar
@@ -100,9 +102,24 @@ class _IsolationGate:
                 self._changed.notify_all()
 
 
-def _init_worker(blas_threads: int, log_queue: Any, log_level: int) -> None:
+def _exit_with_parent(lifeline: Connection) -> None:
+    """Exit this worker as soon as the process that owns the pool is gone.
+
+    The owner holds the only write end of ``lifeline``; when it dies, even by
+    SIGKILL, reading gives EOF. Without this, workers blocked on their task
+    queue would outlive a killed run (they hold the queue's write end too).
+    """
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()
+    os._exit(1)
+
+
+def _init_worker(
+    blas_threads: int, log_queue: Any, log_level: int, lifeline: Connection
+) -> None:
     """Runs once in each worker process before its first task."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(lifeline,), daemon=True).start()
     install_worker_logging(log_queue, log_level)
     for variable in _THREAD_VARIABLES:  # for BLAS/OpenMP libraries loaded later
         os.environ[variable] = str(blas_threads)
@@ -145,6 +162,7 @@ class ComputePool:
         self._gate: _IsolationGate | None = None
         self._warming: asyncio.Future[None] | None = None
         self._context: BaseContext | None = None
+        self._lifeline: tuple[Connection, Connection] | None = None
         self._generation = 0
         self.retries = retries
         self.restarts = 0
@@ -168,6 +186,7 @@ class ComputePool:
         if self._executor is None:
             method = _start_method()
             self._context = multiprocessing.get_context(method)
+            self._lifeline = self._context.Pipe(duplex=False)
             if method == "forkserver" and self._preload:
                 self._context.set_forkserver_preload(self._preload)
             self._executor = self._new_executor()
@@ -175,7 +194,7 @@ class ComputePool:
         self._gate = _IsolationGate()
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        assert self._context is not None
+        assert self._context is not None and self._lifeline is not None
         # A fresh log queue too: a worker killed while writing may have left the old one locked.
         self._logs = WorkerLogForwarder(self._context)
         self._logs.start()
@@ -183,7 +202,12 @@ class ComputePool:
             max_workers=self.workers,
             mp_context=self._context,
             initializer=_init_worker,
-            initargs=(self._blas_threads, self._logs.queue, self._log_level),
+            initargs=(
+                self._blas_threads,
+                self._logs.queue,
+                self._log_level,
+                self._lifeline[0],
+            ),
         )
         # Starting workers blocks while the forkserver imports its preload list;
         # do it in a thread, overlapping whatever the pipeline does first.
@@ -267,6 +291,10 @@ class ComputePool:
             if self._logs is not None:
                 self._logs.stop()
                 self._logs = None
+            if self._lifeline is not None:
+                for end in self._lifeline:
+                    end.close()
+                self._lifeline = None
 
     async def __aenter__(self) -> ComputePool:
         self.start()

@@ -13,9 +13,9 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,7 @@ from pipeline.events import SILENT, CandidateScored, NewBest, StageEvents, UnitD
 from pipeline.operators import map_concurrently
 from pipeline.shared import SharedArrays
 
+from .checkpoint import CheckpointFile, fingerprint
 from .dataset import Dataset
 from .load import load_dataset
 from .missing import drop_incomplete_rows
@@ -71,6 +72,7 @@ class Plan:
     inputs: UnitInputs
     test_order: npt.NDArray[np.intp]
     units: list[WorkUnit]
+    resumed: dict[int, npt.NDArray[np.int16]] = dataclasses.field(default_factory=dict)
 
     def unit_label(self, unit: WorkUnit) -> str:
         return unit.label([f.id for f in self.folds.folds])
@@ -158,13 +160,17 @@ async def plan_stage(
     shared: SharedArrays,
     workers: int,
     impute_with: str | None = None,
+    checkpoint: CheckpointFile | None = None,
+    run_options: Mapping[str, Any] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     events: StageEvents = SILENT,
 ) -> None:
     """Place the data in shared memory once, then send the units of work.
 
     ``impute_with`` (``mean`` or ``median``) fills missing feature values
-    from each fold's training rows, in the workers.
+    from each fold's training rows, in the workers. With a ``checkpoint``,
+    a resumed run follows the checkpoint's plan and skips its finished units;
+    ``run_options`` (the options that decide the results) identify the run.
     """
     async with outbox:
         async for part in inbox:
@@ -180,6 +186,12 @@ async def plan_stage(
             test_order, units = plan_units(
                 part.folds, space.metrics, workers=workers, merge_small_folds=impute is None
             )
+            resumed: dict[int, npt.NDArray[np.int16]] = {}
+            if checkpoint is not None:
+                run = fingerprint(part.dataset, run_options or {})
+                units, resumed = await asyncio.to_thread(checkpoint.begin, run, units)
+                if resumed:
+                    log.info("resuming: %d of %d units already done", len(resumed), len(units))
             inputs = UnitInputs(
                 token=secrets.token_hex(8),
                 X=shared.share(part.dataset.X),
@@ -191,7 +203,7 @@ async def plan_stage(
                 n_classes=len(part.dataset.classes),
                 impute=impute,
             )
-            plan = Plan(part.dataset, part.folds, space, inputs, test_order, units)
+            plan = Plan(part.dataset, part.folds, space, inputs, test_order, units, resumed)
             if on_plan is not None:
                 on_plan(plan)
             for sent, unit in enumerate(units, start=1):
@@ -207,18 +219,23 @@ async def neighbours_stage(
     events: StageEvents = SILENT,
     reuse_neighbours: bool = True,
     compute: Callable[[UnitInputs, WorkUnit], UnitOutput] = compute_unit,
+    checkpoint: CheckpointFile | None = None,
 ) -> None:
     """Run every unit on the shared compute pool, a bounded number at a time.
 
     ``reuse_neighbours=False`` computes the distances again for every
     candidate, as a grid search does; it exists to measure what reuse buys.
     ``compute`` is the module-level function run per unit (wrap it to
-    instrument the workers).
+    instrument the workers). Units the plan resumed from a checkpoint are not
+    computed again; new ones are recorded in ``checkpoint`` as they finish.
     """
     done = 0
+    recording = asyncio.Lock()  # one writer at a time: each record is one whole line
 
-    async def run(job: UnitJob) -> UnitDoneItem:
-        nonlocal done
+    async def compute_or_resume(job: UnitJob) -> UnitOutput:
+        resumed = job.plan.resumed.get(job.unit.id)
+        if resumed is not None:
+            return UnitOutput(job.unit, resumed, 0.0, 0)
         try:
             if reuse_neighbours:
                 output = await pool.run(compute, job.plan.inputs, job.unit)
@@ -226,6 +243,14 @@ async def neighbours_stage(
                 output = await _once_per_candidate(pool, job, compute)
         except WorkerCrashed as crash:
             raise WorkerCrashed(f"{job.plan.unit_label(job.unit)}: {crash}") from crash
+        if checkpoint is not None:
+            async with recording:
+                await asyncio.to_thread(checkpoint.record, job.unit, output.predictions)
+        return output
+
+    async def run(job: UnitJob) -> UnitDoneItem:
+        nonlocal done
+        output = await compute_or_resume(job)
         done += 1
         total = len(job.plan.units)
         events.emit(

@@ -24,8 +24,15 @@ SCIPY_METRIC = {
 def pairwise_distances(
     metric: str, queries: npt.NDArray[np.float64], points: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """The ``(len(queries), len(points))`` matrix of distances under ``metric``."""
-    return np.asarray(cdist(queries, points, metric=SCIPY_METRIC[metric]), dtype=np.float64)
+    """The ``(len(queries), len(points))`` matrix of distances under ``metric``.
+
+    Bray-Curtis is 0/0 between two all-zero rows; like scikit-learn we call
+    that distance 0 (the rows are identical) rather than NaN.
+    """
+    distances = np.asarray(cdist(queries, points, metric=SCIPY_METRIC[metric]), dtype=np.float64)
+    if metric == "sorensen":
+        np.nan_to_num(distances, copy=False, nan=0.0)
+    return distances
 
 
 def nearest(

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
 from pipeline.compute import ComputePool
+from pipeline.errors import InputError
 from pipeline.events import (
     EventBus,
     EventLogHandler,
@@ -30,6 +32,7 @@ from pipeline.events import (
 from pipeline.runner import Pipeline, StageFailed
 from pipeline.shared import SharedArrays
 
+from .checkpoint import CheckpointFile
 from .dataset import Dataset
 from .flow import (
     Plan,
@@ -80,6 +83,8 @@ class Tuning:
         reuse_neighbours: bool = True,
         log_level: int = logging.INFO,
         missing: str = "error",
+        checkpoint: str | os.PathLike[str] | None = None,
+        resume: bool = False,
     ) -> None:
         self.data = data
         self.space = SearchSpace(
@@ -90,6 +95,14 @@ class Tuning:
         self.cv = parse_cv(cv) if isinstance(cv, str) else cv
         self.seed = seed
         self.missing = parse_missing(missing)
+        if resume and checkpoint is None:
+            raise InputError("--resume needs --checkpoint FILE: the file to resume from")
+        if checkpoint is not None and not resume and os.path.exists(checkpoint):
+            raise InputError(
+                f"--checkpoint {os.fspath(checkpoint)}: the file exists; add --resume to "
+                "continue that run, or remove the file to start again"
+            )
+        self.checkpoint = CheckpointFile(checkpoint, resume=resume) if checkpoint else None
         self.label = label
         self.events = events or EventBus()
         self.pool = ComputePool(
@@ -114,6 +127,15 @@ class Tuning:
     def subscribe(self, limit: int | None = None) -> Subscription:
         """Events of this run, for ``async for event in tuning.subscribe()``."""
         return self.events.subscribe(limit)
+
+    def _result_options(self) -> dict[str, Any]:
+        """The options that decide the results (what a checkpoint must match)."""
+        return {
+            **self.space.describe(),
+            "cv": str(self.cv),
+            "seed": self.seed,
+            "missing": self.missing,
+        }
 
     def params(self) -> dict[str, Any]:
         source = self.data.source if isinstance(self.data, Dataset) else str(self.data)
@@ -152,6 +174,8 @@ class Tuning:
         finally:
             for name in LOGGERS:
                 logging.getLogger(name).removeHandler(log_handler)
+            if self.checkpoint is not None:
+                self.checkpoint.close()
         await asyncio.sleep(0)  # let log records forwarded at shutdown reach the bus first
         result = self.result()
         best = result.best
@@ -233,6 +257,8 @@ class Tuning:
             shared=shared,
             workers=self.pool.workers,
             impute_with=self.missing if self.missing in ("mean", "median") else None,
+            checkpoint=self.checkpoint,
+            run_options=self._result_options(),
             on_plan=self._on_plan,
             events=pipe.events_for("plan"),
         )
@@ -244,6 +270,7 @@ class Tuning:
             pool=self.pool,
             events=pipe.events_for("neighbours"),
             reuse_neighbours=self.reuse_neighbours,
+            checkpoint=self.checkpoint,
         )
         pipe.stage("score", score_stage, outputs, scored, events=pipe.events_for("score"))
         pipe.stage(

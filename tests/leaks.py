@@ -73,3 +73,23 @@ def wait_until_gone(deadline_seconds: float = 10.0) -> list[psutil.Process]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``."""
+    try:
+        return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+def wait_for_segments_gone(owner: int, deadline_seconds: float = 10.0) -> set[str]:
+    """``owner``'s segments still present after up to ``deadline_seconds``.
+
+    A killed owner cannot unlink its segments; multiprocessing's resource
+    tracker does it once the last process using them has exited.
+    """
+    deadline = time.monotonic() + deadline_seconds
+    while segments(owner) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return segments(owner)

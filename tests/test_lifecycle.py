@@ -13,14 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 
 from pipeline.errors import InputError
 from pipeline.runner import StageFailed
 from stages import Dataset, Tuning
 from tests import workers
-from tests.leaks import segments, wait_for_exit, wait_until_gone
+from tests.leaks import descendants, segments, wait_for_exit, wait_until_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,13 +126,6 @@ async def test_a_thread_executor_gives_the_same_results_as_the_process_pool() ->
         threaded = await Tuning("wine", executor=executor, **options).run()  # type: ignore[arg-type]
     processes = await Tuning("wine", workers=2, **options).run()  # type: ignore[arg-type]
     assert [c.to_dict() for c in threaded.candidates] == [c.to_dict() for c in processes.candidates]
-
-
-def descendants(pid: int) -> list[int]:
-    try:
-        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

@@ -1,0 +1,181 @@
+"""Voting for every k against a plain per-row, per-k reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from stages.vote import neighbour_weights, predict_every_k
+
+
+def reference_predict(
+    labels: npt.NDArray[np.intp],
+    distances: npt.NDArray[np.float64],
+    k: int,
+    weighting: str,
+    n_classes: int,
+) -> list[int]:
+    """Loop over rows: weigh the first k neighbours' votes; ties go to the smallest class."""
+    predictions = []
+    for row_labels, row_distances in zip(labels, distances, strict=True):
+        first_labels = [int(c) for c in row_labels[:k]]
+        first_distances = [float(d) for d in row_distances[:k]]
+        votes = [0.0] * n_classes
+        if weighting == "uniform":
+            for c in first_labels:
+                votes[c] += 1.0
+        elif any(d == 0.0 for d in first_distances):
+            for c, d in zip(first_labels, first_distances, strict=True):
+                if d == 0.0:
+                    votes[c] += 1.0
+        else:
+            for c, d in zip(first_labels, first_distances, strict=True):
+                votes[c] += 1.0 / d
+        best = max(votes)
+        predictions.append(votes.index(best))  # first maximum: the smallest class code
+    return predictions
+
+
+def check_against_reference(
+    labels: npt.NDArray[np.intp],
+    distances: npt.NDArray[np.float64],
+    ks: list[int],
+    weightings: list[str],
+    n_classes: int,
+) -> npt.NDArray[np.int16]:
+    got = predict_every_k(labels, distances, ks, weightings, n_classes)
+    assert got.shape == (len(weightings), len(ks), labels.shape[0])
+    for w, weighting in enumerate(weightings):
+        for i, k in enumerate(ks):
+            expected = reference_predict(labels, distances, k, weighting, n_classes)
+            bad = np.flatnonzero(got[w, i] != expected)
+            assert bad.size == 0, (
+                f"{weighting} k={k}: row {bad[0]} predicted {got[w, i, bad[0]]}, "
+                f"expected {expected[bad[0]]}; labels {labels[bad[0], :k].tolist()}, "
+                f"distances {distances[bad[0], :k].tolist()}"
+            )
+    return got
+
+
+def sorted_neighbours(
+    rng: np.random.Generator, rows: int, depth: int, n_classes: int, distinct: int | None
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Random neighbour labels and ascending distances (few distinct values when asked)."""
+    labels = rng.integers(0, n_classes, size=(rows, depth)).astype(np.intp)
+    if distinct is None:
+        distances = rng.uniform(0.1, 5.0, size=(rows, depth))
+    else:
+        distances = rng.integers(1, distinct + 1, size=(rows, depth)).astype(float) / 4.0
+    return labels, np.sort(distances, axis=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_uniform_and_distance_votes_match_the_reference(seed: int, n_classes: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels, distances = sorted_neighbours(rng, 200, 16, n_classes, distinct=None)
+    ks = list(range(1, 17))
+    check_against_reference(labels, distances, ks, ["uniform", "distance"], n_classes)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_votes_with_tied_distances_and_tied_counts(seed: int) -> None:
+    """Few distinct distances: weighted votes tie exactly too (e.g. 1/d + 1/d against 2/d)."""
+    rng = np.random.default_rng(seed)
+    labels, distances = sorted_neighbours(rng, 300, 10, 3, distinct=3)
+    got = check_against_reference(labels, distances, list(range(1, 11)), ["distance", "uniform"], 3)
+    # Precondition: the data produced uniform vote ties that the smaller class won.
+    two = got[1, 1]  # uniform, k=2
+    split = labels[:, 0] != labels[:, 1]
+    assert split.any()
+    assert np.array_equal(two[split], np.minimum(labels[split, 0], labels[split, 1]))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_votes_with_zero_distances(seed: int) -> None:
+    """Rows with exact matches: under "distance" only the zero-distance neighbours vote."""
+    rng = np.random.default_rng(seed)
+    labels, distances = sorted_neighbours(rng, 300, 9, 4, distinct=None)
+    zeros = rng.integers(0, 4, size=300)  # 0..3 exact matches at the front of each row
+    for r, z in enumerate(zeros):
+        distances[r, :z] = 0.0
+    got = check_against_reference(labels, distances, [1, 2, 3, 4, 5, 9], ["uniform", "distance"], 4)
+    # A single exact match wins outright under "distance", whatever the other neighbours say.
+    single = zeros == 1
+    assert single.any()
+    assert np.array_equal(got[1, 5, single], labels[single, 0])
+
+
+def test_exact_matches_outvoted_by_near_neighbours_still_win() -> None:
+    labels = np.array([[2, 0, 0, 0, 0], [1, 2, 0, 0, 0], [2, 1, 0, 0, 0]], dtype=np.intp)
+    distances = np.array(
+        [[0.0, 1e-9, 1e-9, 1e-9, 1e-9], [0.0, 0.0, 1e-12, 1e-12, 1e-12], [0.0, 0.0, 0.5, 0.5, 0.5]]
+    )
+    got = predict_every_k(labels, distances, [1, 2, 5], ["distance", "uniform"], 3)
+    assert got[0].tolist() == [[2, 1, 2], [2, 1, 1], [2, 1, 1]]  # distance: ties 1-vs-2 -> 1
+    assert got[1].tolist() == [[2, 1, 2], [0, 1, 1], [0, 0, 0]]  # uniform
+    assert got.dtype == np.int16
+
+
+def test_distance_weights_by_hand() -> None:
+    labels = np.array([[0, 1, 1]], dtype=np.intp)
+    distances = np.array([[1.0, 3.0, 3.0]])  # class 0: 1, class 1: 2/3
+    got = predict_every_k(labels, distances, [1, 2, 3], ["distance", "uniform"], 2)
+    assert got[0, :, 0].tolist() == [0, 0, 0]
+    assert got[1, :, 0].tolist() == [0, 0, 1]  # uniform k=2: 1-1 tie -> class 0
+
+
+def test_classes_missing_from_the_neighbours() -> None:
+    """Only high class codes among the neighbours: the prediction is not a class with no votes."""
+    labels = np.array([[4, 4, 3], [3, 4, 4]], dtype=np.intp)
+    distances = np.array([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+    got = predict_every_k(labels, distances, [1, 2, 3], ["uniform", "distance"], 5)
+    assert got[0].tolist() == [[4, 3], [4, 3], [4, 4]]  # uniform: k=2 ties 3-vs-4 -> 3
+    assert got[1].tolist() == [[4, 3], [4, 3], [4, 3]]  # distance: 1 > 1/2 + 1/3
+
+
+# ---------------------------------------------------------------------------- weights
+
+
+def test_neighbour_weights_uniform_is_ones() -> None:
+    distances = np.array([[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]])
+    weights = neighbour_weights(distances, "uniform")
+    assert weights.tolist() == [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+
+
+def test_neighbour_weights_distance_is_inverse() -> None:
+    distances = np.array([[0.5, 1.0, 4.0], [2.0, 2.0, 8.0]])
+    weights = neighbour_weights(distances, "distance")
+    np.testing.assert_array_equal(weights, 1.0 / distances)
+
+
+def test_neighbour_weights_with_zero_distances() -> None:
+    """A row with a zero: 1 for each zero, 0 for the rest; rows without zeros keep 1/d."""
+    distances = np.array(
+        [
+            [0.0, 0.5, 2.0],
+            [0.0, 0.0, 1.0],
+            [0.0, 0.0, 0.0],
+            [0.25, 0.5, 1.0],
+        ]
+    )
+    weights = neighbour_weights(distances.copy(), "distance")
+    assert weights.tolist() == [
+        [1.0, 0.0, 0.0],
+        [1.0, 1.0, 0.0],
+        [1.0, 1.0, 1.0],
+        [4.0, 2.0, 1.0],
+    ]
+    assert np.isfinite(weights).all()
+
+
+def test_neighbour_weights_with_infinite_distances() -> None:
+    """Masked neighbours (infinite distance) weigh nothing."""
+    distances = np.array([[1.0, np.inf], [0.0, np.inf]])
+    assert neighbour_weights(distances, "distance").tolist() == [[1.0, 0.0], [1.0, 0.0]]
+
+
+def test_neighbour_weights_refuses_unknown_weighting() -> None:
+    with pytest.raises(ValueError):
+        neighbour_weights(np.ones((1, 2)), "gaussian")

@@ -1,0 +1,170 @@
+"""Checkpoints: a run killed at any point resumes to exactly the results of an undisturbed run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.errors import InputError
+from stages.checkpoint import CheckpointFile
+from stages.plan import WorkUnit
+from tests.leaks import descendants, wait_for_exit, wait_for_segments_gone
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIONS = ["--k", "1-30", "--weights", "uniform,distance", "--workers", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(5)
+    X = rng.random((2500, 16))
+    y = rng.integers(0, 3, 2500)
+    path = tmp_path_factory.mktemp("data") / "data.npz"
+    np.savez(path, X=X, y=y)
+    return path
+
+
+@pytest.fixture(scope="module")
+def undisturbed(data_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[type-arg]
+    out = tmp_path_factory.mktemp("whole") / "results.json"
+    done = run([str(data_file), *OPTIONS, "--out", str(out)])
+    assert done.returncode == 0, done.stderr
+    return without_timing(json.loads(out.read_text()))
+
+
+def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def without_timing(results: dict) -> dict:  # type: ignore[type-arg]
+    results.pop("timing")
+    return results
+
+
+def units_recorded(checkpoint: Path) -> int:
+    if not checkpoint.exists():
+        return 0
+    return max(0, checkpoint.read_bytes().count(b"\n") - 1)
+
+
+@pytest.mark.parametrize(
+    ("signum", "after_units"),
+    [(signal.SIGKILL, 0), (signal.SIGKILL, 3), (signal.SIGINT, 8), (signal.SIGTERM, 20)],
+)
+def test_a_killed_run_resumes_to_the_same_results(
+    data_file: Path,
+    undisturbed: dict,
+    tmp_path: Path,
+    signum: int,
+    after_units: int,  # type: ignore[type-arg]
+) -> None:
+    checkpoint = tmp_path / "run.ckpt"
+    out = tmp_path / "results.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            str(data_file),
+            *OPTIONS,
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    helpers: set[int] = set()
+    while proc.poll() is None and time.monotonic() < deadline:
+        helpers |= descendants(proc.pid)
+        if checkpoint.exists() and units_recorded(checkpoint) >= after_units:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    helpers |= descendants(proc.pid)
+    proc.send_signal(signum)
+    proc.communicate(timeout=60)
+    assert proc.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 130)
+    assert not out.exists()
+    assert wait_for_exit(helpers) == set(), "worker processes outlived the run"
+    assert wait_for_segments_gone(proc.pid) == set()
+    recorded = units_recorded(checkpoint)
+    resumed = run(
+        [str(data_file), *OPTIONS, "--checkpoint", str(checkpoint), "--resume", "--out", str(out)]
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert without_timing(json.loads(out.read_text())) == undisturbed
+    header = json.loads(checkpoint.read_text().splitlines()[0])
+    assert units_recorded(checkpoint) == len(header["units"]) >= recorded
+
+
+def test_resume_refuses_a_checkpoint_of_other_options(data_file: Path, tmp_path: Path) -> None:
+    checkpoint = tmp_path / "run.ckpt"
+    first = run([str(data_file), "--k", "1-3", "--quiet", "--checkpoint", str(checkpoint)])
+    assert first.returncode == 0, first.stderr
+    for changed in (
+        ["--k", "1-4"],
+        ["--k", "1-3", "--seed", "1"],
+        ["--k", "1-3", "--metrics", "euclidean"],
+    ):
+        other = run(
+            [str(data_file), *changed, "--quiet", "--checkpoint", str(checkpoint), "--resume"]
+        )
+        assert other.returncode == 2
+        assert "made for other data or other options" in other.stderr
+    again = run([str(data_file), "--k", "1-3", "--quiet", "--checkpoint", str(checkpoint)])
+    assert again.returncode == 2 and "add --resume" in again.stderr
+
+
+def units(n: int) -> list[WorkUnit]:
+    return [WorkUnit(i, "euclidean", 0, 10 * i, 10 * i + 10) for i in range(n)]
+
+
+def test_a_torn_last_line_is_cut_and_a_damaged_middle_line_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.ckpt"
+    writer = CheckpointFile(path, resume=False)
+    writer.begin("run-a", units(3))
+    for unit in units(3)[:2]:
+        writer.record(unit, np.full((1, 2, 10), unit.id, dtype=np.int16))
+    writer.close()
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-7])  # the second record torn mid-write
+    reader = CheckpointFile(path, resume=True)
+    plan, done = reader.begin("run-a", units(5))
+    assert plan == units(3) and sorted(done) == [0]
+    assert (done[0] == 0).all() and done[0].shape == (1, 2, 10)
+    reader.record(units(3)[1], np.ones((1, 2, 10), dtype=np.int16))
+    reader.close()
+    assert sorted(CheckpointFile(path, resume=True).begin("run-a", [])[1]) == [0, 1]
+
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1][:20]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r":2: a damaged record"):
+        CheckpointFile(path, resume=True).begin("run-a", [])
+    with pytest.raises(InputError, match="other data or other options"):
+        CheckpointFile(path, resume=True).begin("run-b", [])
+
+
+def test_resume_needs_a_checkpoint() -> None:
+    from pipeline.cli import main
+
+    assert main(["run", "--resume"]) == 2
