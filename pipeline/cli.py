@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -33,7 +34,8 @@ class _Parser(argparse.ArgumentParser):
     """Argument errors as one line and exit 2, like every other input error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        one_line = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line} (see {self.prog} --help)\n")
 
 
 def _positive(text: str) -> int:
@@ -43,6 +45,18 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+MAX_WORKERS = max(64, 8 * (os.cpu_count() or 1))
+
+
+def _workers(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is more processes than make sense here (at most {MAX_WORKERS})"
+        )
     return value
 
 
@@ -87,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cv", default="kfold:5", help="kfold:N, holdout:F, loo or column:NAME (default: kfold:5)"
     )
     run.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
-    run.add_argument("--workers", type=_positive, help="worker processes (default: CPU count)")
+    run.add_argument("--workers", type=_workers, help="worker processes (default: CPU count)")
     run.add_argument("--out", type=Path, help="write the results JSON here")
     run.add_argument(
         "--top", type=_positive, default=10, help="leaderboard rows to print (default: 10)"
@@ -239,9 +253,24 @@ def _logs_command(args: argparse.Namespace) -> int:
         ) from None
 
 
+class _StderrHandler(logging.Handler):
+    """Warnings as ``warning: message`` lines on whatever ``sys.stderr`` is now."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_warnings() -> None:
+    for name in ("pipeline", "stages"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+            logger.addHandler(_StderrHandler(logging.WARNING))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    _show_warnings()
     try:
         if args.command == "run":
             return _run_command(args)

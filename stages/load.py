@@ -107,11 +107,13 @@ def parse_csv(
             f"{source}:{line}: bytes that are not UTF-8 (offset {error.start}); "
             "save the file as UTF-8"
         ) from None
-    numbered = [
-        (number, row)
-        for number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
-        if row and any(cell.strip() for cell in row)
-    ]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        numbered = [
+            (reader.line_num, row) for row in reader if row and any(cell.strip() for cell in row)
+        ]
+    except csv.Error as error:
+        raise InputError(f"{source}:{reader.line_num}: cannot read this CSV: {error}") from None
     if not numbered:
         raise InputError(f"{source}: the file is empty; it needs rows of features and a label")
     header = _header(numbered)
@@ -213,7 +215,7 @@ def _column(
     try:
         index = int(spec)
     except ValueError:
-        shown = ", ".join(names) if has_header else "the file has no header"
+        shown = ", ".join(map(repr, names)) if has_header else "the file has no header"
         raise InputError(
             f"{source}: {option} {spec!r} is not a column ({shown}); "
             "give a header name or a 0-based index"

@@ -55,8 +55,8 @@ def parse_cv(spec: str) -> CvSpec:
     kind, sep, arg = text.partition(":")
     kind = kind.lower()
     if kind == "kfold" and sep:
-        if not re.fullmatch(r"\d+", arg.strip()):
-            raise InputError(f"--cv: {spec!r} needs a whole number of folds; e.g. kfold:5")
+        if not re.fullmatch(r"\d{1,9}", arg.strip()):
+            raise InputError(f"--cv: {spec[:40]!r} needs a whole number of folds; e.g. kfold:5")
         n = int(arg)
         if n < 2:
             raise InputError(f"--cv: {spec!r} needs at least 2 folds; e.g. kfold:5")

@@ -82,7 +82,7 @@ class SearchSpace:
         return {"k": list(self.ks), "metrics": list(self.metrics), "weights": list(self.weights)}
 
 
-_K_ITEM = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?")
+_K_ITEM = re.compile(r"(\d{1,9})(?:-(\d{1,9})(?::(\d{1,9}))?)?")
 
 
 def parse_k(spec: str) -> tuple[int, ...]:

@@ -62,7 +62,7 @@ def units_recorded(checkpoint: Path) -> int:
 
 @pytest.mark.parametrize(
     ("signum", "after_units"),
-    [(signal.SIGKILL, 0), (signal.SIGKILL, 3), (signal.SIGINT, 8), (signal.SIGTERM, 20)],
+    [(signal.SIGKILL, 0), (signal.SIGKILL, 3), (signal.SIGINT, 8), (signal.SIGTERM, 12)],
 )
 def test_a_killed_run_resumes_to_the_same_results(
     data_file: Path,
@@ -87,7 +87,7 @@ def test_a_killed_run_resumes_to_the_same_results(
             str(out),
         ],
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -101,8 +101,10 @@ def test_a_killed_run_resumes_to_the_same_results(
     assert proc.poll() is None, "the run finished before it could be interrupted"
     helpers |= descendants(proc.pid)
     proc.send_signal(signum)
-    proc.communicate(timeout=60)
+    stdout, _ = proc.communicate(timeout=60)
     assert proc.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 130)
+    if signum != signal.SIGKILL and after_units > 0:  # what it had, marked as partial
+        assert "[PARTIAL: interrupted]" in stdout
     assert not out.exists()
     assert wait_for_exit(helpers) == set(), "worker processes outlived the run"
     assert wait_for_segments_gone(proc.pid) == set()

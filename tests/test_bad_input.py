@@ -1,0 +1,102 @@
+"""Bad data gets exit status 2 and one clear line: what, where, how to fix. Never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+
+CASES: dict[str, tuple[bytes | None, list[str], str]] = {
+    # name: (file contents, or None for no file; extra options; expected fragment)
+    "missing path": (None, [], "no such file"),
+    "empty file": (b"", [], "the file is empty"),
+    "only blank lines": (b"\n\n  \n", [], "the file is empty"),
+    "header without rows": (b"a,b,label\n", [], "has a header but no data rows"),
+    "ragged rows": (b"a,b,label\n1,2,x\n3,y\n", [], ":3: has 2 columns, expected 3"),
+    "non-numeric cell": (
+        b"a,b,label\n1,2,x\n3,abc,y\n",
+        [],
+        ":3: column 2 ('b') is 'abc', not a number",
+    ),
+    "nan cell": (
+        b"a,b,label\n1,2,x\n3,nan,y\n",
+        [],
+        ":3: column 2 ('b') is 'nan', a missing value",
+    ),
+    "infinite cell": (b"a,b,label\n1,2,x\n3,inf,y\n", [], ":3: column 2 ('b') is 'inf'"),
+    "empty cell": (b"a,b,label\n1,2,x\n3,,y\n", [], ":3: column 2 ('b') is empty"),
+    "not utf-8": (b"a,b,label\n1,2,x\n3,4,\xff\xfe\n", [], ":3: bytes that are not UTF-8"),
+    "single class": (b"a,b,label\n1,2,x\n3,4,x\n5,6,x\n", [], "a single class ('x')"),
+    "unknown label column": (
+        b"a,b,label\n1,2,x\n3,4,y\n",
+        ["--label", "kind"],
+        "--label 'kind' is not a column",
+    ),
+    "label index out of range": (
+        b"a,b,label\n1,2,x\n3,4,y\n",
+        ["--label", "7"],
+        "--label 7 is out of range",
+    ),
+    "unknown fold column": (
+        b"a,b,label\n1,2,x\n3,4,y\n",
+        ["--cv", "column:split"],
+        "'split' is not a column",
+    ),
+    "empty label": (b"a,b,label\n1,2,x\n3,4,\n", [], ":3: column 'label' (the label) is empty"),
+    "k larger than a training fold": (
+        b"a,label\n" + b"".join(b"%d,%s\n" % (i, b"xy"[i % 2 : i % 2 + 1]) for i in range(20)),
+        ["--k", "1-17"],
+        "use k <= 16",
+    ),
+    "more folds than rows": (b"a,label\n1,x\n2,y\n3,x\n", ["--cv", "kfold:5"], "--cv"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_data_is_one_clear_line_and_exit_2(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    contents, options, fragment = CASES[name]
+    path = tmp_path / "data.csv"
+    if contents is not None:
+        path.write_bytes(contents)
+    status = main(["run", str(path), "--quiet", "--workers", "1", *options])
+    captured = capsys.readouterr()
+    assert status == 2, captured
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert fragment in lines[0]
+    assert str(path) in lines[0] or fragment.startswith("--")
+    assert "Traceback" not in captured.err
+
+
+def test_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(tmp_path), "--quiet"]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "two", "100000"])
+def test_senseless_worker_counts_are_refused(
+    workers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--workers", workers])
+    assert exited.value.code == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_sorensen_on_negative_data_runs_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "neg.csv"
+    rows = [f"{(-1) ** i * i / 7:.4f},{i % 3},{'xy'[i % 2]}" for i in range(30)]
+    path.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    status = main(
+        ["run", str(path), "--quiet", "--workers", "1", "--k", "1,3", "--metrics", "sorensen"]
+    )
+    captured = capsys.readouterr()
+    assert status == 0
+    assert "negative feature values; sorensen" in captured.err
+    assert "k-NN leaderboard" in captured.out
