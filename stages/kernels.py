@@ -1,8 +1,12 @@
 """Distance kernels and the selection of the nearest neighbours.
 
-Distances come from :func:`scipy.spatial.distance.cdist`, which computes each
-metric exactly (no expansion of squares), so neighbour order never depends on
-rounding in a matrix product. ``sorensen`` is SciPy's ``braycurtis``.
+:func:`kneighbors` is the kernel a unit runs. Manhattan, Chebyshev and
+Sorensen (SciPy's ``braycurtis``) distances come from
+:func:`scipy.spatial.distance.cdist`. Euclidean distances are screened with
+one matrix product (``|q|^2 + |p|^2 - 2 q.p``, the fast form BLAS computes)
+and then recomputed exactly for the few points that can be among the nearest,
+so the neighbours and their distances never depend on the rounding of the
+product.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial.distance import cdist
 
-__all__ = ["SCIPY_METRIC", "nearest", "pairwise_distances"]
+__all__ = ["SCIPY_METRIC", "kneighbors", "nearest", "pairwise_distances"]
+
+_EPS = float(np.finfo(np.float64).eps)
 
 SCIPY_METRIC = {
     "euclidean": "euclidean",
@@ -61,3 +67,77 @@ def nearest(
     if crowded.size:
         order[crowded] = np.argsort(distances[crowded], axis=1, kind="stable")[:, :k]
     return order, np.take_along_axis(distances, order, axis=1)
+
+
+def kneighbors(
+    metric: str,
+    queries: npt.NDArray[np.float64],
+    points: npt.NDArray[np.float64],
+    k: int,
+    *,
+    exclude: npt.NDArray[np.bool_] | None = None,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """The ``k`` nearest points of each query, as :func:`nearest` orders them.
+
+    ``exclude`` (shape ``(len(queries), len(points))``) marks pairs that may
+    not be neighbours (a test row's own fold).
+    """
+    if metric == "euclidean":
+        return _euclidean_kneighbors(queries, points, k, exclude)
+    distances = pairwise_distances(metric, queries, points)
+    if exclude is not None:
+        distances[exclude] = np.inf
+    return nearest(distances, k)
+
+
+def _euclidean_kneighbors(
+    queries: npt.NDArray[np.float64],
+    points: npt.NDArray[np.float64],
+    k: int,
+    exclude: npt.NDArray[np.bool_] | None,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Screen with a matrix product, then rank the survivors by exact distance.
+
+    The product form has a rounding error of at most ``tol`` per row (a
+    generous multiple of the bound for a ``d``-term dot product). Any point
+    whose exact squared distance is at most the true k-th one has an
+    estimate within ``kth_estimate + 2 tol``, so recomputing exactly every
+    point under that threshold finds the exact k nearest, ties included.
+    """
+    columns = points.shape[0]
+    if k > columns:
+        raise ValueError(f"cannot take {k} neighbours from {columns} points")
+    query_norms = np.einsum("ij,ij->i", queries, queries)
+    point_norms = np.einsum("ij,ij->i", points, points)
+    estimate = queries @ points.T
+    estimate *= -2.0
+    estimate += query_norms[:, None]
+    estimate += point_norms[None, :]
+    if exclude is not None:
+        estimate[exclude] = np.inf
+    partition = np.argpartition(estimate, k - 1, axis=1)
+    kth = np.take_along_axis(estimate, partition[:, k - 1 : k], axis=1)[:, 0]
+    dims = queries.shape[1] + 2
+    tol = 4.0 * dims * _EPS * (query_norms + point_norms.max(initial=0.0))
+    within = estimate <= (kth + 2.0 * tol)[:, None]
+    counts = np.count_nonzero(within, axis=1)
+    # Usually the screen holds exactly the k points the partition found.
+    candidates = partition[:, :k] if (counts == k).all() else _padded_columns(within, counts)
+    exact = np.sqrt(((queries[:, None, :] - points[candidates]) ** 2).sum(axis=2))
+    exact[candidates < 0] = np.inf  # padding
+    if exclude is not None:
+        exact[np.take_along_axis(exclude, np.maximum(candidates, 0), axis=1)] = np.inf
+    order = np.lexsort((candidates, exact), axis=-1)[:, :k]
+    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(exact, order, axis=1)
+
+
+def _padded_columns(
+    mask: npt.NDArray[np.bool_], counts: npt.NDArray[np.intp]
+) -> npt.NDArray[np.intp]:
+    """The True columns of each row of ``mask``, left-aligned and padded with -1."""
+    rows, columns = np.nonzero(mask)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    position = np.arange(rows.size) - np.repeat(starts, counts)
+    padded = np.full((mask.shape[0], int(counts.max())), -1, dtype=np.intp)
+    padded[rows, position] = columns
+    return padded

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from pipeline.shared import ArrayRef
 
-from .kernels import nearest, pairwise_distances
+from .kernels import kneighbors
 from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .vote import predict_every_k
@@ -94,11 +94,13 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     queries = X[rows]
     if training.fill_values is not None:
         queries = fill(queries, training.fill_values)
-    distances = pairwise_distances(unit.metric, queries, training.X)
+    exclude = None
     if unit.fold == MASKED:
         fold_of_row = inputs.fold_of_row.attach()
-        distances[fold_of_row[rows][:, None] == fold_of_row[None, :]] = np.inf
-    columns, nearest_distances = nearest(distances, max(inputs.ks))
+        exclude = fold_of_row[rows][:, None] == fold_of_row[None, :]
+    columns, nearest_distances = kneighbors(
+        unit.metric, queries, training.X, max(inputs.ks), exclude=exclude
+    )
     predictions = predict_every_k(
         training.y[columns], nearest_distances, inputs.ks, inputs.weights, inputs.n_classes
     )

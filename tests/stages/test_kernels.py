@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pytest
 from scipy.spatial.distance import cdist
 
-from stages.kernels import nearest, pairwise_distances
+from stages.kernels import kneighbors, nearest, pairwise_distances
 
 SCIPY_METRIC = {
     "euclidean": "euclidean",
@@ -178,3 +178,37 @@ def test_nearest_single_row_and_single_column() -> None:
     columns, near = nearest(np.array([[4.0], [0.0]]), 1)
     assert columns.tolist() == [[0], [0]]
     assert near.tolist() == [[4.0], [0.0]]
+
+
+# --- kneighbors: the kernel a unit runs -------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "chebyshev", "sorensen"])
+@pytest.mark.parametrize("integer_valued", [False, True])
+def test_kneighbors_equals_nearest_of_exact_distances(metric: str, integer_valued: bool) -> None:
+    """The fast euclidean screen must give the exact order, ties included."""
+    rng = np.random.default_rng(11)
+    if integer_valued:  # many exact ties
+        queries = rng.integers(0, 3, (60, 5)).astype(np.float64)
+        points = rng.integers(0, 3, (300, 5)).astype(np.float64)
+    else:
+        queries, points = rng.random((60, 7)) * 100, rng.random((300, 7)) * 100
+    exclude = rng.random((60, 300)) < 0.2
+    for k, mask in ((1, None), (17, None), (40, exclude), (300, None)):
+        distances = pairwise_distances(metric, queries, points)
+        if mask is not None:
+            distances[mask] = np.inf
+        want_columns, want_distances = nearest(distances, k)
+        columns, got = kneighbors(metric, queries, points, k, exclude=mask)
+        assert np.array_equal(columns, want_columns), (metric, k)
+        np.testing.assert_allclose(got, want_distances, rtol=1e-12, atol=0)
+
+
+def test_euclidean_screen_survives_large_offsets() -> None:
+    """Large norms make the product form lose digits; the exact pass must fix the order."""
+    rng = np.random.default_rng(2)
+    points = 1e6 + rng.random((500, 3))
+    queries = 1e6 + rng.random((40, 3))
+    want, _ = nearest(pairwise_distances("euclidean", queries, points), 10)
+    got, _ = kneighbors("euclidean", queries, points, 10)
+    assert np.array_equal(got, want)
