@@ -177,9 +177,7 @@ class ComputePool:
     @property
     def local_processes(self) -> bool:
         """True when workers are processes on this machine (so shared memory works)."""
-        return isinstance(self._executor, ProcessPoolExecutor) or (
-            self._executor is None and self._owned
-        )
+        return self._owned or isinstance(self._executor, ProcessPoolExecutor)
 
     def start(self) -> None:
         """Create the default process pool (no-op for an executor handed in)."""
@@ -279,8 +277,10 @@ class ComputePool:
         """Shut an owned pool down; with ``abort``, drop queued work and stop the workers now."""
         if self._warming is not None:
             await asyncio.wait([self._warming])  # no worker may appear after the abort
+        if not self._owned:
+            return  # the caller's executor: used, never shut down
         executor, self._executor = self._executor, None
-        if executor is None or not self._owned:
+        if executor is None:
             return
         try:
             if abort:

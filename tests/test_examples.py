@@ -13,6 +13,7 @@ EXPECTED_OUTPUT = {
     "heartbeat_app.py": ["best: {'k':", "heartbeat:"],
     "hand_built_pipeline.py": ["k=", "events:", "candidate_scored="],
     "event_consumer.py": ["new best after", "finished in", "'run_finished': 1"],
+    "dask_cluster.py": ["dask: 64 candidates on 2 workers", "best: {'k':"],
 }
 
 

@@ -249,3 +249,19 @@ async def test_a_unit_that_kills_its_worker_every_time_fails_the_run_naming_it()
     assert isinstance(crash, WorkerCrashed)
     assert re.search(r"unit 3 \(fold \d, manhattan, test rows \d+\.\.\d+\)", str(crash))
     assert "died 2 times" in str(crash)
+
+
+async def test_a_process_pool_of_the_caller_is_used_with_shared_memory_and_kept() -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    options = {"k": "1-9", "weights": "uniform,distance"}
+    reference = await Tuning("wine", executor=ThreadPoolExecutor(2), **options).run()  # type: ignore[arg-type]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context) as executor:
+        tuning = Tuning("wine", executor=executor, **options)  # type: ignore[arg-type]
+        result = await tuning.run()
+        assert tuning.pool.local_processes
+        assert executor.submit(pow, 2, 5).result() == 32  # still the caller's, still running
+    assert segments() == set()
+    assert [c.to_dict() for c in result.candidates] == [c.to_dict() for c in reference.candidates]
