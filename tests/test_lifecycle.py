@@ -11,6 +11,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,41 +80,38 @@ async def test_k_larger_than_a_training_fold_fails_in_partition() -> None:
     assert "k <= 120" in str(caught.value.__cause__)
 
 
+def neighbours_pipeline(pool: Any, shared: Any, space: Any, compute: Any) -> Any:
+    """load -> partition -> plan -> neighbours on iris, with ``compute`` run per unit."""
+    from pipeline import Pipeline
+    from stages.flow import load_stage, neighbours_stage, partition_stage, plan_stage
+    from stages.partition import parse_cv
+
+    pipe = Pipeline()
+    datasets, folds, units = pipe.channel("d"), pipe.channel("f"), pipe.channel("u")
+    pipe.stage("load", load_stage, datasets, "iris")
+    pipe.stage(
+        "partition", partition_stage, datasets, folds, cv=parse_cv("kfold:3"), seed=0, space=space
+    )
+    pipe.stage("plan", plan_stage, folds, units, space=space, shared=shared, workers=2)
+    pipe.stage(
+        "neighbours", neighbours_stage, units, pipe.channel("o", 100), pool=pool, compute=compute
+    )
+    return pipe
+
+
 def explode(*args: object) -> object:
     raise ArithmeticError("kernel blew up")
 
 
 async def test_a_failing_unit_names_the_neighbours_stage() -> None:
-    from pipeline import ComputePool, Pipeline, SharedArrays
-    from stages.flow import load_stage, neighbours_stage, partition_stage, plan_stage
-    from stages.partition import parse_cv
+    from pipeline import ComputePool, SharedArrays
     from stages.search_space import SearchSpace
 
     space = SearchSpace(ks=(1,), metrics=("euclidean",), weights=("uniform",))
     with ThreadPoolExecutor(2) as executor:
         async with ComputePool(executor) as pool:
             with SharedArrays(use_shared_memory=False) as shared:
-                pipe = Pipeline()
-                datasets, folds, units = pipe.channel("d"), pipe.channel("f"), pipe.channel("u")
-                pipe.stage("load", load_stage, datasets, "iris")
-                pipe.stage(
-                    "partition",
-                    partition_stage,
-                    datasets,
-                    folds,
-                    cv=parse_cv("kfold:3"),
-                    seed=0,
-                    space=space,
-                )
-                pipe.stage("plan", plan_stage, folds, units, space=space, shared=shared, workers=2)
-                pipe.stage(
-                    "neighbours",
-                    neighbours_stage,
-                    units,
-                    pipe.channel("o", 100),
-                    pool=pool,
-                    compute=explode,
-                )
+                pipe = neighbours_pipeline(pool, shared, space, explode)
                 with pytest.raises(StageFailed) as caught:
                     await pipe.run()
     assert caught.value.stage == "neighbours"
@@ -211,37 +209,14 @@ async def test_a_worker_killed_mid_run_changes_nothing_and_is_reported() -> None
 
 
 async def test_a_unit_that_kills_its_worker_every_time_fails_the_run_naming_it() -> None:
-    from pipeline import ComputePool, Pipeline, SharedArrays
+    from pipeline import ComputePool, SharedArrays
     from pipeline.compute import WorkerCrashed
-    from stages.flow import load_stage, neighbours_stage, partition_stage, plan_stage
-    from stages.partition import parse_cv
     from stages.search_space import SearchSpace
 
     space = SearchSpace(ks=(1, 3), metrics=("euclidean", "manhattan"), weights=("uniform",))
     async with ComputePool(workers=2, retries=2) as pool:
         with SharedArrays() as shared:
-            pipe = Pipeline()
-            datasets, folds, units = pipe.channel("d"), pipe.channel("f"), pipe.channel("u")
-            outputs = pipe.channel("o", 100)
-            pipe.stage("load", load_stage, datasets, "iris")
-            pipe.stage(
-                "partition",
-                partition_stage,
-                datasets,
-                folds,
-                cv=parse_cv("kfold:3"),
-                seed=0,
-                space=space,
-            )
-            pipe.stage("plan", plan_stage, folds, units, space=space, shared=shared, workers=2)
-            pipe.stage(
-                "neighbours",
-                neighbours_stage,
-                units,
-                outputs,
-                pool=pool,
-                compute=workers.compute_unit_dying_on_unit_3,
-            )
+            pipe = neighbours_pipeline(pool, shared, space, workers.compute_unit_dying_on_unit_3)
             with pytest.raises(StageFailed) as caught:
                 await pipe.run()
     assert caught.value.stage == "neighbours"
