@@ -8,7 +8,10 @@ By default the pool is a :class:`~concurrent.futures.ProcessPoolExecutor`
 started with ``forkserver`` (``spawn`` where that is missing; never ``fork``
 from a process with threads) whose workers ignore SIGINT (the parent decides),
 run BLAS/OpenMP on one thread each (threadpoolctl), so parallelism comes from
-processes without oversubscription, and send their log records to the parent. Any
+processes without oversubscription, and send their log records to the parent.
+Workers run at a lower priority (``niceness``, default 5): on an idle machine
+they still get every core, but the event loop's process wins the CPU at once
+when it wakes, so an application's coroutines keep their timing. Any
 :class:`concurrent.futures.Executor` handed in is used as it is, and is left
 running for its owner.
 """
@@ -115,10 +118,12 @@ def _exit_with_parent(lifeline: Connection) -> None:
 
 
 def _init_worker(
-    blas_threads: int, log_queue: Any, log_level: int, lifeline: Connection
+    blas_threads: int, log_queue: Any, log_level: int, lifeline: Connection, niceness: int
 ) -> None:
     """Runs once in each worker process before its first task."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(niceness)
     threading.Thread(target=_exit_with_parent, args=(lifeline,), daemon=True).start()
     install_worker_logging(log_queue, log_level)
     for variable in _THREAD_VARIABLES:  # for BLAS/OpenMP libraries loaded later
@@ -144,6 +149,7 @@ class ComputePool:
         blas_threads: int = 1,
         log_level: int = logging.INFO,
         retries: int = 3,
+        niceness: int = 5,
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
@@ -153,6 +159,7 @@ class ComputePool:
         self._preload = list(preload)
         self._blas_threads = blas_threads
         self._log_level = log_level
+        self._niceness = niceness
         self._logs: WorkerLogForwarder | None = None
         limit = max_in_flight if max_in_flight is not None else 2 * self.workers
         if limit < 1:
@@ -205,6 +212,7 @@ class ComputePool:
                 self._logs.queue,
                 self._log_level,
                 self._lifeline[0],
+                self._niceness,
             ),
         )
         # Starting workers blocks while the forkserver imports its preload list;

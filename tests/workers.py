@@ -92,3 +92,7 @@ def compute_unit_dying_on_unit_3(inputs: Any, unit: Any) -> Any:
     if unit.id == 3:
         die()
     return compute_unit(inputs, unit)
+
+
+def niceness() -> int:
+    return os.nice(0)

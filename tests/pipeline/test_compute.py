@@ -35,11 +35,13 @@ async def test_worker_error_is_the_original_exception_with_remote_traceback() ->
     assert "raise ValueError(message)" in str(caught.value.__cause__)
 
 
-async def test_workers_ignore_sigint_and_run_blas_single_threaded() -> None:
-    async with ComputePool(workers=1) as pool:
+async def test_workers_ignore_sigint_run_blas_single_threaded_and_yield_the_cpu() -> None:
+    async with ComputePool(workers=1, niceness=3) as pool:
         assert await pool.run(workers.sigint_handler_is_ignore)
         threads = await pool.run(workers.blas_threads)
+        worker_niceness = await pool.run(workers.niceness)
     assert threads and all(n == 1 for n in threads)
+    assert worker_niceness == min(os.nice(0) + 3, 19)
 
 
 async def test_any_executor_handed_in_is_used_and_left_running() -> None:
