@@ -148,7 +148,13 @@ class Tuning:
         }
 
     async def run(self) -> TuningResult:
-        """Run the whole tuning; raise :class:`StageFailed` naming the stage that failed."""
+        """Run the whole tuning; raise :class:`StageFailed` naming the stage that failed.
+
+        A :class:`Tuning` runs once (its event stream ends with the run); make
+        a new one to run again.
+        """
+        if self._started:
+            raise RuntimeError("this Tuning has already run; create a new one to run again")
         self._started = time.perf_counter()
         log_handler = EventLogHandler(self.events, asyncio.get_running_loop(), self.log_level)
         for name in LOGGERS:

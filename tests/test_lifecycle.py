@@ -240,3 +240,10 @@ async def test_a_process_pool_of_the_caller_is_used_with_shared_memory_and_kept(
         assert executor.submit(pow, 2, 5).result() == 32  # still the caller's, still running
     assert segments() == set()
     assert [c.to_dict() for c in result.candidates] == [c.to_dict() for c in reference.candidates]
+
+
+async def test_a_tuning_runs_once() -> None:
+    tuning = Tuning("iris", k="1", metrics="euclidean", executor=ThreadPoolExecutor(1))
+    await tuning.run()
+    with pytest.raises(RuntimeError, match="already run"):
+        await tuning.run()
