@@ -18,6 +18,13 @@ from scipy.spatial.distance import cdist
 __all__ = ["SCIPY_METRIC", "kneighbors", "nearest", "pairwise_distances"]
 
 _EPS = float(np.finfo(np.float64).eps)
+SCREEN_MARGIN = 1
+"""Extra candidates per row asked of ArgKmin; rows with a near-tie there take the product screen."""
+
+try:  # private, but it is what scikit-learn's kneighbors runs; fall back if it moves
+    from sklearn.metrics._pairwise_distances_reduction import ArgKmin as _ArgKmin
+except ImportError:  # pragma: no cover - depends on the scikit-learn version
+    _ArgKmin = None
 
 SCIPY_METRIC = {
     "euclidean": "euclidean",
@@ -96,6 +103,76 @@ def _euclidean_kneighbors(
     k: int,
     exclude: npt.NDArray[np.bool_] | None,
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Exact euclidean neighbours, screened by scikit-learn's ArgKmin where it can.
+
+    ArgKmin (the matrix-product distances and per-row heaps behind
+    scikit-learn's own ``kneighbors``) returns ``k + SCREEN_MARGIN`` candidates
+    per row. A row's screen is complete when its last candidate's estimate is
+    beyond ``kth_estimate + 2 tol`` (see :func:`_product_screen`); those rows
+    are ranked by exact distance, the others go through the product screen.
+    """
+    columns = points.shape[0]
+    if k > columns:
+        raise ValueError(f"cannot take {k} neighbours from {columns} points")
+    width = k + SCREEN_MARGIN
+    if _ArgKmin is None or exclude is not None or width > columns:
+        return _product_screen(queries, points, k, exclude)
+    estimates, candidates = _ArgKmin.compute(
+        np.ascontiguousarray(queries),
+        np.ascontiguousarray(points),
+        width,
+        metric="euclidean",
+        return_distance=True,
+    )
+    squared = np.square(estimates)
+    tol = _tolerance(queries, points)
+    complete = squared[:, -1] > squared[:, k - 1] + 2.0 * tol
+    found_columns = np.empty((queries.shape[0], k), dtype=np.intp)
+    found_distances = np.empty((queries.shape[0], k), dtype=np.float64)
+    if complete.any():
+        chosen = np.asarray(candidates[complete], dtype=np.intp)
+        found_columns[complete], found_distances[complete] = _rank_exactly(
+            queries[complete], points, chosen, k, None
+        )
+    if not complete.all():
+        found_columns[~complete], found_distances[~complete] = _product_screen(
+            queries[~complete], points, k, None
+        )
+    return found_columns, found_distances
+
+
+def _tolerance(
+    queries: npt.NDArray[np.float64], points: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """A bound on the rounding error of ``|q|^2 + |p|^2 - 2 q.p``, per query (generous)."""
+    query_norms = np.einsum("ij,ij->i", queries, queries)
+    point_norms = np.einsum("ij,ij->i", points, points)
+    scale = 8.0 * (queries.shape[1] + 2) * _EPS
+    return np.asarray(scale * (query_norms + point_norms.max(initial=0.0)), dtype=np.float64)
+
+
+def _rank_exactly(
+    queries: npt.NDArray[np.float64],
+    points: npt.NDArray[np.float64],
+    candidates: npt.NDArray[np.intp],
+    k: int,
+    exclude: npt.NDArray[np.bool_] | None,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """The k candidates of each row with the smallest exact distance (then column)."""
+    exact = np.sqrt(((queries[:, None, :] - points[np.maximum(candidates, 0)]) ** 2).sum(axis=2))
+    exact[candidates < 0] = np.inf  # padding
+    if exclude is not None:
+        exact[np.take_along_axis(exclude, np.maximum(candidates, 0), axis=1)] = np.inf
+    order = np.lexsort((candidates, exact), axis=-1)[:, :k]
+    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(exact, order, axis=1)
+
+
+def _product_screen(
+    queries: npt.NDArray[np.float64],
+    points: npt.NDArray[np.float64],
+    k: int,
+    exclude: npt.NDArray[np.bool_] | None,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
     """Screen with a matrix product, then rank the survivors by exact distance.
 
     The product form has a rounding error of at most ``tol`` per row (a
@@ -104,9 +181,6 @@ def _euclidean_kneighbors(
     estimate within ``kth_estimate + 2 tol``, so recomputing exactly every
     point under that threshold finds the exact k nearest, ties included.
     """
-    columns = points.shape[0]
-    if k > columns:
-        raise ValueError(f"cannot take {k} neighbours from {columns} points")
     query_norms = np.einsum("ij,ij->i", queries, queries)
     point_norms = np.einsum("ij,ij->i", points, points)
     estimate = queries @ points.T
@@ -117,18 +191,11 @@ def _euclidean_kneighbors(
         estimate[exclude] = np.inf
     partition = np.argpartition(estimate, k - 1, axis=1)
     kth = np.take_along_axis(estimate, partition[:, k - 1 : k], axis=1)[:, 0]
-    dims = queries.shape[1] + 2
-    tol = 4.0 * dims * _EPS * (query_norms + point_norms.max(initial=0.0))
-    within = estimate <= (kth + 2.0 * tol)[:, None]
+    within = estimate <= (kth + 2.0 * _tolerance(queries, points))[:, None]
     counts = np.count_nonzero(within, axis=1)
     # Usually the screen holds exactly the k points the partition found.
     candidates = partition[:, :k] if (counts == k).all() else _padded_columns(within, counts)
-    exact = np.sqrt(((queries[:, None, :] - points[candidates]) ** 2).sum(axis=2))
-    exact[candidates < 0] = np.inf  # padding
-    if exclude is not None:
-        exact[np.take_along_axis(exclude, np.maximum(candidates, 0), axis=1)] = np.inf
-    order = np.lexsort((candidates, exact), axis=-1)[:, :k]
-    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(exact, order, axis=1)
+    return _rank_exactly(queries, points, candidates, k, exclude)
 
 
 def _padded_columns(

@@ -26,7 +26,7 @@ __all__ = ["MASKED", "WorkUnit", "plan_units", "rows_per_block"]
 MASKED = -1
 """``WorkUnit.fold`` of a unit whose block spans folds (training rows masked per test row)."""
 
-DISTANCE_BUDGET_BYTES = 32 * 2**20
+DISTANCE_BUDGET_BYTES = 16 * 2**20
 MIN_BLOCK_ROWS = 8
 MAX_BLOCK_ROWS = 4096
 MERGE_BELOW_ROWS = 16

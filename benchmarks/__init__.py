@@ -1,0 +1,1 @@
+"""Performance benchmarks of the tuning against scikit-learn; see README.md."""

@@ -1,0 +1,39 @@
+"""The benchmark harness runs end to end on tiny data, so it does not rot.
+
+No timing is asserted (the machine may be busy); only that every section
+prints and that every contender's scores agree with ours.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "vs_sklearn.py"
+
+
+def test_harness_runs_and_contenders_agree() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(HARNESS),
+            "--size",
+            "XS",
+            "--k-max",
+            "2",
+            "--contenders",
+            "--kernel",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for section in ("== contenders", "== kernel", "== targets"):
+        assert section in out
+    rows = [line for line in out.splitlines() if line[:2] in ("1 ", "2 ", "3 ")]
+    assert len(rows) == 3, out
+    assert all("agree (16/16" in row for row in rows), out
+    assert "DISAGREE" not in out
