@@ -10,6 +10,7 @@ scikit-learn's ``mean_test_score``/``std_test_score``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,47 +84,67 @@ class Leaderboard:
     def complete(self) -> bool:
         return not np.isnan(self.accuracy).any()
 
-    def ranked(self) -> list[RankedCandidate]:
-        """Every candidate with at least one fold scored, best first."""
-        accuracy = self._flat(self.accuracy)
-        done = ~np.isnan(accuracy)
-        scored = np.flatnonzero(done.any(axis=1))
-        if scored.size == 0:
-            return []
-        means = np.array([np.mean(accuracy[i][done[i]]) for i in scored])
+    def _order(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+        """Indices of the scored candidates, best first, and their mean accuracies."""
+        means = _fold_mean(self._flat(self.accuracy))
+        scored = np.flatnonzero(~np.isnan(means))
         ks = np.array([self.candidates[i].k for i in scored])
         # Candidates are enumerated metric-major, then weights, so the index breaks
         # the remaining ties in the order metrics and weights were given.
-        order = np.lexsort((scored, ks, -means))
-        ranks = 1 + np.searchsorted(np.sort(-means), -means, side="left")
-        balanced = self._flat(self.balanced_accuracy)
-        f1 = self._flat(self.f1_macro)
-        result = []
-        for position in order:
-            index = int(scored[position])
-            folds = done[index]
-            result.append(
-                RankedCandidate(
-                    rank=int(ranks[position]),
-                    candidate=self.candidates[index],
-                    mean_accuracy=float(means[position]),
-                    std_accuracy=float(np.std(accuracy[index][folds])),
-                    fold_accuracy=[float(v) for v in accuracy[index][folds]],
-                    mean_balanced_accuracy=float(np.mean(balanced[index][folds])),
-                    mean_f1_macro=float(np.mean(f1[index][folds])),
-                    folds_done=int(folds.sum()),
-                )
+        order = scored[np.lexsort((scored, ks, -means[scored]))]
+        return order, means
+
+    def ranked(self) -> list[RankedCandidate]:
+        """Every candidate with at least one fold scored, best first."""
+        order, means = self._order()
+        if order.size == 0:
+            return []
+        accuracy = self._flat(self.accuracy)
+        stds = _fold_std(accuracy)
+        balanced = _fold_mean(self._flat(self.balanced_accuracy))
+        f1 = _fold_mean(self._flat(self.f1_macro))
+        ordered_means = means[order]
+        ranks = 1 + np.searchsorted(-ordered_means, -ordered_means, side="left")
+        done = ~np.isnan(accuracy)
+        return [
+            RankedCandidate(
+                rank=int(rank),
+                candidate=self.candidates[index],
+                mean_accuracy=float(means[index]),
+                std_accuracy=float(stds[index]),
+                fold_accuracy=accuracy[index][done[index]].tolist(),
+                mean_balanced_accuracy=float(balanced[index]),
+                mean_f1_macro=float(f1[index]),
+                folds_done=int(done[index].sum()),
             )
-        return result
+            for rank, index in zip(ranks, order, strict=True)
+        ]
 
     def best(self) -> tuple[int, float] | None:
         """Index and mean accuracy of the current leader, without building the table."""
-        accuracy = self._flat(self.accuracy)
-        done = ~np.isnan(accuracy)
-        scored = np.flatnonzero(done.any(axis=1))
-        if scored.size == 0:
+        order, means = self._order()
+        if order.size == 0:
             return None
-        means = np.array([np.mean(accuracy[i][done[i]]) for i in scored])
-        ks = np.array([self.candidates[i].k for i in scored])
-        first = int(np.lexsort((scored, ks, -means))[0])
-        return int(scored[first]), float(means[first])
+        return int(order[0]), float(means[order[0]])
+
+
+def _fold_mean(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Mean over the folds scored so far (NaN: none yet), row by row.
+
+    Complete rows use ``np.mean`` along the row, the computation behind
+    scikit-learn's ``mean_test_score``, so the two agree to the last bit.
+    """
+    complete = ~np.isnan(scores).any(axis=1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows with no fold yet
+        partial = np.nanmean(scores, axis=1)
+    return np.asarray(np.where(complete, np.mean(scores, axis=1), partial), dtype=np.float64)
+
+
+def _fold_std(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Population standard deviation over the folds scored so far, row by row."""
+    complete = ~np.isnan(scores).any(axis=1)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        partial = np.nanstd(scores, axis=1)
+    return np.asarray(np.where(complete, np.std(scores, axis=1), partial), dtype=np.float64)
