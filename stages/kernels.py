@@ -18,13 +18,6 @@ from scipy.spatial.distance import cdist
 __all__ = ["SCIPY_METRIC", "kneighbors", "nearest", "pairwise_distances"]
 
 _EPS = float(np.finfo(np.float64).eps)
-SCREEN_MARGIN = 1
-"""Extra candidates per row asked of ArgKmin; rows with a near-tie there take the product screen."""
-
-try:  # private, but it is what scikit-learn's kneighbors runs; fall back if it moves
-    from sklearn.metrics._pairwise_distances_reduction import ArgKmin as _ArgKmin
-except ImportError:  # pragma: no cover - depends on the scikit-learn version
-    _ArgKmin = None
 
 SCIPY_METRIC = {
     "euclidean": "euclidean",
@@ -103,42 +96,16 @@ def _euclidean_kneighbors(
     k: int,
     exclude: npt.NDArray[np.bool_] | None,
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-    """Exact euclidean neighbours, screened by scikit-learn's ArgKmin where it can.
+    """Exact euclidean neighbours through the matrix-product screen.
 
-    ArgKmin (the matrix-product distances and per-row heaps behind
-    scikit-learn's own ``kneighbors``) returns ``k + SCREEN_MARGIN`` candidates
-    per row. A row's screen is complete when its last candidate's estimate is
-    beyond ``kth_estimate + 2 tol`` (see :func:`_product_screen`); those rows
-    are ranked by exact distance, the others go through the product screen.
+    scikit-learn's private ``ArgKmin`` screens about 10% faster, but importing
+    scikit-learn in every worker costs a second of start-up, more than it saves
+    on any but the largest runs (measured with ``benchmarks/vs_sklearn.py``).
     """
     columns = points.shape[0]
     if k > columns:
         raise ValueError(f"cannot take {k} neighbours from {columns} points")
-    width = k + SCREEN_MARGIN
-    if _ArgKmin is None or exclude is not None or width > columns:
-        return _product_screen(queries, points, k, exclude)
-    estimates, candidates = _ArgKmin.compute(
-        np.ascontiguousarray(queries),
-        np.ascontiguousarray(points),
-        width,
-        metric="euclidean",
-        return_distance=True,
-    )
-    squared = np.square(estimates)
-    tol = _tolerance(queries, points)
-    complete = squared[:, -1] > squared[:, k - 1] + 2.0 * tol
-    found_columns = np.empty((queries.shape[0], k), dtype=np.intp)
-    found_distances = np.empty((queries.shape[0], k), dtype=np.float64)
-    if complete.any():
-        chosen = np.asarray(candidates[complete], dtype=np.intp)
-        found_columns[complete], found_distances[complete] = _rank_exactly(
-            queries[complete], points, chosen, k, None
-        )
-    if not complete.all():
-        found_columns[~complete], found_distances[~complete] = _product_screen(
-            queries[~complete], points, k, None
-        )
-    return found_columns, found_distances
+    return _product_screen(queries, points, k, exclude)
 
 
 def _tolerance(
