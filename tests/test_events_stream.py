@@ -47,8 +47,10 @@ def test_the_schema_in_the_readme_is_the_schema_in_the_code() -> None:
     common = ("v", "kind", "run_id", "ts")
     for kind, fields in schema().items():
         for name, json_type in fields.items():
-            row = f"| every event | `{name}` | {json_type} |" if name in common else (
-                f"| `{kind}` | `{name}` | {json_type} |"
+            row = (
+                f"| every event | `{name}` | {json_type} |"
+                if name in common
+                else (f"| `{kind}` | `{name}` | {json_type} |")
             )
             assert row in readme, (kind, name)
 
