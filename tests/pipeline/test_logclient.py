@@ -3,69 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-import io
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.logclient import TcpLineSender, parse_log_target
-from pipeline.logserver import LogServerStats, serve_logs
-
-HANG_GUARD = 10.0
-
-
-@dataclass
-class Server:
-    port: int
-    stop: asyncio.Event
-    task: asyncio.Task[LogServerStats]
-
-    async def finish(self) -> LogServerStats:
-        self.stop.set()
-        return await asyncio.wait_for(self.task, HANG_GUARD)
-
-
-@contextlib.asynccontextmanager
-async def running_server(out: Path, port: int = 0) -> AsyncIterator[Server]:
-    bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve_logs(
-            "127.0.0.1", port, str(out), ready=bound.set_result, stop=stop, report=io.StringIO()
-        )
-    )
-    first: set[asyncio.Future[Any]] = {bound, task}
-    await asyncio.wait(first, timeout=HANG_GUARD, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    server = Server(bound.result()[1], stop, task)
-    try:
-        yield server
-    finally:
-        if not task.done():
-            await server.finish()
+from tests.pipeline.log_servers import HANG_GUARD, running_server, wait_until
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), HANG_GUARD)
 
 
 def read_ids(path: Path) -> list[Any]:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,54 +14,12 @@ import pytest
 
 from pipeline.logserver import (
     LineSplitter,
-    LogServerStats,
     encode_record,
     parse_listen,
-    serve_logs,
 )
+from tests.pipeline.log_servers import HANG_GUARD, running_server, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-HANG_GUARD = 10.0
-
-
-@dataclass
-class Server:
-    port: int
-    stop: asyncio.Event
-    task: asyncio.Task[LogServerStats]
-    report: io.StringIO
-
-    async def finish(self) -> LogServerStats:
-        self.stop.set()
-        return await asyncio.wait_for(self.task, HANG_GUARD)
-
-
-@contextlib.asynccontextmanager
-async def running_server(out: Path | str, **kw: Any) -> AsyncIterator[Server]:
-    bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
-    report = io.StringIO()
-    task = asyncio.create_task(
-        serve_logs("127.0.0.1", 0, str(out), ready=bound.set_result, stop=stop, report=report, **kw)
-    )
-    first: set[asyncio.Future[Any]] = {bound, task}
-    await asyncio.wait(first, timeout=HANG_GUARD, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
-    server = Server(bound.result()[1], stop, task, report)
-    try:
-        yield server
-    finally:
-        if not task.done():
-            await server.finish()
-
-
-async def wait_until(condition: Callable[[], bool]) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), HANG_GUARD)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
