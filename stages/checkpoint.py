@@ -59,13 +59,14 @@ class CheckpointFile:
         self._stream: IO[str] | None = None
 
     def begin(
-        self, run: str, units: list[WorkUnit]
+        self, run: str, units: list[WorkUnit], grid: tuple[int, int] | None = None
     ) -> tuple[list[WorkUnit], dict[int, npt.NDArray[np.int16]]]:
         """The work plan to follow and the predictions of units already finished.
 
         A new checkpoint records ``units``; a resumed one must belong to the
         same ``run`` (fingerprint) and supplies its own plan, so a resumed run
-        does exactly the units that are missing.
+        does exactly the units that are missing. ``grid`` is the number of
+        weightings and of ``k`` values every record must hold.
         """
         if self.path.exists() and not self.resume:
             raise InputError(
@@ -73,7 +74,7 @@ class CheckpointFile:
                 "or remove the file to start again"
             )
         if self.resume and self.path.exists() and self.path.stat().st_size > 0:
-            plan, done, good_bytes = self._read(run)
+            plan, done, good_bytes = self._read(run, grid)
             self._stream = open(self.path, "r+", encoding="utf-8")  # noqa: SIM115
             self._stream.truncate(good_bytes)  # cut a torn last line before appending
             self._stream.seek(good_bytes)
@@ -110,7 +111,9 @@ class CheckpointFile:
         self._stream.flush()
         os.fsync(self._stream.fileno())
 
-    def _read(self, run: str) -> tuple[list[WorkUnit], dict[int, npt.NDArray[np.int16]], int]:
+    def _read(
+        self, run: str, grid: tuple[int, int] | None
+    ) -> tuple[list[WorkUnit], dict[int, npt.NDArray[np.int16]], int]:
         raw = self.path.read_bytes()
         lines = raw.split(b"\n")
         # Everything after the last newline is a line the writer never finished.
@@ -147,7 +150,11 @@ class CheckpointFile:
                 raise InputError(
                     f"{where}:{number}: a damaged record; remove the file to start again"
                 ) from None
-            if shape[-1] != unit.rows:
-                raise InputError(f"{where}:{number}: unit {unit.id} has the wrong number of rows")
+            expected = (*grid, unit.rows) if grid is not None else (*shape[:-1], unit.rows)
+            if shape != expected:
+                raise InputError(
+                    f"{where}:{number}: unit {unit.id} has shape {shape}, expected {expected}; "
+                    "remove the file to start again"
+                )
             done[unit.id] = predictions
         return plan, done, good_bytes

@@ -189,7 +189,8 @@ async def plan_stage(
             resumed: dict[int, npt.NDArray[np.int16]] = {}
             if checkpoint is not None:
                 run = fingerprint(part.dataset, run_options or {})
-                units, resumed = await asyncio.to_thread(checkpoint.begin, run, units)
+                grid = (len(space.weights), len(space.ks))
+                units, resumed = await asyncio.to_thread(checkpoint.begin, run, units, grid)
                 if resumed:
                     log.info("resuming: %d of %d units already done", len(resumed), len(units))
             inputs = UnitInputs(

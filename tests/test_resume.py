@@ -170,3 +170,15 @@ def test_resume_needs_a_checkpoint() -> None:
     from pipeline.cli import main
 
     assert main(["run", "--resume"]) == 2
+
+
+def test_a_record_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.ckpt"
+    writer = CheckpointFile(path, resume=False)
+    writer.begin("run-a", units(2), (1, 2))
+    writer.record(units(2)[0], np.zeros((1, 3, 10), dtype=np.int16))  # three k values, not two
+    writer.close()
+    with pytest.raises(
+        InputError, match=r":2: unit 0 has shape \(1, 3, 10\), expected \(1, 2, 10\)"
+    ):
+        CheckpointFile(path, resume=True).begin("run-a", [], (1, 2))
