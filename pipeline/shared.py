@@ -31,8 +31,9 @@ __all__ = ["ArrayRef", "InlineArray", "SharedArrayHandle", "SharedArrays", "segm
 segment_prefix = "knnp_"
 """Segment names are ``knnp_<owner pid>_<random>``, so a leak can be traced to its owner."""
 
-_ATTACHED_LIMIT = 16
-"""Segments a worker keeps attached; older ones are released (long-lived pools serve many runs)."""
+_ATTACHED_LIMIT = 8
+"""Segments a worker keeps attached (two runs' arrays); older ones are released, so a
+long-lived pool that serves many runs does not keep their data mapped."""
 
 _attached: OrderedDict[str, tuple[shared_memory.SharedMemory, npt.NDArray[Any]]] = OrderedDict()
 
