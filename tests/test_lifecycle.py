@@ -185,7 +185,7 @@ async def test_switching_neighbour_reuse_off_changes_nothing_but_the_work() -> N
 
 
 async def test_a_worker_killed_mid_run_changes_nothing_and_is_reported() -> None:
-    data = big_dataset(3000, 10)
+    data = big_dataset(6000, 10)  # enough units that the kill lands mid-run
     options = {"k": "1-20", "weights": "uniform,distance", "workers": 2}
     undisturbed = await Tuning(data, **options).run()  # type: ignore[arg-type]
     tuning = Tuning(data, **options)  # type: ignore[arg-type]
