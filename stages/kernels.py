@@ -1,177 +1,264 @@
-"""Distance kernels and the selection of the nearest neighbours.
+"""Distances fused with the selection of the nearest neighbours, compiled with numba.
 
-:func:`kneighbors` is the kernel a unit runs. Manhattan, Chebyshev and
-Sorensen (SciPy's ``braycurtis``) distances come from
-:func:`scipy.spatial.distance.cdist`. Euclidean distances are screened with
-one matrix product (``|q|^2 + |p|^2 - 2 q.p``, the fast form BLAS computes)
-and then recomputed exactly for the few points that can be among the nearest,
-so the neighbours and their distances never depend on the rounding of the
-product.
+:func:`kneighbors` is the kernel a unit runs. It walks the training points in
+chunks of :data:`CHUNK`; for each query it computes the distances to the chunk
+and compares each with the query's current k-th nearest, inserting the few
+that beat it into a short sorted list. No (queries x points) distance matrix
+is ever built, and nothing is partitioned or sorted but that list.
+
+The points are read transposed (features x points), so the innermost loop
+runs over points and the compiler vectorises it, while each distance is still
+summed feature after feature, in the order SciPy and scikit-learn sum it:
+the distances are the same numbers, not approximations. Four features are
+taken per pass over the chunk, which quarters the loads and stores of the
+running sums without changing their order.
+
+The compiled code is built once, when this module is imported (an explicit
+signature), and cached on disk beside the module: the forkserver imports it
+and every worker it forks inherits the machine code. The parent process never
+imports this module.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import numpy.typing as npt
-from scipy.spatial.distance import cdist
 
-__all__ = ["SCIPY_METRIC", "kneighbors", "nearest", "pairwise_distances"]
+__all__ = ["CHUNK", "METRIC_CODES", "kneighbors", "transposed"]
 
-_EPS = float(np.finfo(np.float64).eps)
+CHUNK = 256
+"""Points per chunk: their running sums (2 KiB) stay in the first-level cache."""
 
-SCIPY_METRIC = {
-    "euclidean": "euclidean",
-    "manhattan": "cityblock",
-    "chebyshev": "chebyshev",
-    "sorensen": "braycurtis",
-}
+METRIC_CODES = {"euclidean": 0, "manhattan": 1, "chebyshev": 2, "sorensen": 3}
+
+Vector = npt.NDArray[np.float64]
+Matrix = npt.NDArray[np.float64]
 
 
-def pairwise_distances(
-    metric: str, queries: npt.NDArray[np.float64], points: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """The ``(len(queries), len(points))`` matrix of distances under ``metric``.
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _squared_euclidean(
+    query: Vector, points_t: Matrix, start: int, width: int, out: Vector, _scratch: Vector
+) -> None:
+    sums = out[:width]
+    sums[:] = 0.0
+    features = points_t.shape[0]
+    f = 0
+    while f + 4 <= features:
+        q0, q1, q2, q3 = query[f], query[f + 1], query[f + 2], query[f + 3]
+        p0 = points_t[f, start : start + width]
+        p1 = points_t[f + 1, start : start + width]
+        p2 = points_t[f + 2, start : start + width]
+        p3 = points_t[f + 3, start : start + width]
+        for j in range(width):
+            d0, d1, d2, d3 = q0 - p0[j], q1 - p1[j], q2 - p2[j], q3 - p3[j]
+            sums[j] = sums[j] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+        f += 4
+    while f < features:
+        qf = query[f]
+        p = points_t[f, start : start + width]
+        for j in range(width):
+            d = qf - p[j]
+            sums[j] += d * d
+        f += 1
 
-    Bray-Curtis is 0/0 between two all-zero rows; like scikit-learn we call
-    that distance 0 (the rows are identical) rather than NaN.
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _manhattan(
+    query: Vector, points_t: Matrix, start: int, width: int, out: Vector, _scratch: Vector
+) -> None:
+    sums = out[:width]
+    sums[:] = 0.0
+    features = points_t.shape[0]
+    f = 0
+    while f + 4 <= features:
+        q0, q1, q2, q3 = query[f], query[f + 1], query[f + 2], query[f + 3]
+        p0 = points_t[f, start : start + width]
+        p1 = points_t[f + 1, start : start + width]
+        p2 = points_t[f + 2, start : start + width]
+        p3 = points_t[f + 3, start : start + width]
+        for j in range(width):
+            sums[j] = (
+                sums[j] + abs(q0 - p0[j]) + abs(q1 - p1[j]) + abs(q2 - p2[j]) + abs(q3 - p3[j])
+            )
+        f += 4
+    while f < features:
+        qf = query[f]
+        p = points_t[f, start : start + width]
+        for j in range(width):
+            sums[j] += abs(qf - p[j])
+        f += 1
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _chebyshev(
+    query: Vector, points_t: Matrix, start: int, width: int, out: Vector, _scratch: Vector
+) -> None:
+    largest = out[:width]
+    largest[:] = 0.0
+    features = points_t.shape[0]
+    f = 0
+    while f + 4 <= features:
+        q0, q1, q2, q3 = query[f], query[f + 1], query[f + 2], query[f + 3]
+        p0 = points_t[f, start : start + width]
+        p1 = points_t[f + 1, start : start + width]
+        p2 = points_t[f + 2, start : start + width]
+        p3 = points_t[f + 3, start : start + width]
+        for j in range(width):
+            a, b = abs(q0 - p0[j]), abs(q1 - p1[j])
+            c, d = abs(q2 - p2[j]), abs(q3 - p3[j])
+            ab = a if a > b else b
+            cd = c if c > d else d
+            m = ab if ab > cd else cd
+            seen = largest[j]
+            largest[j] = m if m > seen else seen
+        f += 4
+    while f < features:
+        qf = query[f]
+        p = points_t[f, start : start + width]
+        for j in range(width):
+            m = abs(qf - p[j])
+            seen = largest[j]
+            largest[j] = m if m > seen else seen
+        f += 1
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _sorensen(
+    query: Vector, points_t: Matrix, start: int, width: int, out: Vector, scratch: Vector
+) -> None:
+    """Bray-Curtis: sum |q - p| / sum |q + p|, and 0 where both rows are all zero."""
+    differences = out[:width]
+    totals = scratch[:width]
+    differences[:] = 0.0
+    totals[:] = 0.0
+    features = points_t.shape[0]
+    f = 0
+    while f + 4 <= features:
+        q0, q1, q2, q3 = query[f], query[f + 1], query[f + 2], query[f + 3]
+        p0 = points_t[f, start : start + width]
+        p1 = points_t[f + 1, start : start + width]
+        p2 = points_t[f + 2, start : start + width]
+        p3 = points_t[f + 3, start : start + width]
+        for j in range(width):
+            a0, a1, a2, a3 = p0[j], p1[j], p2[j], p3[j]
+            differences[j] = (
+                differences[j] + abs(q0 - a0) + abs(q1 - a1) + abs(q2 - a2) + abs(q3 - a3)
+            )
+            totals[j] = totals[j] + abs(q0 + a0) + abs(q1 + a1) + abs(q2 + a2) + abs(q3 + a3)
+        f += 4
+    while f < features:
+        qf = query[f]
+        p = points_t[f, start : start + width]
+        for j in range(width):
+            differences[j] += abs(qf - p[j])
+            totals[j] += abs(qf + p[j])
+        f += 1
+    for j in range(width):
+        differences[j] = differences[j] / totals[j] if totals[j] != 0.0 else 0.0
+
+
+@numba.njit(
+    "Tuple((intp[:, ::1], float64[:, ::1]))"
+    "(int64, float64[:, ::1], float64[:, ::1], int64, intp[::1], intp[::1])",
+    cache=True,
+    nogil=True,
+    boundscheck=False,
+)
+def _nearest(
+    metric: int,
+    queries: Matrix,
+    points_t: Matrix,
+    k: int,
+    query_groups: npt.NDArray[np.intp],
+    point_groups: npt.NDArray[np.intp],
+) -> tuple[npt.NDArray[np.intp], Matrix]:
+    """Columns and distances of each query's k nearest, ordered by (distance, column).
+
+    Points are visited in column order and only a strictly smaller distance
+    displaces the k-th, so of equal distances the lower column wins, as a
+    stable sort would have it. With groups given, a point of the query's own
+    group is never a neighbour.
     """
-    distances = np.asarray(cdist(queries, points, metric=SCIPY_METRIC[metric]), dtype=np.float64)
-    if metric == "sorensen":
-        np.nan_to_num(distances, copy=False, nan=0.0)
-    return distances
+    n_queries = queries.shape[0]
+    n_points = points_t.shape[1]
+    best = np.full((n_queries, k), np.inf)
+    columns = np.full((n_queries, k), -1, dtype=np.intp)
+    distances = np.empty(CHUNK)
+    scratch = np.empty(CHUNK)
+    grouped = query_groups.shape[0] > 0
+    for start in range(0, n_points, CHUNK):
+        width = min(CHUNK, n_points - start)
+        for i in range(n_queries):
+            if metric == 0:
+                _squared_euclidean(queries[i], points_t, start, width, distances, scratch)
+            elif metric == 1:
+                _manhattan(queries[i], points_t, start, width, distances, scratch)
+            elif metric == 2:
+                _chebyshev(queries[i], points_t, start, width, distances, scratch)
+            else:
+                _sorensen(queries[i], points_t, start, width, distances, scratch)
+            row_best = best[i]
+            row_columns = columns[i]
+            kth = row_best[k - 1]
+            for j in range(width):
+                distance = distances[j]
+                if distance < kth:
+                    if grouped and point_groups[start + j] == query_groups[i]:
+                        continue
+                    slot = k - 1
+                    while slot > 0 and row_best[slot - 1] > distance:
+                        row_best[slot] = row_best[slot - 1]
+                        row_columns[slot] = row_columns[slot - 1]
+                        slot -= 1
+                    row_best[slot] = distance
+                    row_columns[slot] = start + j
+                    kth = row_best[k - 1]
+    if metric == 0:
+        best = np.sqrt(best)
+    return columns, best
 
 
-def nearest(
-    distances: npt.NDArray[np.float64], k: int
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-    """Columns and distances of the ``k`` nearest points of each row.
+_NO_GROUPS = np.empty(0, dtype=np.intp)
 
-    Ordered by (distance, column): equal distances keep the lower column first,
-    which is the order a stable sort gives and the order scikit-learn breaks
-    ties in. ``argpartition`` finds the candidates; rows whose k-th distance is
-    shared by more columns than fit fall back to a stable full sort, so the
-    lowest columns win the boundary too.
-    """
-    _rows, columns = distances.shape
-    if k > columns:
-        raise ValueError(f"cannot take {k} neighbours from {columns} points")
-    if k == columns:
-        order = np.argsort(distances, axis=1, kind="stable")
-        return order, np.take_along_axis(distances, order, axis=1)
-    part = np.argpartition(distances, k - 1, axis=1)[:, :k]
-    part_dist = np.take_along_axis(distances, part, axis=1)
-    within = np.lexsort((part, part_dist), axis=-1)
-    order = np.take_along_axis(part, within, axis=1)
-    kth = np.take_along_axis(part_dist, within[:, -1:], axis=1)
-    crowded = np.flatnonzero(np.count_nonzero(distances <= kth, axis=1) > k)
-    if crowded.size:
-        order[crowded] = np.argsort(distances[crowded], axis=1, kind="stable")[:, :k]
-    return order, np.take_along_axis(distances, order, axis=1)
+
+def transposed(points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``points`` as the kernels read them: features x points, C-contiguous float64."""
+    return np.ascontiguousarray(np.asarray(points, dtype=np.float64).T)
 
 
 def kneighbors(
     metric: str,
     queries: npt.NDArray[np.float64],
-    points: npt.NDArray[np.float64],
+    points_t: npt.NDArray[np.float64],
     k: int,
     *,
-    exclude: npt.NDArray[np.bool_] | None = None,
+    query_groups: npt.NDArray[np.intp] | None = None,
+    point_groups: npt.NDArray[np.intp] | None = None,
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-    """The ``k`` nearest points of each query, as :func:`nearest` orders them.
+    """The ``k`` nearest points of each query: columns and distances, nearest first.
 
-    ``exclude`` (shape ``(len(queries), len(points))``) marks pairs that may
-    not be neighbours (a test row's own fold).
+    ``points_t`` is the training set as :func:`transposed` gives it (made once
+    per fold, not per call). Ties in distance go to the lower column. With
+    ``query_groups`` and ``point_groups`` (a test row's fold and every training
+    row's fold), points in the query's own group are skipped.
+
+    Euclidean neighbours are chosen by squared distance, which orders points
+    exactly as the distance does, and reported as distances.
     """
-    if metric == "euclidean":
-        return _euclidean_kneighbors(queries, points, k, exclude)
-    distances = pairwise_distances(metric, queries, points)
-    if exclude is not None:
-        distances[exclude] = np.inf
-    return nearest(distances, k)
-
-
-def _euclidean_kneighbors(
-    queries: npt.NDArray[np.float64],
-    points: npt.NDArray[np.float64],
-    k: int,
-    exclude: npt.NDArray[np.bool_] | None,
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-    """Exact euclidean neighbours through the matrix-product screen.
-
-    scikit-learn's private ``ArgKmin`` screens about 10% faster, but importing
-    scikit-learn in every worker costs a second of start-up, more than it saves
-    on any but the largest runs (measured with ``benchmarks/vs_sklearn.py``).
-    """
-    columns = points.shape[0]
-    if k > columns:
-        raise ValueError(f"cannot take {k} neighbours from {columns} points")
-    return _product_screen(queries, points, k, exclude)
-
-
-def _tolerance(
-    queries: npt.NDArray[np.float64], points: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """A bound on the rounding error of ``|q|^2 + |p|^2 - 2 q.p``, per query (generous)."""
-    query_norms = np.einsum("ij,ij->i", queries, queries)
-    point_norms = np.einsum("ij,ij->i", points, points)
-    scale = 8.0 * (queries.shape[1] + 2) * _EPS
-    return np.asarray(scale * (query_norms + point_norms.max(initial=0.0)), dtype=np.float64)
-
-
-def _rank_exactly(
-    queries: npt.NDArray[np.float64],
-    points: npt.NDArray[np.float64],
-    candidates: npt.NDArray[np.intp],
-    k: int,
-    exclude: npt.NDArray[np.bool_] | None,
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-    """The k candidates of each row with the smallest exact distance (then column)."""
-    exact = np.sqrt(((queries[:, None, :] - points[np.maximum(candidates, 0)]) ** 2).sum(axis=2))
-    exact[candidates < 0] = np.inf  # padding
-    if exclude is not None:
-        exact[np.take_along_axis(exclude, np.maximum(candidates, 0), axis=1)] = np.inf
-    order = np.lexsort((candidates, exact), axis=-1)[:, :k]
-    return np.take_along_axis(candidates, order, axis=1), np.take_along_axis(exact, order, axis=1)
-
-
-def _product_screen(
-    queries: npt.NDArray[np.float64],
-    points: npt.NDArray[np.float64],
-    k: int,
-    exclude: npt.NDArray[np.bool_] | None,
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-    """Screen with a matrix product, then rank the survivors by exact distance.
-
-    The product form has a rounding error of at most ``tol`` per row (a
-    generous multiple of the bound for a ``d``-term dot product). Any point
-    whose exact squared distance is at most the true k-th one has an
-    estimate within ``kth_estimate + 2 tol``, so recomputing exactly every
-    point under that threshold finds the exact k nearest, ties included.
-    """
-    query_norms = np.einsum("ij,ij->i", queries, queries)
-    point_norms = np.einsum("ij,ij->i", points, points)
-    estimate = queries @ points.T
-    estimate *= -2.0
-    estimate += query_norms[:, None]
-    estimate += point_norms[None, :]
-    if exclude is not None:
-        estimate[exclude] = np.inf
-    partition = np.argpartition(estimate, k - 1, axis=1)
-    kth = np.take_along_axis(estimate, partition[:, k - 1 : k], axis=1)[:, 0]
-    within = estimate <= (kth + 2.0 * _tolerance(queries, points))[:, None]
-    counts = np.count_nonzero(within, axis=1)
-    # Usually the screen holds exactly the k points the partition found.
-    candidates = partition[:, :k] if (counts == k).all() else _padded_columns(within, counts)
-    return _rank_exactly(queries, points, candidates, k, exclude)
-
-
-def _padded_columns(
-    mask: npt.NDArray[np.bool_], counts: npt.NDArray[np.intp]
-) -> npt.NDArray[np.intp]:
-    """The True columns of each row of ``mask``, left-aligned and padded with -1."""
-    rows, columns = np.nonzero(mask)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    position = np.arange(rows.size) - np.repeat(starts, counts)
-    padded = np.full((mask.shape[0], int(counts.max())), -1, dtype=np.intp)
-    padded[rows, position] = columns
-    return padded
+    n_points = points_t.shape[1]
+    if not 1 <= k <= n_points:
+        raise ValueError(f"cannot take {k} neighbours from {n_points} points")
+    if (query_groups is None) != (point_groups is None):
+        raise ValueError("query_groups and point_groups go together")
+    columns, distances = _nearest(
+        METRIC_CODES[metric],
+        np.ascontiguousarray(queries, dtype=np.float64),
+        points_t,
+        k,
+        _NO_GROUPS if query_groups is None else np.ascontiguousarray(query_groups, np.intp),
+        _NO_GROUPS if point_groups is None else np.ascontiguousarray(point_groups, np.intp),
+    )
+    if columns.size and columns[:, -1].min() < 0:
+        raise ValueError(f"fewer than {k} points lie outside some query's own group")
+    return columns, distances

@@ -18,7 +18,6 @@ import numpy.typing as npt
 
 from pipeline.shared import ArrayRef
 
-from .kernels import kneighbors
 from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .vote import predict_every_k
@@ -55,7 +54,7 @@ class UnitOutput:
 
 @dataclass(frozen=True)
 class _TrainingSet:
-    X: npt.NDArray[np.float64]
+    X_t: npt.NDArray[np.float64]  # transposed, as the kernels read it
     y: npt.NDArray[np.intp]
     fill_values: npt.NDArray[np.float64] | None
 
@@ -65,13 +64,15 @@ _training_cache: dict[tuple[str, int], _TrainingSet] = {}
 
 def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
     """Training rows of ``fold`` (all rows for masked units), imputed, kept per worker."""
+    from .kernels import transposed
+
     key = (inputs.token, fold)
     hit = _training_cache.get(key)
     if hit is not None:
         return hit
     X, y = inputs.X.attach(), inputs.y.attach()
     if fold == MASKED:
-        found = _TrainingSet(X, y, None)
+        found = _TrainingSet(transposed(X), y, None)
     else:
         train = np.flatnonzero(inputs.fold_of_row.attach() != fold)
         train_X = np.ascontiguousarray(X[train])
@@ -79,7 +80,7 @@ def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
         if inputs.impute is not None:
             fill_values = fit_fill_values(train_X, inputs.impute)
             train_X = fill(train_X, fill_values)
-        found = _TrainingSet(train_X, y[train], fill_values)
+        found = _TrainingSet(transposed(train_X), y[train], fill_values)
     _training_cache.clear()  # one fold at a time: units arrive fold-major
     _training_cache[key] = found
     return found
@@ -87,6 +88,10 @@ def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
 
 def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     """Distances from the unit's test rows to its training rows, top ``k_max``, every vote."""
+    # Imported here, not at the top: the parent pickles this function by name
+    # and must not load the compiler; workers have it preloaded.
+    from .kernels import kneighbors
+
     started = time.perf_counter()
     X = inputs.X.attach()
     rows = inputs.test_order.attach()[unit.start : unit.stop]
@@ -94,12 +99,17 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     queries = X[rows]
     if training.fill_values is not None:
         queries = fill(queries, training.fill_values)
-    exclude = None
-    if unit.fold == MASKED:
-        fold_of_row = inputs.fold_of_row.attach()
-        exclude = fold_of_row[rows][:, None] == fold_of_row[None, :]
+    query_groups = point_groups = None
+    if unit.fold == MASKED:  # a test row's own fold is not its training set
+        point_groups = inputs.fold_of_row.attach().astype(np.intp, copy=False)
+        query_groups = point_groups[rows]
     columns, nearest_distances = kneighbors(
-        unit.metric, queries, training.X, max(inputs.ks), exclude=exclude
+        unit.metric,
+        queries,
+        training.X_t,
+        max(inputs.ks),
+        query_groups=query_groups,
+        point_groups=point_groups,
     )
     predictions = predict_every_k(
         training.y[columns], nearest_distances, inputs.ks, inputs.weights, inputs.n_classes

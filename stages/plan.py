@@ -2,9 +2,9 @@
 
 A unit computes the distances from its block of test rows to the fold's
 training rows once and keeps the ``k_max`` nearest; every ``k`` and every
-weighting is scored from that one list. Blocks are sized so a unit's distance
-matrix fits a memory budget, and small enough that both cores stay busy to the
-end. Folds with very few test rows (leave-one-out) are merged into blocks that
+weighting is scored from that one list. Blocks are sized to a fixed number of
+distances: large enough that a task's overhead (about a millisecond) is noise,
+small enough that progress is frequent and both cores stay busy to the end. Folds with very few test rows (leave-one-out) are merged into blocks that
 span folds: their rows are compared with every row, and the rows of a test
 row's own fold are masked out.
 """
@@ -26,7 +26,7 @@ __all__ = ["MASKED", "WorkUnit", "plan_units", "rows_per_block"]
 MASKED = -1
 """``WorkUnit.fold`` of a unit whose block spans folds (training rows masked per test row)."""
 
-DISTANCE_BUDGET_BYTES = 16 * 2**20
+PAIRS_PER_UNIT = 2**21
 MIN_BLOCK_ROWS = 8
 MAX_BLOCK_ROWS = 4096
 MERGE_BELOW_ROWS = 16
@@ -51,9 +51,9 @@ class WorkUnit:
         return f"unit {self.id} ({where}, {self.metric}, test rows {self.start}..{self.stop - 1})"
 
 
-def rows_per_block(train_rows: int, budget_bytes: int = DISTANCE_BUDGET_BYTES) -> int:
-    """Test rows whose float64 distances to ``train_rows`` points fit the budget."""
-    return int(np.clip(budget_bytes // (8 * max(train_rows, 1)), MIN_BLOCK_ROWS, MAX_BLOCK_ROWS))
+def rows_per_block(train_rows: int, pairs: int = PAIRS_PER_UNIT) -> int:
+    """Test rows whose distances to ``train_rows`` points number about ``pairs``."""
+    return int(np.clip(pairs // max(train_rows, 1), MIN_BLOCK_ROWS, MAX_BLOCK_ROWS))
 
 
 def plan_units(
@@ -61,7 +61,7 @@ def plan_units(
     metrics: tuple[str, ...],
     *,
     workers: int = 1,
-    budget_bytes: int = DISTANCE_BUDGET_BYTES,
+    pairs_per_unit: int = PAIRS_PER_UNIT,
     merge_small_folds: bool = True,
 ) -> tuple[npt.NDArray[np.intp], list[WorkUnit]]:
     """The test-row order (rows grouped by fold) and the units, fold-major.
@@ -75,7 +75,7 @@ def plan_units(
     test_order = np.concatenate([f.test for f in folds.folds]).astype(np.intp)
     sizes = [f.test.size for f in folds.folds]
     largest_train = max(f.train.size for f in folds.folds)
-    block = rows_per_block(largest_train, budget_bytes)
+    block = rows_per_block(largest_train, pairs_per_unit)
     total_rows = int(test_order.size)
     # Enough units that every worker has several to the end: no long tail of one big unit.
     wanted_units = 4 * workers

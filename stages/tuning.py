@@ -54,8 +54,8 @@ __all__ = ["Tuning", "tune"]
 LOGGERS = ("stages", "pipeline")
 """Loggers whose records (from this process and from pool workers) become ``log`` events."""
 
-WORKER_PRELOAD = ["stages.neighbours"]
-"""Imported once in the forkserver, so each worker starts with NumPy and SciPy loaded."""
+WORKER_PRELOAD = ["stages.neighbours", "stages.kernels"]
+"""Imported once in the forkserver, so each worker starts with NumPy and the compiled kernels."""
 
 
 class Tuning:
