@@ -81,6 +81,7 @@ SIZES = {
         50,
         subsets={
             "grid": ((1, 25, 50),),
+            "grid-warm": ((1, 25, 50),),
             "cached": ((25,), (1, 25, 50)),
             "ours-no-reuse": ((25,),),
         },

@@ -63,7 +63,7 @@ def chosen_sections(args: argparse.Namespace) -> list[str]:
 
 def run_sections(run: Run, sections: list[str], skip_sklearn: bool) -> list[Target]:
     """Each section in turn; one that fails is reported and the others still run."""
-    names = [n for n in CONTENDERS if not (skip_sklearn and n in ("grid", "cached"))]
+    names = [n for n in CONTENDERS if not (skip_sklearn and n in ("grid", "cached", "grid-warm"))]
     runners: dict[str, Callable[[], list[Target]]] = {
         "contenders": lambda: contenders_section(run, names),
         "kernel": lambda: kernel_section(run),

@@ -182,6 +182,11 @@ class ComputePool:
         return self._executor
 
     @property
+    def started(self) -> bool:
+        """Entered and not yet closed: tasks can run."""
+        return self._slots is not None and self._executor is not None
+
+    @property
     def local_processes(self) -> bool:
         """True when workers are processes on this machine (so shared memory works)."""
         return self._owned or isinstance(self._executor, ProcessPoolExecutor)

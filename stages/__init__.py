@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .rank import RankedCandidate
     from .results import TuningResult
     from .search_space import Candidate, SearchSpace
-    from .tuning import Tuning, tune
+    from .tuning import Tuning, compute_pool, tune
 
 _EXPORTS = {
     "Candidate": "search_space",
@@ -29,6 +29,7 @@ _EXPORTS = {
     "SearchSpace": "search_space",
     "Tuning": "tuning",
     "TuningResult": "results",
+    "compute_pool": "tuning",
     "load_dataset": "load",
     "make_folds": "partition",
     "parse_cv": "partition",
@@ -43,6 +44,7 @@ __all__ = [
     "SearchSpace",
     "Tuning",
     "TuningResult",
+    "compute_pool",
     "load_dataset",
     "make_folds",
     "parse_cv",

@@ -4,8 +4,9 @@ A unit computes the distances from its block of test rows to the fold's
 training rows once and keeps the ``k_max`` nearest; every ``k`` and every
 weighting is scored from that one list. Blocks are sized to a fixed number of
 distances: large enough that a task's overhead (about a millisecond) is noise,
-small enough that progress is frequent and both cores stay busy to the end. Folds with very few test rows (leave-one-out) are merged into blocks that
-span folds: their rows are compared with every row, and the rows of a test
+small enough that progress is frequent and both cores stay busy to the end.
+Folds with very few test rows (leave-one-out) are merged into blocks that span
+folds: their rows are compared with every row, and the rows of a test
 row's own fold are masked out.
 """
 

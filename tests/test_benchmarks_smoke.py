@@ -33,7 +33,7 @@ def test_harness_runs_and_contenders_agree() -> None:
     out = done.stdout
     for section in ("== contenders", "== kernel", "== targets"):
         assert section in out
-    rows = [line for line in out.splitlines() if line[:2] in ("1 ", "2 ", "3 ")]
-    assert len(rows) == 3, out
+    rows = [line for line in out.splitlines() if line[:3] in ("1 G", "2 G", "3 o", "1w ", "4w ")]
+    assert len(rows) == 5, out
     assert all("agree (16/16" in row for row in rows), out
     assert "DISAGREE" not in out

@@ -247,3 +247,35 @@ async def test_a_tuning_runs_once() -> None:
     await tuning.run()
     with pytest.raises(RuntimeError, match="already run"):
         await tuning.run()
+
+
+async def test_one_warm_pool_serves_many_runs_and_outlives_a_failed_one() -> None:
+    from stages import compute_pool
+
+    options = {"k": "1-9", "weights": "uniform,distance"}
+    reference = await Tuning("wine", executor=ThreadPoolExecutor(2), **options).run()  # type: ignore[arg-type]
+    async with compute_pool(2) as pool:
+        first = Tuning("wine", pool=pool, **options)  # type: ignore[arg-type]
+        await first.run()
+        worker_pids = descendants(os.getpid())
+        with pytest.raises(StageFailed):  # k larger than a training fold
+            await Tuning("iris", pool=pool, k="1-200").run()
+        second = await Tuning("wine", pool=pool, **options).run()  # type: ignore[arg-type]
+        assert pool.started
+        assert descendants(os.getpid()) == worker_pids, "the same workers served every run"
+        assert segments() == set(), "each run removes its own shared arrays"
+    assert not pool.started
+    assert wait_until_gone() == []
+    for result in (first.result(), second):
+        assert [c.to_dict() for c in result.candidates] == [
+            c.to_dict() for c in reference.candidates
+        ]
+
+
+async def test_a_pool_is_handed_in_started_and_alone() -> None:
+    from stages import compute_pool
+
+    with pytest.raises(RuntimeError, match="not started"):
+        await Tuning("iris", k="1", pool=compute_pool(1)).run()
+    with pytest.raises(ValueError, match="not both"):
+        Tuning("iris", pool=compute_pool(1), workers=2)
