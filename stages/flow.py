@@ -118,6 +118,12 @@ async def load_stage(
             dataset = await load_dataset(
                 source, label=label, group_column=group_column, allow_missing=missing != "error"
             )
+        if np.isinf(dataset.X).any():  # files are checked as they load; arrays in memory here
+            row, column = (int(i) for i in np.argwhere(np.isinf(dataset.X))[0])
+            raise InputError(
+                f"{dataset.source}: row {row}, column {column} is infinite; "
+                "features must be finite numbers"
+            )
         if missing == "drop":
             dataset = drop_incomplete_rows(dataset)
         elif missing == "error" and np.isnan(dataset.X).any():

@@ -70,18 +70,18 @@ def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
     hit = _training_cache.get(key)
     if hit is not None:
         return hit
+    _training_cache.clear()  # one fold at a time (units arrive fold-major); free it first
     X, y = inputs.X.attach(), inputs.y.attach()
     if fold == MASKED:
         found = _TrainingSet(transposed(X), y, None)
     else:
         train = np.flatnonzero(inputs.fold_of_row.attach() != fold)
-        train_X = np.ascontiguousarray(X[train])
-        fill_values = None
-        if inputs.impute is not None:
+        if inputs.impute is None:  # straight into the kernels' layout, no row-major copy
+            found = _TrainingSet(np.take(X.T, train, axis=1), y[train], None)
+        else:
+            train_X = X[train]
             fill_values = fit_fill_values(train_X, inputs.impute)
-            train_X = fill(train_X, fill_values)
-        found = _TrainingSet(transposed(train_X), y[train], fill_values)
-    _training_cache.clear()  # one fold at a time: units arrive fold-major
+            found = _TrainingSet(transposed(fill(train_X, fill_values)), y[train], fill_values)
     _training_cache[key] = found
     return found
 

@@ -126,9 +126,25 @@ async def test_a_thread_executor_gives_the_same_results_as_the_process_pool() ->
     assert [c.to_dict() for c in threaded.candidates] == [c.to_dict() for c in processes.candidates]
 
 
+def test_the_parent_process_loads_neither_the_compiler_nor_the_kernels() -> None:
+    """Only the workers need numba; the process that owns the pool stays light."""
+    script = (
+        "import asyncio, sys\n"
+        "from stages import tune\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(tune('iris', k='1-3', workers=2))\n"
+        "    print(sorted(m for m in ('numba', 'stages.kernels') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_the_cli_with_130_and_leaves_nothing(signum: int, tmp_path: Path) -> None:
-    data = big_dataset(8000, 30)
+    data = big_dataset(20000, 30)  # many seconds of work: the signal lands mid-run
     path = tmp_path / "big.npz"
     np.savez(path, X=data.X, y=data.y)
     out = tmp_path / "r.json"

@@ -94,6 +94,20 @@ async def test_missing_values_are_refused_by_default() -> None:
     assert "--missing" in str(caught.value.__cause__)
 
 
+@pytest.mark.parametrize("missing", ["error", "drop", "mean"])
+async def test_an_infinite_value_in_memory_is_refused_with_its_place(missing: str) -> None:
+    data = data_with_holes()
+    X = np.nan_to_num(data.X, nan=1.0)
+    X[2, 1] = -np.inf
+    infinite = Dataset(X=X, y=data.y, classes=data.classes, source="in memory")
+    with pytest.raises(StageFailed) as caught:
+        await Tuning(infinite, k="1", missing=missing, executor=ThreadPoolExecutor(1)).run()
+    assert isinstance(caught.value.__cause__, InputError)
+    assert str(caught.value.__cause__) == (
+        "in memory: row 2, column 1 is infinite; features must be finite numbers"
+    )
+
+
 def test_csv_missing_tokens_become_nan_only_when_allowed() -> None:
     raw = b"a,b,label\n1,,x\n2,NA,y\n3,?,x\n4,5,y\n"
     with pytest.raises(InputError, match=r"<csv>:2: column 2 \('b'\) is empty"):
