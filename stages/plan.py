@@ -27,7 +27,7 @@ __all__ = ["MASKED", "WorkUnit", "plan_units", "rows_per_block"]
 MASKED = -1
 """``WorkUnit.fold`` of a unit whose block spans folds (training rows masked per test row)."""
 
-PAIRS_PER_UNIT = 2**21
+PAIRS_PER_UNIT = 2**22
 MIN_BLOCK_ROWS = 8
 MAX_BLOCK_ROWS = 4096
 MERGE_BELOW_ROWS = 16
