@@ -303,6 +303,8 @@ def kernel_section(run: Run) -> list[Target]:
                 fine_seconds(row.ours),
                 fine_seconds(row.sklearn),
                 f"{row.ours / row.sklearn:.2f}",
+                fine_seconds(row.ours_float32),
+                f"{row.ours_float32 / row.ours:.2f}",
                 fine_seconds(row.votes),
                 "yes" if row.rows_differing == 0 else f"{row.rows_differing} rows differ",
             ]
@@ -321,6 +323,8 @@ def kernel_section(run: Run) -> list[Target]:
                 "ours s",
                 "sklearn s",
                 "ours/sklearn",
+                "ours float32 s",
+                "float32/float64",
                 "votes s",
                 "same neighbours",
             ],
@@ -330,6 +334,7 @@ def kernel_section(run: Run) -> list[Target]:
     print(
         "ours = stages.kernels.kneighbors (distances and the k_max nearest) in the planner's"
         " row blocks;"
+        " float32: the opt-in (--precision float32) kernel, rounded to about 7 digits;"
         " votes: every k and weighting from the neighbour list, not part of kneighbors"
     )
     return targets

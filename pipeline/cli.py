@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(imputed from each training fold) (default: error)",
     )
     run.add_argument(
+        "--precision",
+        default="float64",
+        help="arithmetic of the distances: float64 (exact, scikit-learn's numbers) or float32 "
+        "(faster; rounded to about 7 digits, so near-ties may order differently) "
+        "(default: float64)",
+    )
+    run.add_argument(
         "--checkpoint", type=Path, help="record each finished unit in FILE, to resume later"
     )
     run.add_argument(
@@ -187,6 +194,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         label=args.label,
         workers=args.workers,
         missing=args.missing,
+        precision=args.precision,
         checkpoint=args.checkpoint,
         resume=args.resume,
     )

@@ -166,6 +166,7 @@ async def plan_stage(
     shared: SharedArrays,
     workers: int,
     impute_with: str | None = None,
+    precision: str = "float64",
     checkpoint: CheckpointFile | None = None,
     run_options: Mapping[str, Any] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
@@ -174,7 +175,8 @@ async def plan_stage(
     """Place the data in shared memory once, then send the units of work.
 
     ``impute_with`` (``mean`` or ``median``) fills missing feature values
-    from each fold's training rows, in the workers. With a ``checkpoint``,
+    from each fold's training rows, in the workers; ``precision`` is the
+    distances' arithmetic (``float64``, or the faster ``float32``). With a ``checkpoint``,
     a resumed run follows the checkpoint's plan and skips its finished units;
     ``run_options`` (the options that decide the results) identify the run.
     """
@@ -209,6 +211,7 @@ async def plan_stage(
                 weights=space.weights,
                 n_classes=len(part.dataset.classes),
                 impute=impute,
+                precision=precision,
             )
             plan = Plan(part.dataset, part.folds, space, inputs, test_order, units, resumed)
             if on_plan is not None:

@@ -12,19 +12,33 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.errors import InputError
 from pipeline.shared import ArrayRef
 
 from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .vote import predict_every_k
 
-__all__ = ["UnitInputs", "UnitOutput", "compute_unit"]
+__all__ = ["PRECISIONS", "UnitInputs", "UnitOutput", "compute_unit", "parse_precision"]
 
 log = logging.getLogger(__name__)
+
+PRECISIONS = ("float64", "float32")
+"""Arithmetic of the distances: float64 is exact (scikit-learn's numbers), float32 faster."""
+
+
+def parse_precision(spec: str) -> str:
+    if spec not in PRECISIONS:
+        raise InputError(
+            f"--precision {spec}: choose float64 (exact, the default) or float32 "
+            "(faster; distances rounded to about 7 digits)"
+        )
+    return spec
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,7 @@ class UnitInputs:
     weights: tuple[str, ...]
     n_classes: int
     impute: str | None = None
+    precision: str = "float64"
 
 
 @dataclass(frozen=True)
@@ -54,7 +69,7 @@ class UnitOutput:
 
 @dataclass(frozen=True)
 class _TrainingSet:
-    X_t: npt.NDArray[np.float64]  # transposed, as the kernels read it
+    X_t: npt.NDArray[np.floating[Any]]  # transposed, in the run's precision, as the kernels read it
     y: npt.NDArray[np.intp]
     fill_values: npt.NDArray[np.float64] | None
 
@@ -64,7 +79,7 @@ _training_cache: dict[tuple[str, int], _TrainingSet] = {}
 
 def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
     """Training rows of ``fold`` (all rows for masked units), imputed, kept per worker."""
-    from .kernels import transposed
+    from .kernels import DTYPES, transposed
 
     key = (inputs.token, fold)
     hit = _training_cache.get(key)
@@ -72,16 +87,19 @@ def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
         return hit
     _training_cache.clear()  # one fold at a time (units arrive fold-major); free it first
     X, y = inputs.X.attach(), inputs.y.attach()
+    precision = inputs.precision
     if fold == MASKED:
-        found = _TrainingSet(transposed(X), y, None)
+        found = _TrainingSet(transposed(X, precision), y, None)
     else:
         train = np.flatnonzero(inputs.fold_of_row.attach() != fold)
         if inputs.impute is None:  # straight into the kernels' layout, no row-major copy
-            found = _TrainingSet(np.take(X.T, train, axis=1), y[train], None)
+            X_t = np.take(X.T, train, axis=1).astype(DTYPES[precision], copy=False)
+            found = _TrainingSet(X_t, y[train], None)
         else:
             train_X = X[train]
             fill_values = fit_fill_values(train_X, inputs.impute)
-            found = _TrainingSet(transposed(fill(train_X, fill_values)), y[train], fill_values)
+            filled = fill(train_X, fill_values)
+            found = _TrainingSet(transposed(filled, precision), y[train], fill_values)
     _training_cache[key] = found
     return found
 
@@ -112,7 +130,11 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
         point_groups=point_groups,
     )
     predictions = predict_every_k(
-        training.y[columns], nearest_distances, inputs.ks, inputs.weights, inputs.n_classes
+        training.y[columns],
+        nearest_distances.astype(np.float64, copy=False),
+        inputs.ks,
+        inputs.weights,
+        inputs.n_classes,
     )
     seconds = time.perf_counter() - started
     log.debug("unit %d: %d test rows, %s, %.3f s", unit.id, unit.rows, unit.metric, seconds)

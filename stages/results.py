@@ -33,14 +33,19 @@ class TuningResult:
     seconds: float
     workers: int
     complete: bool = True
+    precision: str = "float64"
 
     @property
     def best(self) -> RankedCandidate | None:
         return self.candidates[0] if self.candidates else None
 
     def to_dict(self) -> dict[str, Any]:
-        """The results JSON object, version 1."""
+        """The results JSON object, version 1.
+
+        A float32 run says so in a ``precision`` key; float64 (exact) runs carry none.
+        """
         best = self.best
+        rounded = {} if self.precision == "float64" else {"precision": self.precision}
         return {
             "version": RESULTS_VERSION,
             "dataset": self.dataset,
@@ -48,6 +53,7 @@ class TuningResult:
             "candidates": [c.to_dict() for c in self.candidates],
             "best": best.candidate.params() if best else None,
             "timing": {"seconds": round(self.seconds, 6), "workers": self.workers},
+            **rounded,
         }
 
     def to_json(self) -> str:
@@ -91,6 +97,8 @@ class TuningResult:
     def print_table(self, top: int = 10, console: Console | None = None) -> None:
         out = console or Console()
         out.print(self.table(top))
+        rounded = "" if self.precision == "float64" else f", {self.precision} distances"
         out.print(
             f"{len(self.candidates)} candidates, {self.seconds:.2f} s on {self.workers} workers"
+            + rounded
         )

@@ -53,6 +53,7 @@ from .flow import (
     score_stage,
 )
 from .missing import parse_missing
+from .neighbours import parse_precision
 from .partition import CvSpec, parse_cv
 from .rank import Leaderboard, RankedCandidate
 from .results import TuningResult
@@ -104,6 +105,7 @@ class Tuning:
         reuse_neighbours: bool = True,
         log_level: int = logging.INFO,
         missing: str = "error",
+        precision: str = "float64",
         checkpoint: str | os.PathLike[str] | None = None,
         resume: bool = False,
     ) -> None:
@@ -116,6 +118,7 @@ class Tuning:
         self.cv = parse_cv(cv) if isinstance(cv, str) else cv
         self.seed = seed
         self.missing = parse_missing(missing)
+        self.precision = parse_precision(precision)
         if resume and checkpoint is None:
             raise InputError("--resume needs --checkpoint FILE: the file to resume from")
         if checkpoint is not None and not resume and os.path.exists(checkpoint):
@@ -159,7 +162,12 @@ class Tuning:
             "cv": str(self.cv),
             "seed": self.seed,
             "missing": self.missing,
+            **self._precision_option(),
         }
+
+    def _precision_option(self) -> dict[str, str]:
+        """``precision`` only when it is not the exact default, so float64 runs look as ever."""
+        return {} if self.precision == "float64" else {"precision": self.precision}
 
     def params(self) -> dict[str, Any]:
         source = self.data.source if isinstance(self.data, Dataset) else str(self.data)
@@ -169,6 +177,7 @@ class Tuning:
             "cv": str(self.cv),
             "seed": self.seed,
             "missing": self.missing,
+            **self._precision_option(),
         }
 
     async def run(self) -> TuningResult:
@@ -237,6 +246,7 @@ class Tuning:
             seconds=time.perf_counter() - self._started,
             workers=self.pool.workers,
             complete=self._leaderboard.complete,
+            precision=self.precision,
         )
 
     def _on_plan(self, plan: Plan) -> None:
@@ -291,6 +301,7 @@ class Tuning:
             shared=shared,
             workers=self.pool.workers,
             impute_with=self.missing if self.missing in ("mean", "median") else None,
+            precision=self.precision,
             checkpoint=self.checkpoint,
             run_options=self._result_options(),
             on_plan=self._on_plan,

@@ -76,6 +76,7 @@ def test_results_json_follows_the_contract(iris_run) -> None:  # type: ignore[no
     means = [c["mean_accuracy"] for c in candidates]
     assert means == sorted(means, reverse=True)
     assert candidates[0]["rank"] == 1
+    assert "precision" not in results  # exact float64: the contract's shape, unchanged
 
 
 def test_a_csv_run_agrees_with_grid_search_on_the_same_folds(tmp_path: Path) -> None:
@@ -192,6 +193,7 @@ def test_npz_and_holdout_and_loo(tmp_path: Path) -> None:
         (["--k", "200"], "larger than the smallest training fold"),
         (["--out", "/no/such/dir/r.json"], "does not exist"),
         (["--bogus"], "unrecognized arguments"),
+        (["--precision", "float16"], "--precision float16: choose float64"),
     ],
 )
 def test_bad_input_gets_one_clear_line_and_exit_2(
@@ -219,3 +221,13 @@ def test_data_errors_name_the_file_and_line(tmp_path: Path) -> None:
     done = run_cli(str(path))
     assert done.returncode == 2
     assert f"{path}:3: column 2 ('b') is 'oops', not a number" in done.stderr
+
+
+def test_a_float32_run_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "r32.json"
+    done = run_cli("--quiet", "--workers", "2", "--precision", "float32", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "float32 distances" in done.stdout
+    results = json.loads(out.read_text())
+    assert results["precision"] == "float32"
+    assert len(results["candidates"]) == 80

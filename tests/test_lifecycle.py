@@ -295,3 +295,19 @@ async def test_a_pool_is_handed_in_started_and_alone() -> None:
         await Tuning("iris", k="1", pool=compute_pool(1)).run()
     with pytest.raises(ValueError, match="not both"):
         Tuning("iris", pool=compute_pool(1), workers=2)
+
+
+async def test_float32_runs_equal_float64_where_float32_is_exact() -> None:
+    """Small integer features: distances are exact in float32 too, ties included."""
+    rng = np.random.default_rng(6)
+    data = Dataset(
+        X=rng.integers(0, 6, (400, 4)).astype(np.float64),
+        y=rng.integers(0, 3, 400).astype(np.intp),
+        classes=["a", "b", "c"],
+        source="integers",
+    )
+    options = {"k": "1-25", "metrics": "euclidean,manhattan,chebyshev", "workers": 2}
+    exact = await Tuning(data, **options).run()  # type: ignore[arg-type]
+    rounded = await Tuning(data, precision="float32", **options).run()  # type: ignore[arg-type]
+    assert rounded.precision == "float32" and rounded.to_dict()["precision"] == "float32"
+    assert [c.to_dict() for c in rounded.candidates] == [c.to_dict() for c in exact.candidates]

@@ -126,6 +126,7 @@ def test_resume_refuses_a_checkpoint_of_other_options(data_file: Path, tmp_path:
         ["--k", "1-4"],
         ["--k", "1-3", "--seed", "1"],
         ["--k", "1-3", "--metrics", "euclidean"],
+        ["--k", "1-3", "--precision", "float32"],
     ):
         other = run(
             [str(data_file), *changed, "--quiet", "--checkpoint", str(checkpoint), "--resume"]

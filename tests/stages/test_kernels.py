@@ -169,6 +169,39 @@ def test_a_query_never_takes_a_point_of_its_own_group(metric: str) -> None:
         assert_same(got, reference(metric, queries, points, k, excluded), k)
 
 
+# ----------------------------------------------------------------------------- float32
+
+
+@pytest.mark.parametrize("metric", list(SCIPY_METRIC))
+def test_float32_finds_the_nearest_up_to_its_rounding(metric: str) -> None:
+    """The opt-in float32 kernel: its neighbours are the exact k nearest, but for near-ties."""
+    rng = np.random.default_rng(4)
+    queries = rng.uniform(0.0, 3.0, size=(40, 9))
+    points = rng.uniform(0.0, 3.0, size=(CHUNK + 77, 9))
+    exact = scipy_distances(metric, queries, points)
+    for k in (1, 10, 60):
+        columns, distances = kneighbors(metric, queries, transposed(points, "float32"), k)
+        assert distances.dtype == np.float32
+        want = np.sort(exact, axis=1)[:, :k]
+        got = np.take_along_axis(exact, columns, axis=1)
+        np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=f"k={k}")
+        np.testing.assert_allclose(distances, got, rtol=1e-5, err_msg=f"k={k}")
+        assert (np.diff(distances, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "chebyshev"])
+def test_float32_equals_float64_where_float32_is_exact(metric: str) -> None:
+    """Small integers: every sum is exact in float32 too, so even the ties come out the same."""
+    rng = np.random.default_rng(8)
+    queries = rng.integers(0, 8, size=(50, 5)).astype(np.float64)
+    points = rng.integers(0, 8, size=(CHUNK + 30, 5)).astype(np.float64)
+    for k in (1, 7, 40):
+        want = kneighbors(metric, queries, transposed(points), k)
+        got = kneighbors(metric, queries, transposed(points, "float32"), k)
+        assert np.array_equal(got[0], want[0]), k
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------- refusals
 
 
