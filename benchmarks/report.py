@@ -48,13 +48,14 @@ def _cpus() -> str:
 
 
 def _versions() -> str:
+    import numba
     import numpy
     import scipy
     import sklearn
 
     return (
         f"Python {platform.python_version()}, numpy {numpy.__version__}, "
-        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}"
+        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, numba {numba.__version__}"
     )
 
 
