@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from .compute import prestart_forkserver
 from .errors import InputError
 from .logclient import SenderStats, parse_log_target
 from .progress import show_progress
@@ -236,6 +237,11 @@ def _run_command(args: argparse.Namespace) -> int:
     _check_out_path(args.out)
     _check_out_path(args.events, "--events")
     _check_out_path(args.checkpoint, "--checkpoint")
+    from stages.neighbours import WORKER_PRELOAD
+
+    # The workers' forkserver imports NumPy and the compiled kernels (about a
+    # second) while this process imports scikit-learn and reads the data.
+    prestart_forkserver(WORKER_PRELOAD)
     return asyncio.run(_run(args, _sinks(args)))
 
 

@@ -28,6 +28,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from types import TracebackType
@@ -55,6 +56,20 @@ def default_workers() -> int:
 def _start_method() -> str:
     methods = multiprocessing.get_all_start_methods()
     return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def prestart_forkserver(preload: Sequence[str]) -> None:
+    """Start the forkserver now, in the background, importing ``preload``.
+
+    A command line that will need a pool soon calls this first: the server's
+    imports then overlap the caller's own (and its reading of the data)
+    instead of following them. Pools started later fork from the same server.
+    A no-op where workers are spawned instead.
+    """
+    if _start_method() != "forkserver":
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload))
+    forkserver.ensure_running()
 
 
 def _ready() -> int:

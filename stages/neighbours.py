@@ -24,9 +24,19 @@ from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .vote import predict_every_k
 
-__all__ = ["PRECISIONS", "UnitInputs", "UnitOutput", "compute_unit", "parse_precision"]
+__all__ = [
+    "PRECISIONS",
+    "WORKER_PRELOAD",
+    "UnitInputs",
+    "UnitOutput",
+    "compute_unit",
+    "parse_precision",
+]
 
 log = logging.getLogger(__name__)
+
+WORKER_PRELOAD = ("stages.neighbours", "stages.kernels")
+"""Imported once in the forkserver, so each worker starts with NumPy and the compiled kernels."""
 
 PRECISIONS = ("float64", "float32")
 """Arithmetic of the distances: float64 is exact (scikit-learn's numbers), float32 faster."""

@@ -53,7 +53,7 @@ from .flow import (
     score_stage,
 )
 from .missing import parse_missing
-from .neighbours import parse_precision
+from .neighbours import WORKER_PRELOAD, parse_precision
 from .partition import CvSpec, parse_cv
 from .rank import Leaderboard, RankedCandidate
 from .results import TuningResult
@@ -63,9 +63,6 @@ __all__ = ["Tuning", "compute_pool", "tune"]
 
 LOGGERS = ("stages", "pipeline")
 """Loggers whose records (from this process and from pool workers) become ``log`` events."""
-
-WORKER_PRELOAD = ["stages.neighbours", "stages.kernels"]
-"""Imported once in the forkserver, so each worker starts with NumPy and the compiled kernels."""
 
 
 def compute_pool(

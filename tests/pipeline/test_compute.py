@@ -103,3 +103,16 @@ async def test_a_worker_killed_from_outside_loses_no_task() -> None:
         os.kill(victim, signal.SIGKILL)
         assert await asyncio.gather(*tasks) == [i * i for i in range(40)]
         assert pool.restarts == 1
+
+
+async def test_a_prestarted_forkserver_is_the_one_pools_fork_from() -> None:
+    from multiprocessing import forkserver
+
+    from pipeline.compute import prestart_forkserver
+
+    prestart_forkserver(["tests.workers"])
+    server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+    assert server is not None and psutil.pid_exists(server)
+    async with ComputePool(workers=2) as pool:
+        parents = {await pool.run(os.getppid) for _ in range(4)}
+    assert parents == {server}, "workers fork from the server started ahead"
