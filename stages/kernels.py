@@ -44,37 +44,29 @@ Vector = npt.NDArray[np.floating[Any]]
 Matrix = npt.NDArray[np.floating[Any]]
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _squared_euclidean(
-    query: Vector, points_t: Matrix, start: int, width: int, out: Vector, _scratch: Vector
-) -> None:
-    sums = out[:width]
-    sums[:] = 0.0
-    features = points_t.shape[0]
-    f = 0
-    while f + 4 <= features:
-        q0, q1, q2, q3 = query[f], query[f + 1], query[f + 2], query[f + 3]
-        p0 = points_t[f, start : start + width]
-        p1 = points_t[f + 1, start : start + width]
-        p2 = points_t[f + 2, start : start + width]
-        p3 = points_t[f + 3, start : start + width]
-        for j in range(width):
-            d0, d1, d2, d3 = q0 - p0[j], q1 - p1[j], q2 - p2[j], q3 - p3[j]
-            sums[j] = sums[j] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
-        f += 4
-    while f < features:
-        qf = query[f]
-        p = points_t[f, start : start + width]
-        for j in range(width):
-            d = qf - p[j]
-            sums[j] += d * d
-        f += 1
+_SQUARED_DIFFERENCE, _ABSOLUTE_DIFFERENCE, _ABSOLUTE_SUM = 0, 1, 2
+
+
+@numba.njit(inline="always")
+def _term(kind: int, q: float, p: float) -> float:
+    """One feature's share of a sum: (q - p)^2, |q - p| or |q + p|."""
+    if kind == _SQUARED_DIFFERENCE:
+        d = q - p
+        return d * d
+    if kind == _ABSOLUTE_DIFFERENCE:
+        return abs(q - p)
+    return abs(q + p)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _manhattan(
-    query: Vector, points_t: Matrix, start: int, width: int, out: Vector, _scratch: Vector
+def _feature_sums(
+    kind: int, query: Vector, points_t: Matrix, start: int, width: int, out: Vector
 ) -> None:
+    """``out[j]``: the sum over features, in order, of ``_term(kind, query, point j)``.
+
+    ``kind`` is the same for the whole loop, so the compiler hoists its test
+    out and vectorises each kind's loop on its own.
+    """
     sums = out[:width]
     sums[:] = 0.0
     features = points_t.shape[0]
@@ -87,14 +79,18 @@ def _manhattan(
         p3 = points_t[f + 3, start : start + width]
         for j in range(width):
             sums[j] = (
-                sums[j] + abs(q0 - p0[j]) + abs(q1 - p1[j]) + abs(q2 - p2[j]) + abs(q3 - p3[j])
+                sums[j]
+                + _term(kind, q0, p0[j])
+                + _term(kind, q1, p1[j])
+                + _term(kind, q2, p2[j])
+                + _term(kind, q3, p3[j])
             )
         f += 4
     while f < features:
         qf = query[f]
         p = points_t[f, start : start + width]
         for j in range(width):
-            sums[j] += abs(qf - p[j])
+            sums[j] += _term(kind, qf, p[j])
         f += 1
 
 
@@ -102,9 +98,7 @@ def _manhattan(
 # a max is exact in any order, and the data hold no NaN or infinity (refused
 # before any unit runs). The sums of the other metrics keep their exact order.
 @numba.njit(cache=True, nogil=True, boundscheck=False, fastmath=True)
-def _chebyshev(
-    query: Vector, points_t: Matrix, start: int, width: int, out: Vector, _scratch: Vector
-) -> None:
+def _chebyshev(query: Vector, points_t: Matrix, start: int, width: int, out: Vector) -> None:
     largest = out[:width]
     largest[:] = 0.0
     features = points_t.shape[0]
@@ -139,34 +133,10 @@ def _sorensen(
     query: Vector, points_t: Matrix, start: int, width: int, out: Vector, scratch: Vector
 ) -> None:
     """Bray-Curtis: sum |q - p| / sum |q + p|, and 0 where both rows are all zero."""
-    differences = out[:width]
-    totals = scratch[:width]
-    differences[:] = 0.0
-    totals[:] = 0.0
-    features = points_t.shape[0]
-    f = 0
-    while f + 4 <= features:
-        q0, q1, q2, q3 = query[f], query[f + 1], query[f + 2], query[f + 3]
-        p0 = points_t[f, start : start + width]
-        p1 = points_t[f + 1, start : start + width]
-        p2 = points_t[f + 2, start : start + width]
-        p3 = points_t[f + 3, start : start + width]
-        for j in range(width):
-            a0, a1, a2, a3 = p0[j], p1[j], p2[j], p3[j]
-            differences[j] = (
-                differences[j] + abs(q0 - a0) + abs(q1 - a1) + abs(q2 - a2) + abs(q3 - a3)
-            )
-            totals[j] = totals[j] + abs(q0 + a0) + abs(q1 + a1) + abs(q2 + a2) + abs(q3 + a3)
-        f += 4
-    while f < features:
-        qf = query[f]
-        p = points_t[f, start : start + width]
-        for j in range(width):
-            differences[j] += abs(qf - p[j])
-            totals[j] += abs(qf + p[j])
-        f += 1
+    _feature_sums(_ABSOLUTE_DIFFERENCE, query, points_t, start, width, out)
+    _feature_sums(_ABSOLUTE_SUM, query, points_t, start, width, scratch)
     for j in range(width):
-        differences[j] = differences[j] / totals[j] if totals[j] != 0.0 else 0.0
+        out[j] = out[j] / scratch[j] if scratch[j] != 0.0 else 0.0
 
 
 @numba.njit(
@@ -202,11 +172,11 @@ def _nearest(
         width = min(CHUNK, n_points - start)
         for i in range(n_queries):
             if metric == 0:
-                _squared_euclidean(queries[i], points_t, start, width, distances, scratch)
+                _feature_sums(_SQUARED_DIFFERENCE, queries[i], points_t, start, width, distances)
             elif metric == 1:
-                _manhattan(queries[i], points_t, start, width, distances, scratch)
+                _feature_sums(_ABSOLUTE_DIFFERENCE, queries[i], points_t, start, width, distances)
             elif metric == 2:
-                _chebyshev(queries[i], points_t, start, width, distances, scratch)
+                _chebyshev(queries[i], points_t, start, width, distances)
             else:
                 _sorensen(queries[i], points_t, start, width, distances, scratch)
             row_best = best[i]
