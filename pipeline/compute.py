@@ -342,8 +342,15 @@ def _abort(executor: Executor) -> None:
 
     The standard library offers no way to stop running tasks before Python 3.14
     (``terminate_workers``), so the worker processes are terminated by hand.
+
+    A worker stopped while sending a result leaves half a message in the
+    result pipe, and the executor's manager thread then waits for the rest
+    forever (and the interpreter with it, at exit). Once the workers are gone,
+    closing this process's copy of the pipe's write end turns that wait into
+    end-of-file, which the thread handles as a broken pool.
     """
     procs = dict(getattr(executor, "_processes", None) or {})
+    results = getattr(executor, "_result_queue", None)  # shutdown forgets it
     executor.shutdown(wait=False, cancel_futures=True)
     for proc in procs.values():
         if proc.is_alive():
@@ -353,3 +360,6 @@ def _abort(executor: Executor) -> None:
         if proc.is_alive():
             proc.kill()
             proc.join(_REAP_SECONDS)
+    writer = getattr(results, "_writer", None)
+    if writer is not None and not any(proc.is_alive() for proc in procs.values()):
+        writer.close()

@@ -96,3 +96,23 @@ def compute_unit_dying_on_unit_3(inputs: Any, unit: Any) -> Any:
 
 def niceness() -> int:
     return os.nice(0)
+
+
+def send_half_a_result_then_hang(flag_path: str) -> None:
+    """Write the start of a result message into the pool's result pipe, then hang.
+
+    What a worker stopped in the middle of sending its result leaves behind:
+    the parent's reader has a length header and part of the bytes.
+    """
+    import struct
+    import sys
+
+    frame = sys._getframe()
+    while frame.f_code.co_name != "_process_worker":
+        assert frame.f_back is not None
+        frame = frame.f_back
+    writer = frame.f_locals["result_queue"]._writer
+    os.write(writer.fileno(), struct.pack("!i", 1_000_000) + b"partial")
+    with open(flag_path, "w") as flag:
+        flag.write("sent")
+    time.sleep(3600)

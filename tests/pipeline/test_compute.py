@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psutil
 import pytest
@@ -116,3 +117,21 @@ async def test_a_prestarted_forkserver_is_the_one_pools_fork_from() -> None:
     async with ComputePool(workers=2) as pool:
         parents = {await pool.run(os.getppid) for _ in range(4)}
     assert parents == {server}, "workers fork from the server started ahead"
+
+
+async def test_aborting_after_half_a_result_leaves_no_thread_waiting(tmp_path: Path) -> None:
+    """A worker stopped mid-send must not leave the executor's thread (and exit) hanging."""
+    flag = tmp_path / "sent"
+    pool = ComputePool(workers=1)
+    await pool.__aenter__()
+    executor = pool.executor
+    task = asyncio.create_task(pool.run(workers.send_half_a_result_then_hang, str(flag)))
+    while not flag.exists():
+        await asyncio.sleep(0.02)
+    manager = executor._executor_manager_thread  # type: ignore[attr-defined]
+    task.cancel()
+    await pool.aclose(abort=True)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(manager.join, 10)
+    assert not manager.is_alive(), "the executor's manager thread still waits for the result"
