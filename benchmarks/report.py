@@ -48,14 +48,16 @@ def _cpus() -> str:
 
 
 def _versions() -> str:
-    import numba
     import numpy
     import scipy
     import sklearn
 
+    from stages.kernels import VECTOR_ISA
+
     return (
         f"Python {platform.python_version()}, numpy {numpy.__version__}, "
-        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, numba {numba.__version__}"
+        f"scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
+        f"our kernel compiled for {VECTOR_ISA}"
     )
 
 

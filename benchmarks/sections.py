@@ -461,7 +461,7 @@ def _memory_lines(run: Run) -> list[Target]:
     )
     print(
         "the first row is a small run: the fixed footprint of an interpreter, a forkserver and"
-        f" {WORKERS} workers with NumPy, numba and the compiled kernels loaded"
+        f" {WORKERS} workers with NumPy and the kernels loaded"
     )
     return targets
 

@@ -239,7 +239,7 @@ def _run_command(args: argparse.Namespace) -> int:
     _check_out_path(args.checkpoint, "--checkpoint")
     from stages.neighbours import WORKER_PRELOAD
 
-    # The workers' forkserver imports NumPy and the compiled kernels (about a
+    # The workers' forkserver imports NumPy and the kernels (a third of a
     # second) while this process imports scikit-learn and reads the data.
     prestart_forkserver(WORKER_PRELOAD)
     return asyncio.run(_run(args, _sinks(args)))

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from pipeline.errors import InputError
 from pipeline.shared import ArrayRef
 
+from .kernels import DTYPES, kneighbors, transposed
 from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .vote import predict_every_k
@@ -35,8 +36,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-WORKER_PRELOAD = ("stages.neighbours", "stages.kernels")
-"""Imported once in the forkserver, so each worker starts with NumPy and the compiled kernels."""
+WORKER_PRELOAD = ("stages.neighbours",)
+"""Imported once in the forkserver, so each worker starts with NumPy and the kernels loaded."""
 
 PRECISIONS = ("float64", "float32")
 """Arithmetic of the distances: float64 is exact (scikit-learn's numbers), float32 faster."""
@@ -89,8 +90,6 @@ _training_cache: dict[tuple[str, int], _TrainingSet] = {}
 
 def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
     """Training rows of ``fold`` (all rows for masked units), imputed, kept per worker."""
-    from .kernels import DTYPES, transposed
-
     key = (inputs.token, fold)
     hit = _training_cache.get(key)
     if hit is not None:
@@ -116,10 +115,6 @@ def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
 
 def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     """Distances from the unit's test rows to its training rows, top ``k_max``, every vote."""
-    # Imported here, not at the top: the parent pickles this function by name
-    # and must not load the compiler; workers have it preloaded.
-    from .kernels import kneighbors
-
     started = time.perf_counter()
     X = inputs.X.attach()
     rows = inputs.test_order.attach()[unit.start : unit.stop]

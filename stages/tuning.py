@@ -9,8 +9,8 @@ executor (any :class:`concurrent.futures.Executor`, e.g. Dask's
 ``Client.get_executor()``).
 
 An application that tunes more than once keeps one warm pool for all its runs
-(starting worker processes and loading the compiled kernels takes about a
-second; a run on a few thousand rows takes less)::
+(starting the worker processes takes a third of a second or more; a run on a
+few thousand rows can take less)::
 
     async with compute_pool() as pool:
         first = await Tuning(data, pool=pool).run()

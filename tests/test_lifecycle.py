@@ -126,14 +126,14 @@ async def test_a_thread_executor_gives_the_same_results_as_the_process_pool() ->
     assert [c.to_dict() for c in threaded.candidates] == [c.to_dict() for c in processes.candidates]
 
 
-def test_the_parent_process_loads_neither_the_compiler_nor_the_kernels() -> None:
-    """Only the workers need numba; the process that owns the pool stays light."""
+def test_a_worker_starts_without_scikit_learn_or_scipy() -> None:
+    """What the forkserver preloads decides how long a cold pool takes to start."""
     script = (
-        "import asyncio, sys\n"
-        "from stages import tune\n"
-        "if __name__ == '__main__':\n"
-        "    asyncio.run(tune('iris', k='1-3', workers=2))\n"
-        "    print(sorted(m for m in ('numba', 'stages.kernels') if m in sys.modules))\n"
+        "import sys\n"
+        "from stages.neighbours import WORKER_PRELOAD\n"
+        "for name in WORKER_PRELOAD:\n"
+        "    __import__(name)\n"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'numba', 'pandas') if m in sys.modules))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120

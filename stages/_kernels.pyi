@@ -1,0 +1,17 @@
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+CHUNK: int
+VECTOR_ISA: str
+
+def nearest(
+    metric: int,
+    queries: npt.NDArray[np.floating[Any]],
+    points_t: npt.NDArray[np.floating[Any]],
+    query_groups: npt.NDArray[np.intp],
+    point_groups: npt.NDArray[np.intp],
+    columns: npt.NDArray[np.intp],
+    best: npt.NDArray[np.floating[Any]],
+) -> None: ...
