@@ -34,6 +34,8 @@ from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import Any, TypeVar
 
+from threadpoolctl import threadpool_limits
+
 from .worker_logs import WorkerLogForwarder, install_worker_logging
 
 __all__ = ["ComputePool", "WorkerCrashed", "default_workers"]
@@ -68,8 +70,13 @@ def prestart_forkserver(preload: Sequence[str]) -> None:
     """
     if _start_method() != "forkserver":
         return
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(preload))
+    multiprocessing.get_context("forkserver").set_forkserver_preload(_server_preload(preload))
     forkserver.ensure_running()
+
+
+def _server_preload(preload: Sequence[str]) -> list[str]:
+    """``preload`` and this module, whose initializer every worker runs first."""
+    return [__name__, *(name for name in preload if name != __name__)]
 
 
 def _ready() -> int:
@@ -143,8 +150,6 @@ def _init_worker(
     install_worker_logging(log_queue, log_level)
     for variable in _THREAD_VARIABLES:  # for BLAS/OpenMP libraries loaded later
         os.environ[variable] = str(blas_threads)
-    from threadpoolctl import threadpool_limits
-
     threadpool_limits(limits=blas_threads)
 
 
@@ -212,8 +217,8 @@ class ComputePool:
             method = _start_method()
             self._context = multiprocessing.get_context(method)
             self._lifeline = self._context.Pipe(duplex=False)
-            if method == "forkserver" and self._preload:
-                self._context.set_forkserver_preload(self._preload)
+            if method == "forkserver":
+                self._context.set_forkserver_preload(_server_preload(self._preload))
             self._executor = self._new_executor()
         self._slots = asyncio.Semaphore(self.max_in_flight)
         self._gate = _IsolationGate()

@@ -145,28 +145,42 @@ ALWAYS_INLINE void tile_distances(const Search<Real>& s, Py_ssize_t first, Py_ss
 // Merge one query's distances to a chunk into its sorted k nearest. Points
 // come in column order and only a strictly smaller distance displaces the
 // k-th, so of equal distances the lower column wins, as a stable sort has it.
+// Most distances lose to the k-th: a block of eight is compared at once into
+// a bit mask (vector comparisons), and only the winners are visited.
 template <typename Real>
 ALWAYS_INLINE void keep_nearest(const Search<Real>& s, Py_ssize_t i, Py_ssize_t start,
                                 Py_ssize_t width, const Real* __restrict distance) {
+    constexpr Py_ssize_t SCREEN = 8;
     const Py_ssize_t k = s.k;
     Real* row_best = s.best + i * k;
     Py_ssize_t* row_columns = s.columns + i * k;
     const Py_ssize_t own_group = s.query_groups ? s.query_groups[i] : 0;
     Real kth = row_best[k - 1];
-    for (Py_ssize_t j = 0; j < width; ++j) {
+    auto consider = [&](Py_ssize_t j) {
         const Real d = distance[j];
-        if (!(d < kth)) continue;
-        if (s.query_groups && s.point_groups[start + j] == own_group) continue;
-        Py_ssize_t slot = k - 1;
-        while (slot > 0 && row_best[slot - 1] > d) {
-            row_best[slot] = row_best[slot - 1];
-            row_columns[slot] = row_columns[slot - 1];
-            --slot;
-        }
+        if (!(d < kth)) return;
+        if (s.query_groups && s.point_groups[start + j] == own_group) return;
+        // Its place: after every kept distance not larger than it (a branch-free
+        // count the compiler vectorises), then the larger ones move up by one.
+        Py_ssize_t slot = 0;
+        for (Py_ssize_t m = 0; m < k - 1; ++m) slot += row_best[m] <= d;
+        const Py_ssize_t moved = k - 1 - slot;
+        std::memmove(row_best + slot + 1, row_best + slot, moved * sizeof(Real));
+        std::memmove(row_columns + slot + 1, row_columns + slot, moved * sizeof(Py_ssize_t));
         row_best[slot] = d;
         row_columns[slot] = start + j;
         kth = row_best[k - 1];
+    };
+    Py_ssize_t j = 0;
+    for (; j + SCREEN <= width; j += SCREEN) {
+        unsigned passed = 0;  // bit l: distance j + l beats the k-th
+        for (Py_ssize_t l = 0; l < SCREEN; ++l) passed |= unsigned(distance[j + l] < kth) << l;
+        while (passed != 0) {
+            consider(j + __builtin_ctz(passed));
+            passed &= passed - 1;
+        }
     }
+    for (; j < width; ++j) consider(j);
 }
 
 template <int M, typename Real>
