@@ -6,20 +6,21 @@
 // share every load of a point (a register tile), and four features are
 // taken per pass, which keeps the running sums in the first-level cache
 // without changing their order. After each chunk of points, each query's
-// distances are compared with its current k-th nearest; the few that beat
-// it go into a short sorted list. No distance matrix is ever built.
+// distances are compared with its current k-th nearest, eight at a time;
+// the few that beat it go into a short sorted list. No distance matrix is
+// ever built.
 //
 // Compiled ahead of time, so a worker process imports it in a millisecond.
-// On x86-64 it is compiled twice, for AVX2 and for the baseline, and the
-// loader picks the one the processor runs. Contraction into fused
+// On x86-64 the loops are compiled twice, for AVX2 and for the baseline, and
+// the module picks the one the processor runs when it is loaded. Contraction into fused
 // multiply-adds is off (setup.py): it would round differently from SciPy.
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
-#include <new>
 
 namespace {
 
@@ -30,14 +31,15 @@ enum Metric { EUCLIDEAN = 0, MANHATTAN = 1, CHEBYSHEV = 2, SORENSEN = 3 };
 
 #if defined(__GNUC__)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
+#define ALWAYS_INLINE_LAMBDA __attribute__((always_inline))
 #else
 #define ALWAYS_INLINE inline
+#define ALWAYS_INLINE_LAMBDA
 #endif
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-#define VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define VECTOR_CLONES
+#if defined(__GNUC__) && defined(__x86_64__)
+#define HAVE_AVX2 1
+#define AVX2 __attribute__((target("avx2")))
 #endif
 
 template <typename Real>
@@ -59,7 +61,7 @@ ALWAYS_INLINE Real larger(Real a, Real b) {
     return a > b ? a : b;
 }
 
-// One feature's share of a summed distance: (q - p)^2, |q - p| or |q + p|.
+// One feature's share of a summed distance: (q - p)^2, or |q - p|.
 template <int M, typename Real>
 ALWAYS_INLINE Real term(Real q, Real p) {
     if constexpr (M == EUCLIDEAN) {
@@ -156,7 +158,7 @@ ALWAYS_INLINE void keep_nearest(const Search<Real>& s, Py_ssize_t i, Py_ssize_t 
     Py_ssize_t* row_columns = s.columns + i * k;
     const Py_ssize_t own_group = s.query_groups ? s.query_groups[i] : 0;
     Real kth = row_best[k - 1];
-    auto consider = [&](Py_ssize_t j) {
+    auto consider = [&](Py_ssize_t j) ALWAYS_INLINE_LAMBDA {
         const Real d = distance[j];
         if (!(d < kth)) return;
         if (s.query_groups && s.point_groups[start + j] == own_group) return;
@@ -218,8 +220,37 @@ ALWAYS_INLINE void search_any(int metric, const Search<Real>& s) {
     }
 }
 
-VECTOR_CLONES void search_double(int metric, const Search<double>& s) { search_any(metric, s); }
-VECTOR_CLONES void search_float(int metric, const Search<float>& s) { search_any(metric, s); }
+// The same loops compiled for each instruction set; `search` is chosen once,
+// when the module is loaded.
+struct Searches {
+    void (*double_)(int, const Search<double>&);
+    void (*float_)(int, const Search<float>&);
+    const char* name;
+};
+
+void search_double_baseline(int metric, const Search<double>& s) { search_any(metric, s); }
+void search_float_baseline(int metric, const Search<float>& s) { search_any(metric, s); }
+constexpr Searches BASELINE{search_double_baseline, search_float_baseline, "baseline"};
+
+#ifdef HAVE_AVX2
+AVX2 void search_double_avx2(int metric, const Search<double>& s) { search_any(metric, s); }
+AVX2 void search_float_avx2(int metric, const Search<float>& s) { search_any(metric, s); }
+constexpr Searches WITH_AVX2{search_double_avx2, search_float_avx2, "avx2"};
+#endif
+
+// AVX2 where the processor has it, unless KNN_PIPELINE_VECTOR_ISA=baseline
+// asks for the baseline loops (to test them, or to rule the vector code out).
+Searches choose_searches() {
+#ifdef HAVE_AVX2
+    const char* wanted = std::getenv("KNN_PIPELINE_VECTOR_ISA");
+    const bool baseline = wanted != nullptr && std::strcmp(wanted, "baseline") == 0;
+    __builtin_cpu_init();
+    if (!baseline && __builtin_cpu_supports("avx2")) return WITH_AVX2;
+#endif
+    return BASELINE;
+}
+
+Searches search = BASELINE;
 
 // ------------------------------------------------------------------ Python
 
@@ -310,25 +341,16 @@ PyObject* nearest(PyObject*, PyObject* args) {
                          static_cast<const double*>(points.view.buf),
                          n_queries, n_points, features, k, query_groups, point_groups,
                          out_columns, static_cast<double*>(best.view.buf)};
-        search_double(metric, s);
+        search.double_(metric, s);
     } else {
         Search<float> s{static_cast<const float*>(queries.view.buf),
                         static_cast<const float*>(points.view.buf),
                         n_queries, n_points, features, k, query_groups, point_groups,
                         out_columns, static_cast<float*>(best.view.buf)};
-        search_float(metric, s);
+        search.float_(metric, s);
     }
     Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
-}
-
-const char* vector_isa() {
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") ? "avx2" : "baseline";
-#else
-    return "baseline";
-#endif
 }
 
 PyMethodDef METHODS[] = {
@@ -347,10 +369,11 @@ PyModuleDef MODULE = {
 }  // namespace
 
 PyMODINIT_FUNC PyInit__kernels() {
+    search = choose_searches();
     PyObject* module = PyModule_Create(&MODULE);
     if (module == nullptr) return nullptr;
     if (PyModule_AddIntConstant(module, "CHUNK", CHUNK) < 0 ||
-        PyModule_AddStringConstant(module, "VECTOR_ISA", vector_isa()) < 0) {
+        PyModule_AddStringConstant(module, "VECTOR_ISA", search.name) < 0) {
         Py_DECREF(module);
         return nullptr;
     }

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 from scipy.spatial.distance import cdist
 
+from stages import _kernels
 from stages.kernels import CHUNK, kneighbors, transposed
 
 SCIPY_METRIC = {
@@ -228,3 +233,74 @@ def test_refuses_when_a_group_leaves_too_few_points() -> None:
 def test_groups_go_together() -> None:
     with pytest.raises(ValueError, match="together"):
         ours("manhattan", np.zeros((1, 2)), np.zeros((4, 2)), 1, query_groups=np.zeros(1, np.intp))
+
+
+# ------------------------------------------------------------------- compiled loops
+
+_BASELINE_SCRIPT = """
+import sys
+import numpy as np
+from stages.kernels import VECTOR_ISA, kneighbors, transposed
+data = np.load(sys.argv[1])
+found = {}
+for metric in ("euclidean", "manhattan", "chebyshev", "sorensen"):
+    for precision in ("float64", "float32"):
+        columns, distances = kneighbors(
+            metric, data["queries"], transposed(data["points"], precision), 25
+        )
+        found[f"{metric}-{precision}-columns"] = columns
+        found[f"{metric}-{precision}-distances"] = distances
+np.savez(sys.argv[2], isa=VECTOR_ISA, **found)
+"""
+
+
+def test_the_baseline_loops_give_the_vector_loops_results_to_the_bit(tmp_path: Path) -> None:
+    """Machines without AVX2 run the other compiled copy of the loops: same arithmetic, in order."""
+    rng = np.random.default_rng(21)
+    data = tmp_path / "data.npz"
+    queries, points = rng.uniform(0, 3, (37, 11)), rng.uniform(0, 3, (CHUNK + 91, 11))
+    np.savez(data, queries=queries, points=points)
+    out = tmp_path / "baseline.npz"
+    env = {**os.environ, "KNN_PIPELINE_VECTOR_ISA": "baseline"}
+    done = subprocess.run(
+        [sys.executable, "-c", _BASELINE_SCRIPT, str(data), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    baseline = np.load(out)
+    assert str(baseline["isa"]) == "baseline"
+    for metric in SCIPY_METRIC:
+        for precision in ("float64", "float32"):
+            columns, distances = kneighbors(metric, queries, transposed(points, precision), 25)
+            key = f"{metric}-{precision}"
+            assert np.array_equal(baseline[f"{key}-columns"], columns), key
+            assert np.array_equal(baseline[f"{key}-distances"], distances), key
+
+
+def test_the_compiled_entry_refuses_arrays_it_cannot_read() -> None:
+    """Wrong dtypes, layouts or shapes raise; they never reach the loops."""
+    queries, points_t = np.zeros((3, 2)), np.zeros((2, 5))
+    none = np.empty(0, np.intp)
+    columns, best = np.empty((3, 2), np.intp), np.empty((3, 2))
+    _kernels.nearest(0, queries, points_t, none, none, columns, best)  # the valid call
+    with pytest.raises(TypeError):
+        _kernels.nearest(0, queries.astype(np.float32), points_t, none, none, columns, best)
+    with pytest.raises((TypeError, ValueError, BufferError)):
+        _kernels.nearest(0, np.zeros((2, 3)).T, points_t, none, none, columns, best)
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.nearest(0, queries, np.zeros((3, 5)), none, none, columns, best)
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.nearest(0, queries, points_t, np.zeros(3, np.intp), none, columns, best)
+    with pytest.raises(TypeError):
+        _kernels.nearest(0, queries, points_t, none, none, columns.astype(np.int32), best)
+    with pytest.raises(ValueError, match="read-only"):
+        best.flags.writeable = False
+        _kernels.nearest(0, queries, points_t, none, none, columns, best)
+    with pytest.raises(ValueError, match="metric code"):
+        _kernels.nearest(7, queries, points_t, none, none, columns, np.empty((3, 2)))
+    with pytest.raises(ValueError, match="cannot take 6 neighbours"):
+        six_columns, six_best = np.empty((3, 6), np.intp), np.empty((3, 6))
+        _kernels.nearest(0, queries, points_t, none, none, six_columns, six_best)
