@@ -23,8 +23,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import signal
-import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -34,9 +32,8 @@ from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import Any, TypeVar
 
-from threadpoolctl import threadpool_limits
-
-from .worker_logs import WorkerLogForwarder, install_worker_logging
+from . import worker
+from .worker_logs import WorkerLogForwarder
 
 __all__ = ["ComputePool", "WorkerCrashed", "default_workers"]
 
@@ -44,7 +41,6 @@ R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 _REAP_SECONDS = 2.0
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def default_workers() -> int:
@@ -75,8 +71,8 @@ def prestart_forkserver(preload: Sequence[str]) -> None:
 
 
 def _server_preload(preload: Sequence[str]) -> list[str]:
-    """``preload`` and this module, whose initializer every worker runs first."""
-    return [__name__, *(name for name in preload if name != __name__)]
+    """``preload`` and the module whose initializer every worker runs first."""
+    return [worker.__name__, *(name for name in preload if name != worker.__name__)]
 
 
 def _ready() -> int:
@@ -125,32 +121,6 @@ class _IsolationGate:
             async with self._changed:
                 self._exclusive = False
                 self._changed.notify_all()
-
-
-def _exit_with_parent(lifeline: Connection) -> None:
-    """Exit this worker as soon as the process that owns the pool is gone.
-
-    The owner holds the only write end of ``lifeline``; when it dies, even by
-    SIGKILL, reading gives EOF. Without this, workers blocked on their task
-    queue would outlive a killed run (they hold the queue's write end too).
-    """
-    with contextlib.suppress(EOFError, OSError):
-        lifeline.recv_bytes()
-    os._exit(1)
-
-
-def _init_worker(
-    blas_threads: int, log_queue: Any, log_level: int, lifeline: Connection, niceness: int
-) -> None:
-    """Runs once in each worker process before its first task."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(OSError):
-        os.nice(niceness)
-    threading.Thread(target=_exit_with_parent, args=(lifeline,), daemon=True).start()
-    install_worker_logging(log_queue, log_level)
-    for variable in _THREAD_VARIABLES:  # for BLAS/OpenMP libraries loaded later
-        os.environ[variable] = str(blas_threads)
-    threadpool_limits(limits=blas_threads)
 
 
 class ComputePool:
@@ -231,7 +201,7 @@ class ComputePool:
         executor = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=self._context,
-            initializer=_init_worker,
+            initializer=worker.init_worker,
             initargs=(
                 self._blas_threads,
                 self._logs.queue,

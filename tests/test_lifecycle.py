@@ -126,17 +126,31 @@ async def test_a_thread_executor_gives_the_same_results_as_the_process_pool() ->
     assert [c.to_dict() for c in threaded.candidates] == [c.to_dict() for c in processes.candidates]
 
 
-def test_a_worker_starts_without_scikit_learn_or_scipy() -> None:
+def test_a_worker_starts_without_scikit_learn_scipy_or_asyncio() -> None:
     """What the forkserver preloads decides how long a cold pool takes to start."""
-    script = (
-        "import sys\n"
+    listing = (
+        "from pipeline.compute import _server_preload\n"
         "from stages.neighbours import WORKER_PRELOAD\n"
-        "for name in WORKER_PRELOAD:\n"
-        "    __import__(name)\n"
-        "print(sorted(m for m in ('sklearn', 'scipy', 'numba', 'pandas') if m in sys.modules))\n"
+        "print(' '.join(_server_preload(WORKER_PRELOAD)))\n"
     )
+    importing = (
+        "import sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    __import__(name)\n"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'numba', 'asyncio') if m in sys.modules))\n"
+    )
+    preload = subprocess.run(
+        [sys.executable, "-c", listing], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert preload.returncode == 0, preload.stderr
+    names = preload.stdout.split()
+    assert "stages.neighbours" in names
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", importing, *names],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
