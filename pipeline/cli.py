@@ -281,9 +281,19 @@ def _show_warnings() -> None:
             logger.addHandler(_StderrHandler(logging.WARNING))
 
 
+def _refuse_swallowed_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--cv=--`` and the like: argparse drops the ``--`` and leaves an empty list."""
+    for name, value in vars(args).items():
+        if isinstance(value, list):
+            option = "--" + name.replace("_", "-")
+            parser.error(f"{option}: '--' is not a value; give one, e.g. {option} VALUE")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _refuse_swallowed_values(parser, args)
     _show_warnings()
     try:
         if args.command == "run":

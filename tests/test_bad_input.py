@@ -87,6 +87,21 @@ def test_senseless_worker_counts_are_refused(
     assert "--workers" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "option", ["--cv", "--workers", "--out", "--missing", "--log-to", "--seed", "--k"]
+)
+def test_a_double_dash_given_as_a_value_is_refused(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argparse turns ``--cv=--`` into an empty list; it must not reach the run."""
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--quiet", f"{option}=--"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{option}: '--' is not a value" in err
+
+
 def test_sorensen_on_negative_data_runs_with_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
