@@ -282,9 +282,13 @@ def _show_warnings() -> None:
 
 
 def _refuse_swallowed_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``--cv=--`` and the like: argparse drops the ``--`` and leaves an empty list."""
+    """``--cv=--`` and the like: refused the same way whichever Python parses it.
+
+    Python 3.11's argparse drops the ``--`` and leaves an empty list; later
+    versions keep ``--`` as the value.
+    """
     for name, value in vars(args).items():
-        if isinstance(value, list):
+        if isinstance(value, list) or value == "--":
             option = "--" + name.replace("_", "-")
             parser.error(f"{option}: '--' is not a value; give one, e.g. {option} VALUE")
 

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 namespace {
 
@@ -149,17 +150,28 @@ ALWAYS_INLINE void tile_distances(const Search<Real>& s, Py_ssize_t first, Py_ss
 // k-th, so of equal distances the lower column wins, as a stable sort has it.
 // Most distances lose to the k-th: a block of eight is compared at once into
 // a bit mask (vector comparisons), and only the winners are visited.
-template <typename Real>
+//
+// Euclidean chunks hold squared sums. Two different squared sums can have
+// the same square root, so the order is decided on the root (the distance
+// itself, as SciPy gives it): the mask uses a bound a little above the
+// square of the k-th, and each of the few winners is rooted and compared
+// exactly.
+template <bool SQUARED, typename Real>
 ALWAYS_INLINE void keep_nearest(const Search<Real>& s, Py_ssize_t i, Py_ssize_t start,
                                 Py_ssize_t width, const Real* __restrict distance) {
     constexpr Py_ssize_t SCREEN = 8;
+    constexpr Real SLACK = 1 + 4 * std::numeric_limits<Real>::epsilon();
     const Py_ssize_t k = s.k;
     Real* row_best = s.best + i * k;
     Py_ssize_t* row_columns = s.columns + i * k;
     const Py_ssize_t own_group = s.query_groups ? s.query_groups[i] : 0;
     Real kth = row_best[k - 1];
+    auto screen_for = [](Real kth_distance) ALWAYS_INLINE_LAMBDA {
+        return SQUARED ? kth_distance * kth_distance * SLACK : kth_distance;
+    };
+    Real screen = screen_for(kth);
     auto consider = [&](Py_ssize_t j) ALWAYS_INLINE_LAMBDA {
-        const Real d = distance[j];
+        const Real d = SQUARED ? std::sqrt(distance[j]) : distance[j];
         if (!(d < kth)) return;
         if (s.query_groups && s.point_groups[start + j] == own_group) return;
         // Its place: after every kept distance not larger than it (a branch-free
@@ -172,11 +184,12 @@ ALWAYS_INLINE void keep_nearest(const Search<Real>& s, Py_ssize_t i, Py_ssize_t 
         row_best[slot] = d;
         row_columns[slot] = start + j;
         kth = row_best[k - 1];
+        screen = screen_for(kth);
     };
     Py_ssize_t j = 0;
     for (; j + SCREEN <= width; j += SCREEN) {
-        unsigned passed = 0;  // bit l: distance j + l beats the k-th
-        for (Py_ssize_t l = 0; l < SCREEN; ++l) passed |= unsigned(distance[j + l] < kth) << l;
+        unsigned passed = 0;  // bit l: distance j + l may beat the k-th
+        for (Py_ssize_t l = 0; l < SCREEN; ++l) passed |= unsigned(distance[j + l] < screen) << l;
         while (passed != 0) {
             consider(j + __builtin_ctz(passed));
             passed &= passed - 1;
@@ -194,15 +207,12 @@ ALWAYS_INLINE void search_metric(const Search<Real>& s) {
         Py_ssize_t i = 0;
         for (; i + QUERIES_PER_TILE <= s.n_queries; i += QUERIES_PER_TILE) {
             tile_distances<M, QUERIES_PER_TILE>(s, i, start, width, distance, scratch);
-            for (int b = 0; b < QUERIES_PER_TILE; ++b) keep_nearest(s, i + b, start, width, distance[b]);
+            for (int b = 0; b < QUERIES_PER_TILE; ++b) keep_nearest<M == EUCLIDEAN>(s, i + b, start, width, distance[b]);
         }
         for (; i < s.n_queries; ++i) {
             tile_distances<M, 1>(s, i, start, width, distance, scratch);
-            keep_nearest(s, i, start, width, distance[0]);
+            keep_nearest<M == EUCLIDEAN>(s, i, start, width, distance[0]);
         }
-    }
-    if constexpr (M == EUCLIDEAN) {  // chosen by squared distance, reported as distance
-        for (Py_ssize_t n = 0; n < s.n_queries * s.k; ++n) s.best[n] = std::sqrt(s.best[n]);
     }
 }
 

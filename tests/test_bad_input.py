@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli import _refuse_swallowed_values, build_parser, main
 
 CASES: dict[str, tuple[bytes | None, list[str], str]] = {
     # name: (file contents, or None for no file; extra options; expected fragment)
@@ -93,13 +93,24 @@ def test_senseless_worker_counts_are_refused(
 def test_a_double_dash_given_as_a_value_is_refused(
     option: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """argparse turns ``--cv=--`` into an empty list; it must not reach the run."""
+    """argparse turns ``--cv=--`` into an empty list (3.11) or keeps ``--``; neither may run."""
     with pytest.raises(SystemExit) as exited:
         main(["run", "--quiet", f"{option}=--"])
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"{option}: '--' is not a value" in err
+
+
+def test_a_double_dash_kept_as_the_value_is_refused_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """Newer Pythons keep ``--out=--`` as the string ``--``: refused the same way."""
+    parser = build_parser()
+    args = parser.parse_args(["run"])
+    args.out = "--"
+    with pytest.raises(SystemExit) as exited:
+        _refuse_swallowed_values(parser, args)
+    assert exited.value.code == 2
+    assert "--out: '--' is not a value" in capsys.readouterr().err
 
 
 def test_sorensen_on_negative_data_runs_with_a_warning(

@@ -156,6 +156,35 @@ def test_ties_on_the_boundary_by_hand() -> None:
         assert distances[0].tolist() == points[expected, 0].tolist()
 
 
+def _squared_sums_with_one_root() -> npt.NDArray[np.float64]:
+    """Two 2-feature points whose squared norms differ but whose norms are the same double.
+
+    The second is nearer in squared distance; by distance they tie.
+    """
+    rng = np.random.default_rng(0)
+    while True:
+        a = rng.uniform(0.0, 1.0, 2)
+        b = a.copy()
+        b[1] = np.nextafter(b[1], 0.0)
+        squared_a, squared_b = a @ a, b @ b
+        if squared_b < squared_a and np.sqrt(squared_a) == np.sqrt(squared_b):
+            return np.array([a, b])
+
+
+def test_euclidean_ties_are_decided_on_the_distance_not_its_square() -> None:
+    """Equal distances go to the lower column even where their squared sums differ."""
+    pair = _squared_sums_with_one_root()
+    far = np.array([[5.0, 5.0]])
+    points = np.vstack([far, pair, far])  # the tie sits on the k-th place for k=2
+    queries = np.zeros((1, 2))
+    for k in (1, 2, 3, 4):
+        assert_same(
+            ours("euclidean", queries, points, k), reference("euclidean", queries, points, k), k
+        )
+    columns, _ = ours("euclidean", queries, points[1:3], 1)
+    assert columns.tolist() == [[0]]
+
+
 # ----------------------------------------------------------------------------- groups
 
 
