@@ -15,7 +15,8 @@ __all__ = ["Dataset"]
 class Dataset:
     """Features as one float64 matrix, labels as integer codes into ``classes``.
 
-    ``groups`` holds the values of a predefined-fold column, when one was read.
+    ``groups`` holds the values of a predefined-fold column, when one was read;
+    ``label_name`` is the label column's header name, when the file had one.
     """
 
     X: npt.NDArray[np.float64]
@@ -24,6 +25,7 @@ class Dataset:
     source: str
     feature_names: list[str] = field(default_factory=list)
     groups: npt.NDArray[Any] | None = None
+    label_name: str | None = None
 
     @property
     def rows(self) -> int:

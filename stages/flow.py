@@ -206,6 +206,7 @@ async def plan_stage(
                 X=shared.share(part.dataset.X),
                 y=shared.share(part.dataset.y),
                 fold_of_row=shared.share(part.folds.fold_of_row),
+                **_explicit_training_rows(part.folds, shared),
                 test_order=shared.share(test_order),
                 ks=space.ks,
                 weights=space.weights,
@@ -219,6 +220,17 @@ async def plan_stage(
             for sent, unit in enumerate(units, start=1):
                 await outbox.send(UnitJob(plan, unit))
                 events.progress(sent, len(units))
+
+
+def _explicit_training_rows(folds: Folds, shared: SharedArrays) -> dict[str, Any]:
+    """Training rows of folds that are not the complement of their test rows (given splits)."""
+    if folds.disjoint:
+        return {}
+    offsets = np.cumsum([0, *(f.train.size for f in folds.folds)])
+    return {
+        "train_rows": shared.share(np.concatenate([f.train for f in folds.folds])),
+        "train_offsets": tuple(int(o) for o in offsets),
+    }
 
 
 async def neighbours_stage(
@@ -323,7 +335,7 @@ async def score_stage(
                 board = boards[id(plan)] = Scoreboard(
                     labels=plan.dataset.y,
                     test_order=plan.test_order,
-                    fold_of_row=plan.folds.fold_of_row,
+                    fold_sizes=[f.test.size for f in plan.folds.folds],
                     metrics=plan.space.metrics,
                     n_weights=len(plan.space.weights),
                     n_ks=len(plan.space.ks),

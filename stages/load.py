@@ -162,6 +162,7 @@ def parse_csv(
         source=source,
         feature_names=[names[i] for i in feature_at],
         groups=groups,
+        label_name=names[label_at] if header is not None else None,
     )
 
 
@@ -320,4 +321,5 @@ def _load_builtin(name: str, label: str | int | None, group_column: str | None) 
         classes=classes,
         source=name,
         feature_names=[str(f) for f in bunch.feature_names],
+        label_name="target",  # scikit-learn's name for it (``as_frame=True``)
     )

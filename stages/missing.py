@@ -7,6 +7,7 @@ so the scores carry no leak from the test rows.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -49,14 +50,7 @@ def drop_incomplete_rows(dataset: Dataset) -> Dataset:
         dataset.source,
     )
     groups = dataset.groups[complete] if dataset.groups is not None else None
-    return Dataset(
-        X=dataset.X[complete],
-        y=dataset.y[complete],
-        classes=dataset.classes,
-        source=dataset.source,
-        feature_names=dataset.feature_names,
-        groups=groups,
-    )
+    return dataclasses.replace(dataset, X=dataset.X[complete], y=dataset.y[complete], groups=groups)
 
 
 def fit_fill_values(train: npt.NDArray[np.float64], strategy: str) -> npt.NDArray[np.float64]:

@@ -66,6 +66,8 @@ class UnitInputs:
     n_classes: int
     impute: str | None = None
     precision: str = "float64"
+    train_rows: ArrayRef | None = None  # folds' training rows, when not the complement
+    train_offsets: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,11 @@ def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
     if fold == MASKED:
         found = _TrainingSet(transposed(X, precision), y, None)
     else:
-        train = np.flatnonzero(inputs.fold_of_row.attach() != fold)
+        if inputs.train_rows is not None:
+            start, stop = inputs.train_offsets[fold], inputs.train_offsets[fold + 1]
+            train = inputs.train_rows.attach()[start:stop]
+        else:
+            train = np.flatnonzero(inputs.fold_of_row.attach() != fold)
         if inputs.impute is None:  # straight into the kernels' layout, no row-major copy
             X_t = np.take(X.T, train, axis=1).astype(DTYPES[precision], copy=False)
             found = _TrainingSet(X_t, y[train], None)

@@ -4,14 +4,18 @@
 random_state=0)``, ``holdout:F`` is a stratified ``train_test_split``, ``loo``
 is ``LeaveOneOut`` and ``column:NAME`` is ``PredefinedSplit`` over the sorted
 distinct values of that column, so anyone can check our folds against theirs.
-Every kind tests each row at most once and trains on the complement of the
-fold, which lets the planner describe a fold by one integer per row.
+Every named kind tests each row at most once and trains on the complement of
+the fold, which lets the planner describe a fold by one integer per row and
+merge tiny folds. Splits given as ``(train, test)`` index pairs (any
+scikit-learn splitter, as ``KNNSearchCV`` takes them) may overlap and leave
+rows out; their folds carry explicit training rows.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,18 +29,19 @@ from .dataset import Dataset
 
 __all__ = ["CvSpec", "Fold", "Folds", "make_folds", "parse_cv"]
 
-CvKind = Literal["kfold", "holdout", "loo", "column"]
+CvKind = Literal["kfold", "holdout", "loo", "column", "splits"]
 _EXAMPLE = "use kfold:5, holdout:0.2, loo or column:NAME"
 
 
 @dataclass(frozen=True)
 class CvSpec:
-    """A parsed ``--cv`` value."""
+    """A parsed ``--cv`` value, or ``(train, test)`` index pairs (kind ``splits``)."""
 
     kind: CvKind
     n_splits: int = 0
     test_size: float = 0.0
     column: str = ""
+    splits: tuple[tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]], ...] = ()
 
     def __str__(self) -> str:
         return {
@@ -44,7 +49,30 @@ class CvSpec:
             "holdout": f"holdout:{self.test_size}",
             "loo": "loo",
             "column": f"column:{self.column}",
+            "splits": f"splits:{len(self.splits)}",
         }[self.kind]
+
+    @classmethod
+    def from_splits(cls, splits: Iterable[tuple[Sequence[int], Sequence[int]]]) -> CvSpec:
+        """Predefined ``(train, test)`` row-index pairs, as a scikit-learn splitter yields."""
+        pairs = []
+        for number, pair in enumerate(splits):
+            try:
+                train, test = pair
+                arrays = (np.asarray(train), np.asarray(test))
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"cv: split {number} is not a (train, test) pair of index arrays"
+                ) from None
+            for name, array in zip(("train", "test"), arrays, strict=True):
+                if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+                    raise InputError(
+                        f"cv: the {name} part of split {number} is not a 1-D array of row indices"
+                    )
+            pairs.append(tuple(a.astype(np.intp) for a in arrays))
+        if not pairs:
+            raise InputError("cv: no splits given; give at least one (train, test) pair")
+        return cls("splits", n_splits=len(pairs), splits=tuple(pairs))  # type: ignore[arg-type]
 
 
 def parse_cv(spec: str) -> CvSpec:
@@ -87,12 +115,17 @@ class Fold:
 
 @dataclass(frozen=True)
 class Folds:
-    """All folds, plus ``fold_of_row``: the fold that tests each row (-1: training only)."""
+    """All folds, plus ``fold_of_row``: the fold that tests each row (-1: training only).
+
+    ``disjoint`` folds test each row at most once and train on all other rows
+    (every named kind); only then does ``fold_of_row`` say everything about a fold.
+    """
 
     kind: CvKind
     seed: int
     folds: list[Fold]
     fold_of_row: npt.NDArray[np.int32]
+    disjoint: bool = True
 
     def describe(self) -> dict[str, Any]:
         """The ``cv`` block of the results JSON."""
@@ -142,6 +175,8 @@ def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
                 splits = [("0", train, test)]
             elif cv.kind == "loo":
                 splits = [(str(i), tr, te) for i, (tr, te) in enumerate(LeaveOneOut().split(rows))]
+            elif cv.kind == "splits":
+                splits = _given_splits(cv, n)
             else:
                 splits = _column_splits(dataset, cv.column, PredefinedSplit)
     except ValueError as error:
@@ -151,14 +186,33 @@ def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
         for fid, tr, te in splits
     ]
     fold_of_row = np.full(n, -1, dtype=np.int32)
+    tested = np.zeros(n, dtype=np.intp)
     for number, fold in enumerate(folds):
         fold_of_row[fold.test] = number
+        tested[fold.test] += 1
     empty = [f.id for f in folds if f.train.size == 0 or f.test.size == 0]
     if empty:
         raise InputError(
             f"--cv {cv}: fold {empty[0]!r} has no training or no test rows; use fewer folds"
         )
-    return Folds(kind=cv.kind, seed=seed, folds=folds, fold_of_row=fold_of_row)
+    disjoint = cv.kind != "splits" or (
+        bool((tested <= 1).all()) and all(f.train.size + f.test.size == n for f in folds)
+    )
+    return Folds(kind=cv.kind, seed=seed, folds=folds, fold_of_row=fold_of_row, disjoint=disjoint)
+
+
+def _given_splits(cv: CvSpec, n: int) -> list[tuple[str, Any, Any]]:
+    splits = []
+    for number, (train, test) in enumerate(cv.splits):
+        for name, rows in (("train", train), ("test", test)):
+            if rows.size and (rows.min() < 0 or rows.max() >= n):
+                raise ValueError(f"the {name} rows of split {number} are not all in 0..{n - 1}")
+            if np.unique(rows).size != rows.size:
+                raise ValueError(f"the {name} rows of split {number} name a row twice")
+        if np.intersect1d(train, test).size:
+            raise ValueError(f"split {number} tests rows it also trains on")
+        splits.append((str(number), train, test))
+    return splits
 
 
 def _column_splits(dataset: Dataset, column: str, splitter: Any) -> list[tuple[str, Any, Any]]:

@@ -68,7 +68,8 @@ def plan_units(
     """The test-row order (rows grouped by fold) and the units, fold-major.
 
     ``merge_small_folds=False`` keeps every unit inside one fold; imputation
-    needs that, since each fold imputes from its own training rows.
+    needs that, since each fold imputes from its own training rows. Folds
+    that are not disjoint (given splits) are never merged.
 
     Fold-major order finishes whole folds early, so the leaderboard fills in
     while the run goes on.
@@ -84,7 +85,7 @@ def plan_units(
     block = max(MIN_BLOCK_ROWS, min(block, -(-total_rows // per_metric)))
 
     spans: list[tuple[int, int, int]] = []
-    if merge_small_folds and total_rows / len(sizes) < MERGE_BELOW_ROWS:
+    if merge_small_folds and folds.disjoint and total_rows / len(sizes) < MERGE_BELOW_ROWS:
         spans = [(MASKED, s, min(s + block, total_rows)) for s in range(0, total_rows, block)]
     else:
         offset = 0

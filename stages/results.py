@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.files import atomic_write_text
 
+from .dataset import Dataset
 from .rank import RankedCandidate
+from .search_space import Candidate
+
+if TYPE_CHECKING:
+    from .model import KNNModel
 
 __all__ = ["RESULTS_VERSION", "TuningResult"]
 
@@ -34,6 +40,33 @@ class TuningResult:
     workers: int
     complete: bool = True
     precision: str = "float64"
+    training: Dataset | None = field(default=None, repr=False, compare=False)
+    missing: str = "error"
+
+    def model(
+        self, params: Mapping[str, Any] | Candidate | RankedCandidate | None = None
+    ) -> KNNModel:
+        """The tuned model: the best candidate's (or ``params``'), trained on every row.
+
+        ``params`` is a dict such as ``{"k": 5, "metric": "manhattan",
+        "weights": "distance"}`` or a row of :attr:`candidates`.
+        """
+        from .model import KNNModel
+
+        if self.training is None:
+            raise RuntimeError("this result carries no training data (it was built by hand)")
+        if params is None:
+            if self.best is None:
+                raise RuntimeError("no candidate was scored, so there is no best model")
+            params = self.best.candidate
+        if isinstance(params, RankedCandidate):
+            params = params.candidate
+        if isinstance(params, Candidate):
+            params = params.params()
+        try:
+            return KNNModel.from_dataset(self.training, params, missing=self.missing)
+        except KeyError as missing_key:
+            raise ValueError(f"params: needs k and metric, missing {missing_key}") from None
 
     @property
     def best(self) -> RankedCandidate | None:

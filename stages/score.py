@@ -62,7 +62,7 @@ class Scoreboard:
         *,
         labels: npt.NDArray[np.intp],
         test_order: npt.NDArray[np.intp],
-        fold_of_row: npt.NDArray[np.int32],
+        fold_sizes: list[int],
         metrics: tuple[str, ...],
         n_weights: int,
         n_ks: int,
@@ -70,12 +70,13 @@ class Scoreboard:
     ) -> None:
         self._labels = labels
         self._test_order = test_order
-        self._fold_of_row = fold_of_row
         self._metric_index = {m: i for i, m in enumerate(metrics)}
-        n_folds = int(fold_of_row.max()) + 1
+        n_folds = len(fold_sizes)
+        # ``test_order`` holds each fold's test rows in turn; a row may recur in overlapping folds.
+        self._fold_of_position = np.repeat(np.arange(n_folds), fold_sizes)
         self._shape = (len(metrics), n_folds, n_weights, n_ks, n_classes, n_classes)
         self.confusion = np.zeros(self._shape, dtype=np.int64)
-        self._fold_sizes = np.bincount(fold_of_row[fold_of_row >= 0], minlength=n_folds)
+        self._fold_sizes = np.asarray(fold_sizes, dtype=np.int64)
         self._seen = np.zeros((len(metrics), n_folds), dtype=np.int64)
 
     def add(self, output: UnitOutput) -> list[FoldScores]:
@@ -83,7 +84,7 @@ class Scoreboard:
         unit = output.unit
         metric = self._metric_index[unit.metric]
         rows = self._test_order[unit.start : unit.stop]
-        folds = self._fold_of_row[rows]
+        folds = self._fold_of_position[unit.start : unit.stop]
         truth = self._labels[rows]
         _, n_folds, n_weights, n_ks, n_classes, _ = self._shape
         predictions = output.predictions.astype(np.int64)  # (W, K, rows)

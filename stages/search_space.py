@@ -15,6 +15,7 @@ from pipeline.errors import InputError
 
 __all__ = [
     "METRICS",
+    "SKLEARN_METRIC",
     "WEIGHTS",
     "Candidate",
     "SearchSpace",
@@ -24,6 +25,13 @@ __all__ = [
 ]
 
 METRICS = ("euclidean", "manhattan", "chebyshev", "sorensen")
+SKLEARN_METRIC = {
+    "euclidean": "euclidean",
+    "manhattan": "manhattan",
+    "chebyshev": "chebyshev",
+    "sorensen": "braycurtis",
+}
+"""Each metric's name in scikit-learn (and SciPy): Sorensen's distance is Bray-Curtis."""
 WEIGHTS = ("uniform", "distance")
 MAX_K = 100_000
 

@@ -244,6 +244,8 @@ class Tuning:
             workers=self.pool.workers,
             complete=self._leaderboard.complete,
             precision=self.precision,
+            training=self._plan.dataset,
+            missing=self.missing,
         )
 
     def _on_plan(self, plan: Plan) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["neighbour_weights", "predict_every_k"]
+__all__ = ["class_votes", "neighbour_weights", "predict_every_k"]
 
 
 def neighbour_weights(distances: npt.NDArray[np.float64], weights: str) -> npt.NDArray[np.float64]:
@@ -55,3 +55,24 @@ def predict_every_k(
         votes = np.cumsum(one_hot * weight[:, :, None], axis=1)
         predictions[w] = votes[:, k_index, :].argmax(axis=2).T
     return predictions
+
+
+def class_votes(
+    neighbour_labels: npt.NDArray[np.intp],
+    neighbour_distances: npt.NDArray[np.float64],
+    weighting: str,
+    n_classes: int,
+) -> npt.NDArray[np.float64]:
+    """Summed vote weight per class, shape ``(rows, n_classes)``, over all given neighbours.
+
+    The weights are added nearest first, one neighbour at a time: the same
+    sums, to the last bit, as the cumulative counts :func:`predict_every_k`
+    scores (and as scikit-learn's ``predict_proba`` accumulates them), so
+    ``argmax`` gives the class the tuning scored.
+    """
+    rows = np.arange(neighbour_labels.shape[0])
+    weight = neighbour_weights(neighbour_distances, weighting)
+    votes = np.zeros((neighbour_labels.shape[0], n_classes), dtype=np.float64)
+    for j in range(neighbour_labels.shape[1]):
+        votes[rows, neighbour_labels[:, j]] += weight[:, j]
+    return votes

@@ -1,0 +1,437 @@
+"""The tuned model: training rows, labels and parameters that classify new samples.
+
+A :class:`KNNModel` is what a tuning trains (``result.model()``). It
+predicts with the same kernel and the same vote as the tuning scored, in
+blocks on threads (the kernel releases the GIL), so memory stays flat in the
+number of samples; :mod:`stages.predicting` runs the same blocks on the
+process pool for large files.
+
+Model files are a zip (NumPy's ``.npz``) of plain arrays plus a JSON header,
+read with ``allow_pickle=False``: loading a file from someone else runs no
+code of theirs. The format, version 1:
+
+- ``header.npy``: uint8 bytes of a UTF-8 JSON object: ``format``
+  (``"knn-pipeline-model"``), ``version`` (1), ``params`` (``k``, ``metric``,
+  ``weights``), ``classes`` (label values, strings or numbers, in code order),
+  ``feature_names``, ``label`` (the label column's name, or null),
+  ``source``, ``missing`` (the policy the rows went through), ``rows`` and
+  ``features``;
+- ``X.npy``: float64 ``(rows, features)``, the training rows as the
+  kernel sees them (after the missing-value policy);
+- ``y.npy``: int64 ``(rows,)``, class codes into ``classes``;
+- ``fill_values.npy`` (only with ``missing`` ``mean``/``median``): float64
+  ``(features,)``, what a missing feature value of a new sample becomes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.compute import default_workers
+from pipeline.errors import InputError
+from pipeline.files import atomic_write
+from pipeline.shared import InlineArray
+
+from .classify import ModelInputs, classify_block, neighbours_of_block
+from .dataset import Dataset
+from .kernels import transposed
+from .missing import fit_fill_values
+from .plan import rows_per_block
+from .search_space import METRICS, SKLEARN_METRIC, WEIGHTS
+
+__all__ = ["MODEL_FORMAT", "MODEL_VERSION", "KNNModel", "ModelFileError"]
+
+MODEL_FORMAT = "knn-pipeline-model"
+MODEL_VERSION = 1
+_HEADER_LIMIT = 64 * 2**20
+"""A header larger than this is not one we wrote (feature names of a million columns fit)."""
+
+
+class ModelFileError(InputError):
+    """A model file that is damaged, truncated, foreign or from a newer version."""
+
+
+def class_values(names: Sequence[str]) -> npt.NDArray[Any]:
+    """Class names as the labels' own values: numbers when every name is one, else strings.
+
+    A CSV label column of numbers is numbers to a pandas or scikit-learn
+    user, and the loader already sorted such classes numerically.
+    """
+    try:
+        numbers = [float(name) for name in names]
+    except ValueError:
+        return np.asarray(list(names), dtype=str)
+    if len(set(numbers)) != len(numbers) or not all(np.isfinite(numbers)):
+        return np.asarray(list(names), dtype=str)
+    if all(n.is_integer() for n in numbers) and all(abs(n) < 2**53 for n in numbers):
+        return np.asarray([int(n) for n in numbers], dtype=np.int64)
+    return np.asarray(numbers, dtype=np.float64)
+
+
+class KNNModel:
+    """A k-NN classifier: the training rows, their labels and one ``(k, metric, weights)``.
+
+    ``classes`` holds the label values in code order (as scikit-learn's
+    ``classes_``); :meth:`predict` returns them. Samples have the model's
+    features in its order (``feature_names``).
+    """
+
+    def __init__(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        classes: npt.ArrayLike,
+        *,
+        k: int,
+        metric: str,
+        weights: str = "uniform",
+        feature_names: Sequence[str] | None = None,
+        label: str | None = None,
+        source: str = "",
+        missing: str = "error",
+        fill_values: npt.ArrayLike | None = None,
+    ) -> None:
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.y = np.ascontiguousarray(y, dtype=np.intp)
+        self.classes = np.asarray(classes)
+        if self.X.ndim != 2 or self.y.shape != (self.X.shape[0],):
+            raise ValueError("X must be (rows, features) and y one code per row")
+        if metric not in METRICS:
+            raise ValueError(f"metric: unknown {metric!r}; choose from {', '.join(METRICS)}")
+        if weights not in WEIGHTS:
+            raise ValueError(f"weights: unknown {weights!r}; choose from {', '.join(WEIGHTS)}")
+        if not 1 <= k <= self.X.shape[0]:
+            raise ValueError(f"k: {k} needs 1 <= k <= {self.X.shape[0]} (the training rows)")
+        self.k, self.metric, self.weights = int(k), metric, weights
+        names = list(feature_names) if feature_names else [f"x{i}" for i in range(self.X.shape[1])]
+        if len(names) != self.X.shape[1]:
+            raise ValueError(f"feature_names: {len(names)} names for {self.X.shape[1]} features")
+        self.feature_names = names
+        self.label = label
+        self.source = source
+        self.missing = missing
+        self.fill_values = None if fill_values is None else np.asarray(fill_values, np.float64)
+        self._inputs: ModelInputs | None = None
+
+    @classmethod
+    def from_dataset(
+        cls, dataset: Dataset, params: Mapping[str, Any], *, missing: str = "error"
+    ) -> KNNModel:
+        """The model of ``params`` trained on every row of ``dataset``.
+
+        With ``missing`` ``mean``/``median``, missing values are filled from all
+        the rows (as each fold filled them from its training rows), and new
+        samples are filled with the same values.
+        """
+        X, fill_values = dataset.X, None
+        if missing in ("mean", "median") and np.isnan(X).any():
+            fill_values = fit_fill_values(X, missing)
+            X = np.where(np.isnan(X), fill_values, X)
+        return cls(
+            X,
+            dataset.y,
+            class_values(dataset.classes),
+            k=int(params["k"]),
+            metric=str(params["metric"]),
+            weights=str(params.get("weights", "uniform")),
+            feature_names=dataset.feature_names,
+            label=dataset.label_name,
+            source=dataset.source,
+            missing=missing,
+            fill_values=fill_values,
+        )
+
+    # -- describing -------------------------------------------------------------------------
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def class_names(self) -> list[str]:
+        """The classes as text, for files and tables."""
+        return [str(c) for c in self.classes.tolist()]
+
+    def params(self) -> dict[str, Any]:
+        return {"k": self.k, "metric": self.metric, "weights": self.weights}
+
+    def __repr__(self) -> str:
+        return (
+            f"KNNModel(k={self.k}, metric={self.metric!r}, weights={self.weights!r}, "
+            f"rows={self.X.shape[0]}, features={self.X.shape[1]}, classes={len(self.classes)})"
+        )
+
+    # -- predicting -------------------------------------------------------------------------
+
+    def inputs(self) -> ModelInputs:
+        """The worker inputs of this model with the arrays carried inline (threads)."""
+        if self._inputs is None:
+            self._inputs = self.worker_inputs(InlineArray)
+        return self._inputs
+
+    def worker_inputs(self, share: Any) -> ModelInputs:
+        """Worker inputs with each array passed through ``share`` (e.g. ``SharedArrays.share``)."""
+        return ModelInputs(
+            X_t=share(transposed(self.X)),
+            y=share(self.y),
+            k=self.k,
+            metric=self.metric,
+            weights=self.weights,
+            n_classes=len(self.classes),
+            fill_values=None if self.fill_values is None else share(self.fill_values),
+        )
+
+    def block_rows(self) -> int:
+        """Samples per block of work: about four million distances."""
+        return rows_per_block(self.X.shape[0])
+
+    def check_samples(self, X: npt.ArrayLike, name: str = "X") -> npt.NDArray[np.float64]:
+        """``X`` as a float64 matrix of this model's features, or a clear :class:`InputError`."""
+        try:
+            samples = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"{name}: the samples are not numeric; convert them to numbers"
+            ) from None
+        if samples.ndim == 1 and self.n_features_in_ == 1:
+            samples = samples[:, None]
+        if samples.ndim != 2 or samples.shape[1] != self.n_features_in_:
+            raise InputError(
+                f"{name}: samples of shape {samples.shape}, but the model has "
+                f"{self.n_features_in_} features ({', '.join(self.feature_names[:8])}"
+                f"{', ...' if self.n_features_in_ > 8 else ''}); give one column per feature"
+            )
+        if np.isinf(samples).any():
+            row, column = (int(i) for i in np.argwhere(np.isinf(samples))[0])
+            raise InputError(f"{name}: row {row}, column {column} is infinite; give finite numbers")
+        if self.fill_values is None and np.isnan(samples).any():
+            row, column = (int(i) for i in np.argwhere(np.isnan(samples))[0])
+            raise InputError(
+                f"{name}: row {row}, column {column} is missing (NaN), and the model was trained "
+                "with --missing error or drop; fill it in, or tune with --missing mean or median"
+            )
+        return samples
+
+    def _map_blocks(
+        self, fn: Any, samples: npt.NDArray[np.float64], n_jobs: int | None
+    ) -> list[Any]:
+        """``fn(block)`` for each block of samples, on up to ``n_jobs`` threads, in order."""
+        size = self.block_rows()
+        blocks = [samples[start : start + size] for start in range(0, samples.shape[0], size)]
+        workers = min(len(blocks), n_jobs if n_jobs and n_jobs > 0 else default_workers())
+        if workers <= 1:
+            return [fn(block) for block in blocks]
+        with concurrent.futures.ThreadPoolExecutor(workers) as threads:
+            return list(threads.map(fn, blocks))
+
+    def predict_codes(self, X: npt.ArrayLike, *, n_jobs: int | None = None) -> npt.NDArray[np.intp]:
+        """Class codes (indices into ``classes``) of each sample."""
+        samples = self.check_samples(X)
+        inputs = self.inputs()
+        done = self._map_blocks(lambda b: classify_block(inputs, b).codes, samples, n_jobs)
+        return np.concatenate(done) if done else np.empty(0, dtype=np.intp)
+
+    def predict(self, X: npt.ArrayLike, *, n_jobs: int | None = None) -> npt.NDArray[Any]:
+        """The class of each sample; a vote tie goes to the first class in ``classes``."""
+        return self.classes[self.predict_codes(X, n_jobs=n_jobs)]
+
+    def predict_proba(
+        self, X: npt.ArrayLike, *, n_jobs: int | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Vote shares per class, columns in ``classes`` order (scikit-learn's ``predict_proba``).
+
+        ``uniform``: the fraction of the ``k`` neighbours in each class;
+        ``distance``: the fraction of the 1/d weight; a sample that matches
+        training rows exactly gets its shares from those rows only.
+        """
+        samples = self.check_samples(X)
+        inputs = self.inputs()
+
+        def shares(block: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            proba = classify_block(inputs, block, proba=True).proba
+            assert proba is not None
+            return proba
+
+        done = self._map_blocks(shares, samples, n_jobs)
+        return np.concatenate(done) if done else np.empty((0, len(self.classes)))
+
+    def kneighbors(
+        self,
+        X: npt.ArrayLike,
+        n_neighbors: int | None = None,
+        return_distance: bool = True,
+        *,
+        n_jobs: int | None = None,
+    ) -> Any:
+        """Distances and training-row indices of the nearest rows (scikit-learn's order)."""
+        k = self.k if n_neighbors is None else int(n_neighbors)
+        if not 1 <= k <= self.X.shape[0]:
+            raise InputError(
+                f"n_neighbors: {k} needs 1 <= n_neighbors <= {self.X.shape[0]} (the training rows)"
+            )
+        samples = self.check_samples(X)
+        inputs = self.inputs()
+        done = self._map_blocks(lambda b: neighbours_of_block(inputs, b, k), samples, n_jobs)
+        distances = np.concatenate([d for d, _ in done]) if done else np.empty((0, k))
+        indices = np.concatenate([i for _, i in done]) if done else np.empty((0, k), np.intp)
+        return (distances, indices) if return_distance else indices
+
+    # -- scikit-learn -----------------------------------------------------------------------
+
+    def to_sklearn(self) -> Any:
+        """A fitted ``KNeighborsClassifier(algorithm="brute")`` with this model's predictions.
+
+        Fitted on the same rows and labels, so its ``classes_`` equal ``classes``.
+        """
+        from sklearn.neighbors import KNeighborsClassifier
+
+        estimator = KNeighborsClassifier(
+            n_neighbors=self.k,
+            metric=SKLEARN_METRIC[self.metric],
+            weights=self.weights,
+            algorithm="brute",
+        )
+        return estimator.fit(self.X, self.classes[self.y])
+
+    # -- files ------------------------------------------------------------------------------
+
+    def _header(self) -> dict[str, Any]:
+        return {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "params": self.params(),
+            "classes": [_json_scalar(c) for c in self.classes.tolist()],
+            "feature_names": self.feature_names,
+            "label": self.label,
+            "source": self.source,
+            "missing": self.missing,
+            "rows": int(self.X.shape[0]),
+            "features": int(self.X.shape[1]),
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model file atomically (a reader sees the old file or the new, never half)."""
+        header = np.frombuffer(json.dumps(self._header()).encode("utf-8"), dtype=np.uint8)
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "header": header,
+            "X": self.X,
+            "y": self.y.astype(np.int64),
+        }
+        if self.fill_values is not None:
+            arrays["fill_values"] = self.fill_values
+
+        def write(stream: BinaryIO) -> None:
+            np.savez(stream, allow_pickle=False, **arrays)
+
+        atomic_write(path, write)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> KNNModel:
+        """Read a model file; refuse anything else with one :class:`ModelFileError` line."""
+        where = os.fspath(path)
+        if not os.path.isfile(where):
+            raise ModelFileError(f"{where}: no such model file; give the path --save-model wrote")
+        if not zipfile.is_zipfile(where):
+            raise ModelFileError(
+                f"{where}: not a knn-pipeline model file (not a zip archive); "
+                "give a file written by --save-model or KNNModel.save"
+            )
+        try:
+            with zipfile.ZipFile(where) as archive:
+                sizes = {info.filename: info.file_size for info in archive.infolist()}
+            with np.load(where, allow_pickle=False) as members:
+                return cls._from_members(where, members, sizes)
+        except ModelFileError:
+            raise
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+            reason = " ".join(str(error).split())[:200] or type(error).__name__
+            raise ModelFileError(
+                f"{where}: damaged or truncated model file ({reason}); save the model again"
+            ) from None
+
+    @classmethod
+    def _from_members(cls, where: str, members: Any, sizes: Mapping[str, int]) -> KNNModel:
+        def refuse(why: str) -> ModelFileError:
+            return ModelFileError(f"{where}: {why}; give a file written by --save-model")
+
+        if "header.npy" not in sizes or sizes["header.npy"] > _HEADER_LIMIT:
+            raise refuse("not a knn-pipeline model file (no header)")
+        raw = members["header"]
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise refuse("not a knn-pipeline model file (the header is not JSON bytes)")
+        try:
+            header = json.loads(raw.tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise refuse("not a knn-pipeline model file (the header is not JSON)") from None
+        if not isinstance(header, dict) or header.get("format") != MODEL_FORMAT:
+            raise refuse("not a knn-pipeline model file (another format)")
+        version = header.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise refuse(f"model format version {version!r} is not one this program wrote")
+        if version > MODEL_VERSION:
+            raise ModelFileError(
+                f"{where}: written by a newer knn-pipeline (model format {version}; this one "
+                f"reads up to {MODEL_VERSION}); upgrade knn-pipeline to read it"
+            )
+        try:
+            rows, features = int(header["rows"]), int(header["features"])
+            params, classes = dict(header["params"]), list(header["classes"])
+        except (KeyError, TypeError, ValueError):
+            raise refuse("the header misses rows, features, params or classes") from None
+        expected = {
+            "X.npy": rows * features * 8,
+            "y.npy": rows * 8,
+            "fill_values.npy": features * 8,
+        }
+        for member, size in sizes.items():
+            if member not in (*expected, "header.npy"):
+                raise refuse(f"unexpected member {member!r}")
+            if member in expected and size > expected[member] + 4096:
+                raise refuse(f"member {member!r} is larger than its header says")
+        X, y = members["X"], members["y"]
+        fill_values = members["fill_values"] if "fill_values.npy" in sizes else None
+        if X.dtype != np.float64 or X.shape != (rows, features) or not np.isfinite(X).all():
+            raise refuse("the training rows are not the finite float64 matrix the header says")
+        if y.dtype != np.int64 or y.shape != (rows,):
+            raise refuse("the labels are not the int64 codes the header says")
+        if not classes or not all(isinstance(c, str | int | float) for c in classes):
+            raise refuse("the classes are not a list of strings or numbers")
+        if rows and (y.min() < 0 or y.max() >= len(classes)):
+            raise refuse("a label code does not name a class")
+        if fill_values is not None and (
+            fill_values.dtype != np.float64 or fill_values.shape != (features,)
+        ):
+            raise refuse("the fill values do not match the features")
+        try:
+            return cls(
+                X,
+                y,
+                np.asarray(classes),
+                k=int(params["k"]),
+                metric=str(params["metric"]),
+                weights=str(params["weights"]),
+                feature_names=[str(n) for n in header.get("feature_names") or []] or None,
+                label=header.get("label") if isinstance(header.get("label"), str) else None,
+                source=str(header.get("source", "")),
+                missing=str(header.get("missing", "error")),
+                fill_values=fill_values,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise refuse(f"its parameters are not valid ({error})") from None
+
+
+def _json_scalar(value: Any) -> str | int | float:
+    if isinstance(value, str | int | float):
+        return value
+    raise InputError(
+        f"classes: a label of type {type(value).__name__} cannot be saved; "
+        "use strings or numbers as labels"
+    )
