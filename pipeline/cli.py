@@ -1,4 +1,4 @@
-"""The command line: ``python -m pipeline run`` and ``python -m pipeline logs``.
+"""The command line: ``python -m pipeline run``, ``predict`` and ``logs``.
 
 This is the thin application layer that assembles the k-NN job from
 ``stages/``; nothing else in ``pipeline/`` knows about k-NN.
@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .compute import prestart_forkserver
 from .errors import InputError
@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
     run.add_argument("--workers", type=_workers, help="worker processes (default: CPU count)")
     run.add_argument("--out", type=Path, help="write the results JSON here")
+    run.add_argument("--save-model", type=Path, metavar="FILE", help="write the best model to FILE")
     run.add_argument(
         "--top", type=_positive, default=10, help="leaderboard rows to print (default: 10)"
     )
@@ -131,6 +132,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--events", type=Path, help="write every event as a JSON line to this file")
     run.add_argument(
+        "--log-to", metavar="tcp://HOST:PORT", help="stream every event to a log consumer"
+    )
+
+    predict = commands.add_parser("predict", help="classify new samples with a saved model")
+    predict.add_argument("model", type=Path, help="a model file written by run --save-model")
+    predict.add_argument("data", type=Path, help="CSV, .npy or .npz file of samples")
+    predict.add_argument(
+        "--out", type=Path, help="write the predictions CSV here (default: standard output)"
+    )
+    predict.add_argument(
+        "--proba", action="store_true", help="add a proba_<class> column per class (vote shares)"
+    )
+    predict.add_argument(
+        "--label",
+        type=_label,
+        help="column of true classes (header name or 0-based index): print the accuracy",
+    )
+    predict.add_argument("--workers", type=_workers, help="worker processes (default: CPU count)")
+    predict.add_argument("--quiet", action="store_true", help="no progress display")
+    predict.add_argument("--events", type=Path, help="write every event as a JSON line here")
+    predict.add_argument(
         "--log-to", metavar="tcp://HOST:PORT", help="stream every event to a log consumer"
     )
 
@@ -182,6 +204,34 @@ def _report_delivery(stats: object) -> None:
         )
 
 
+async def _watched(job: Any, sinks: list[tuple[str, Sink]]) -> tuple[Any, int | None]:
+    """Run ``job`` (a Tuning or a Prediction) with the sinks watching; SIGTERM cancels it.
+
+    Returns the job's result, or None and the exit status when it was interrupted.
+    """
+    watching = [asyncio.create_task(run_sink(name, sink, job.subscribe())) for name, sink in sinks]
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if main_task is not None:
+        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    try:
+        result = await job.run()
+    except asyncio.CancelledError:
+        for stats in await asyncio.gather(*watching):
+            _report_delivery(stats)
+        print("interrupted", file=sys.stderr)
+        return None, EXIT_INTERRUPTED
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        for task in watching:  # on failure: the bus is closed, so sinks end on their own
+            if task.done():
+                continue
+            await asyncio.wait([task])
+    for stats in [t.result() for t in watching]:
+        _report_delivery(stats)
+    return result, None
+
+
 async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
     from stages.tuning import Tuning
 
@@ -199,42 +249,63 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         checkpoint=args.checkpoint,
         resume=args.resume,
     )
-    watching = [
-        asyncio.create_task(run_sink(name, sink, tuning.subscribe())) for name, sink in sinks
-    ]
-    main_task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    if main_task is not None:
-        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
-    try:
-        result = await tuning.run()
-    except asyncio.CancelledError:
-        for stats in await asyncio.gather(*watching):
-            _report_delivery(stats)
-        print("interrupted", file=sys.stderr)
+    result, interrupted = await _watched(tuning, sinks)
+    if interrupted is not None:
         try:
             partial = tuning.result()
         except RuntimeError:
-            return EXIT_INTERRUPTED
+            return interrupted
         if partial.candidates:
             partial.print_table(args.top)
-        return EXIT_INTERRUPTED
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-        for task in watching:  # on failure: the bus is closed, so sinks end on their own
-            if task.done():
-                continue
-            await asyncio.wait([task])
-    for stats in [t.result() for t in watching]:
-        _report_delivery(stats)
+        return interrupted
     if args.out is not None:
         result.write_json(args.out)
+    if args.save_model is not None:
+        result.model().save(args.save_model)
     result.print_table(args.top)
+    return EXIT_OK
+
+
+async def _predict(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
+    from stages.model import KNNModel
+    from stages.predicting import Prediction
+
+    model = await asyncio.to_thread(KNNModel.load, args.model)
+    prediction = Prediction(
+        model,
+        args.data,
+        out=args.out if args.out is not None else sys.stdout,
+        proba=args.proba,
+        label=args.label,
+        workers=args.workers,
+    )
+    summary, interrupted = await _watched(prediction, sinks)
+    if interrupted is not None:
+        return interrupted
+    where = f" to {args.out}" if args.out is not None else ""
+    print(
+        f"classified {summary.rows} rows{where} in {summary.seconds:.2f} s "
+        f"on {summary.workers} workers",
+        file=sys.stderr,
+    )
+    if summary.unknown_labels:
+        shown = ", ".join(map(repr, summary.unknown_labels))
+        print(
+            f"warning: --label {args.label} holds labels that are no class of the model "
+            f"({shown}); its classes are {', '.join(model.class_names[:10])}",
+            file=sys.stderr,
+        )
+    if summary.accuracy is not None:
+        print(
+            f"accuracy {summary.accuracy:.4f} on {summary.labelled} rows (--label {args.label})",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
 def _run_command(args: argparse.Namespace) -> int:
     _check_out_path(args.out)
+    _check_out_path(args.save_model, "--save-model")
     _check_out_path(args.events, "--events")
     _check_out_path(args.checkpoint, "--checkpoint")
     from stages.neighbours import WORKER_PRELOAD
@@ -243,6 +314,15 @@ def _run_command(args: argparse.Namespace) -> int:
     # second) while this process imports scikit-learn and reads the data.
     prestart_forkserver(WORKER_PRELOAD)
     return asyncio.run(_run(args, _sinks(args)))
+
+
+def _predict_command(args: argparse.Namespace) -> int:
+    _check_out_path(args.out)
+    _check_out_path(args.events, "--events")
+    from stages.neighbours import WORKER_PRELOAD
+
+    prestart_forkserver(WORKER_PRELOAD)
+    return asyncio.run(_predict(args, _sinks(args)))
 
 
 def _logs_command(args: argparse.Namespace) -> int:
@@ -302,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run_command(args)
+        if args.command == "predict":
+            return _predict_command(args)
         return _logs_command(args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)

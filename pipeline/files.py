@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_text"]
+import aiofiles
+
+__all__ = ["atomic_text_file", "atomic_write", "atomic_write_text"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> None:
@@ -43,3 +46,28 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         stream.write(data)
 
     atomic_write(path, write)
+
+
+@contextlib.asynccontextmanager
+async def atomic_text_file(path: str | os.PathLike[str]) -> AsyncIterator[Any]:
+    """An :mod:`aiofiles` text stream whose file appears at ``path`` only once complete.
+
+    For output written piece by piece from an event loop: the pieces go to a
+    temporary file beside ``path``, which is fsynced and renamed when the
+    block ends, and removed if it ends with an error or a cancellation.
+    """
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
+    )
+    os.close(handle)
+    try:
+        async with aiofiles.open(temporary, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+            await stream.flush()
+            await asyncio.to_thread(os.fsync, stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

@@ -340,6 +340,12 @@ class KNNModel:
         if not os.path.isfile(where):
             raise ModelFileError(f"{where}: no such model file; give the path --save-model wrote")
         if not zipfile.is_zipfile(where):
+            with open(where, "rb") as stream:
+                if stream.read(4) == b"PK\x03\x04":  # a zip's first entry, but no directory
+                    raise ModelFileError(
+                        f"{where}: damaged or truncated model file (the zip archive is "
+                        "incomplete); save the model again"
+                    )
             raise ModelFileError(
                 f"{where}: not a knn-pipeline model file (not a zip archive); "
                 "give a file written by --save-model or KNNModel.save"

@@ -1,0 +1,397 @@
+"""Samples to classify, read in blocks and matched to a model's features.
+
+A :class:`SampleSource` yields :class:`SampleBlock` values (a few thousand
+rows each), so a file of a million samples is never held whole: a CSV is
+read a chunk at a time through :mod:`aiofiles`, an ``.npy`` is memory-mapped.
+
+Columns are matched to the model's features by header name when both the
+file and the model have names, else by position. A column named as the
+model's label is left out (or, with ``label``, read as the true classes).
+
+CSV rows are parsed with NumPy's C parser (``np.loadtxt``, about five times
+faster than Python's ``csv`` module cell by cell); only when it refuses a
+chunk are the rows read again one cell at a time, to name the line and column
+at fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import math
+import os
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiofiles
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.errors import InputError
+
+from .load import MISSING_TOKENS, _header
+
+__all__ = ["SampleBlock", "SampleSource", "array_source", "count_lines", "file_source"]
+
+CHUNK_BYTES = 1 << 20
+"""Bytes of CSV read and parsed at a time."""
+
+_GENERATED_NAMES = re.compile(r"x?\d+")
+"""Feature names the loader makes up for files without a header (``0``, ``x0``, ...)."""
+
+
+@dataclass(frozen=True)
+class SampleBlock:
+    """Rows ``first_row .. first_row + len(X) - 1`` of the samples (0-based data rows)."""
+
+    index: int
+    first_row: int
+    X: npt.NDArray[np.float64]
+    labels: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class SampleSource:
+    """Where samples come from, how many rows there are (an estimate for CSV), and the blocks."""
+
+    name: str
+    rows: int
+    blocks: AsyncIterator[SampleBlock]
+
+
+def _named(names: Sequence[str]) -> bool:
+    return bool(names) and not all(_GENERATED_NAMES.fullmatch(n) for n in names)
+
+
+def array_source(
+    X: npt.NDArray[np.float64], block_rows: int, labels: Sequence[Any] | None = None
+) -> SampleSource:
+    """Blocks of an array already in memory (checked by the caller)."""
+
+    async def blocks() -> AsyncIterator[SampleBlock]:
+        for index, start in enumerate(range(0, X.shape[0], block_rows)):
+            part = None if labels is None else [str(v) for v in labels[start : start + block_rows]]
+            yield SampleBlock(index, start, X[start : start + block_rows], part)
+
+    return SampleSource("<array>", int(X.shape[0]), blocks())
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Which file columns hold the model's features (in the model's order) and the label."""
+
+    features: list[int]
+    label: int | None
+    names: list[str]  # every column's name, as messages show it
+    header: bool = False
+
+
+def _match_columns(
+    names: list[str] | None,
+    width: int,
+    *,
+    model_features: Sequence[str],
+    model_label: str | None,
+    label: str | int | None,
+    where: str,
+) -> _Columns:
+    """Map the file's columns onto the model's features, or say exactly what does not fit."""
+    shown = names if names is not None else [str(i) for i in range(width)]
+    label_at: int | None = None
+    if label is not None:
+        if names is not None and isinstance(label, str) and label in names:
+            label_at = names.index(label)
+        else:
+            try:
+                label_at = int(label)
+            except ValueError:
+                raise InputError(
+                    f"{where}: --label {label!r} is not a column ({', '.join(map(repr, shown))}); "
+                    "give a header name or a 0-based index"
+                ) from None
+            if not -width <= label_at < width:
+                raise InputError(
+                    f"{where}: --label {label_at} is out of range; the file has {width} columns"
+                )
+            label_at %= width
+    if names is not None and _named(model_features):
+        if label_at is None and model_label is not None and model_label in names:
+            label_at = names.index(model_label)
+        missing = [f for f in model_features if f not in names]
+        if missing:
+            raise InputError(
+                f"{where}: has no column {missing[0]!r}, a feature of the model "
+                f"({len(missing)} missing); the model needs {', '.join(map(repr, model_features))}"
+            )
+        features = [names.index(f) for f in model_features]
+        unknown = [n for i, n in enumerate(names) if i not in features and i != label_at]
+        if unknown:
+            raise InputError(
+                f"{where}: column {unknown[0]!r} is not a feature of the model; remove it, "
+                "or name it with --label if it holds the true classes"
+            )
+        return _Columns(features, label_at, shown, header=True)
+    expected = len(model_features) + (label_at is not None)
+    if width == len(model_features) + 1 and label_at is None:
+        raise InputError(
+            f"{where}: has {width} columns, one more than the model's {len(model_features)} "
+            "features; name the label column with --label COL"
+        )
+    if width != expected:
+        raise InputError(
+            f"{where}: has {width} columns, but the model has {len(model_features)} features"
+            + (" and --label one more" if label_at is not None else "")
+            + "; give one column per feature, in the model's order"
+        )
+    return _Columns([i for i in range(width) if i != label_at], label_at, shown, names is not None)
+
+
+def _careful_rows(
+    lines: list[tuple[int, str]],
+    columns: _Columns,
+    *,
+    where: str,
+    allow_missing: bool,
+) -> tuple[npt.NDArray[np.float64], list[str] | None]:
+    """Parse rows one cell at a time; the first bad cell is an :class:`InputError`."""
+    width = len(columns.names)
+    X = np.empty((len(lines), len(columns.features)), dtype=np.float64)
+    labels: list[str] | None = [] if columns.label is not None else None
+    for r, (number, text) in enumerate(lines):
+        try:
+            cells = next(csv.reader([text]))
+        except csv.Error as error:
+            raise InputError(f"{where}:{number}: cannot read this CSV line: {error}") from None
+        if len(cells) != width:
+            raise InputError(
+                f"{where}:{number}: has {len(cells)} columns, expected {width}; "
+                "every row needs the same number of cells"
+            )
+        for c, at in enumerate(columns.features):
+            X[r, c] = _cell(
+                cells[at],
+                f"{where}:{number}: column {at + 1} ({columns.names[at]!r})",
+                allow_missing,
+            )
+        if labels is not None and columns.label is not None:
+            labels.append(cells[columns.label].strip())
+    return X, labels
+
+
+def _cell(cell: str, where: str, allow_missing: bool) -> float:
+    text = cell.strip()
+    if text.lower() in MISSING_TOKENS:
+        if allow_missing:
+            return math.nan
+        raise InputError(
+            f"{where} is {'empty' if not text else repr(cell)}, a missing value, and the model "
+            "fills none; fill it in, or tune the model with --missing mean or median"
+        )
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{where} is {cell!r}, not a number; features must be numeric") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where} is {cell!r}; features must be finite numbers")
+    return value
+
+
+def _parse_rows(
+    lines: list[tuple[int, str]],
+    columns: _Columns,
+    *,
+    where: str,
+    allow_missing: bool,
+) -> tuple[npt.NDArray[np.float64], list[str] | None]:
+    """Fast parse of plain rows; the careful pass explains any row it refuses."""
+    texts = [text for _, text in lines]
+    if not any('"' in t for t in texts):
+        try:
+            X = np.loadtxt(
+                texts,
+                delimiter=",",
+                usecols=columns.features,
+                ndmin=2,
+                dtype=np.float64,
+                comments=None,
+            )
+            widths_ok = all(t.count(",") == len(columns.names) - 1 for t in texts)
+            if (
+                widths_ok
+                and X.shape == (len(texts), len(columns.features))
+                and np.isfinite(X).all()
+            ):
+                labels = None
+                if columns.label is not None:
+                    labels = [t.split(",")[columns.label].strip() for t in texts]
+                return X, labels
+        except ValueError:
+            pass
+    return _careful_rows(lines, columns, where=where, allow_missing=allow_missing)
+
+
+async def count_lines(path: Path) -> int:
+    count = 0
+    async with aiofiles.open(path, "rb") as handle:
+        while chunk := await handle.read(8 * CHUNK_BYTES):
+            count += chunk.count(b"\n")
+    return count
+
+
+def file_source(
+    path: str | os.PathLike[str],
+    *,
+    model_features: Sequence[str],
+    model_label: str | None = None,
+    label: str | int | None = None,
+    block_rows: int,
+    allow_missing: bool = False,
+) -> SampleSource:
+    """Blocks of a CSV, ``.npy`` or ``.npz`` file; :class:`InputError` on anything wrong."""
+    where = os.fspath(path)
+    file = Path(where)
+    if not file.is_file():
+        raise InputError(f"{where}: no such file; give a CSV, .npy or .npz file of samples")
+    suffix = file.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        X, labels = _numpy_samples(file, model_features, label)
+        source = array_source(X, block_rows, labels)
+        return SampleSource(where, source.rows, source.blocks)
+    return SampleSource(
+        where,
+        -1,
+        _csv_blocks(
+            file,
+            model_features=model_features,
+            model_label=model_label,
+            label=label,
+            block_rows=block_rows,
+            allow_missing=allow_missing,
+        ),
+    )
+
+
+def _numpy_samples(
+    file: Path, model_features: Sequence[str], label: str | int | None
+) -> tuple[npt.NDArray[np.float64], list[Any] | None]:
+    where = str(file)
+    try:
+        loaded = np.load(file, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise InputError(
+            f"{where}: not a readable NumPy file ({error}); save it with np.save/np.savez"
+        ) from None
+    labels: list[Any] | None = None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            if "X" not in loaded.files:
+                raise InputError(
+                    f"{where}: an .npz of samples needs an array named 'X' "
+                    f"(found {', '.join(loaded.files)}); save with np.savez(path, X=X)"
+                )
+            X = loaded["X"]
+            if label is not None and "y" in loaded.files:
+                labels = loaded["y"].tolist()
+    else:
+        X = loaded
+        if X.ndim == 2:
+            columns = _match_columns(
+                None,
+                X.shape[1],
+                model_features=model_features,
+                model_label=None,
+                label=label,
+                where=where,
+            )
+            if columns.label is not None:
+                labels = [str(v) for v in np.asarray(X[:, columns.label]).tolist()]
+                X = X[:, columns.features]
+    if X.ndim != 2 or X.shape[1] != len(model_features):
+        raise InputError(
+            f"{where}: samples of shape {X.shape}, but the model has {len(model_features)} "
+            "features; give one column per feature"
+        )
+    if X.dtype.kind not in "fiub":
+        raise InputError(f"{where}: the samples are {X.dtype}, not numbers; save numbers")
+    return X, labels
+
+
+async def _csv_blocks(
+    file: Path,
+    *,
+    model_features: Sequence[str],
+    model_label: str | None,
+    label: str | int | None,
+    block_rows: int,
+    allow_missing: bool,
+) -> AsyncIterator[SampleBlock]:
+    where = str(file)
+    columns: _Columns | None = None
+    pending: list[tuple[int, str]] = []
+    line_number = 0
+    row = 0
+    index = 0
+    rest = b""
+    async with aiofiles.open(file, "rb") as handle:
+        while True:
+            chunk = await handle.read(CHUNK_BYTES)
+            data = rest + chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                data, rest = data[:cut], data[cut:]
+                if not data:
+                    continue
+            else:
+                rest = b""
+            try:
+                text = data.decode("utf-8-sig" if line_number == 0 else "utf-8")
+            except UnicodeDecodeError as error:
+                line = line_number + data[: error.start].count(b"\n") + 1
+                raise InputError(
+                    f"{where}:{line}: bytes that are not UTF-8; save the file as UTF-8"
+                ) from None
+            for raw in text.splitlines():
+                line_number += 1
+                if raw.strip():
+                    pending.append((line_number, raw))
+            if columns is None and (pending and (len(pending) >= 2 or not chunk)):
+                columns = await asyncio.to_thread(
+                    _columns_from_head, pending, where, model_features, model_label, label
+                )
+                if columns.header:
+                    pending = pending[1:]
+            while columns is not None and (len(pending) >= block_rows or (not chunk and pending)):
+                taken, pending = pending[:block_rows], pending[block_rows:]
+                X, labels = await asyncio.to_thread(
+                    _parse_rows, taken, columns, where=where, allow_missing=allow_missing
+                )
+                yield SampleBlock(index, row, X, labels)
+                index += 1
+                row += len(taken)
+            if not chunk:
+                break
+    if row == 0:
+        raise InputError(f"{where}: has no rows of samples; add rows to classify")
+
+
+def _columns_from_head(
+    pending: list[tuple[int, str]],
+    where: str,
+    model_features: Sequence[str],
+    model_label: str | None,
+    label: str | int | None,
+) -> _Columns:
+    rows = [next(csv.reader([text])) for _, text in pending[:2]]
+    header = _header([(n, r) for (n, _), r in zip(pending, rows, strict=False)])
+    names = [c.strip() for c in header] if header is not None else None
+    return _match_columns(
+        names,
+        len(rows[0]),
+        model_features=model_features,
+        model_label=model_label,
+        label=label,
+        where=where,
+    )
