@@ -44,7 +44,7 @@ from .classify import ModelInputs, classify_block, neighbours_of_block
 from .dataset import Dataset
 from .kernels import transposed
 from .missing import fit_fill_values
-from .plan import rows_per_block
+from .plan import MIN_BLOCK_ROWS, rows_per_block
 from .search_space import METRICS, SKLEARN_METRIC, WEIGHTS
 
 __all__ = ["MODEL_FORMAT", "MODEL_VERSION", "KNNModel", "ModelFileError"]
@@ -224,9 +224,11 @@ class KNNModel:
         self, fn: Any, samples: npt.NDArray[np.float64], n_jobs: int | None
     ) -> list[Any]:
         """``fn(block)`` for each block of samples, on up to ``n_jobs`` threads, in order."""
-        size = self.block_rows()
+        workers = n_jobs if n_jobs and n_jobs > 0 else default_workers()
+        # Several blocks per thread, so every thread stays busy to the end.
+        size = max(MIN_BLOCK_ROWS, min(self.block_rows(), -(-samples.shape[0] // (4 * workers))))
         blocks = [samples[start : start + size] for start in range(0, samples.shape[0], size)]
-        workers = min(len(blocks), n_jobs if n_jobs and n_jobs > 0 else default_workers())
+        workers = min(len(blocks), workers)
         if workers <= 1:
             return [fn(block) for block in blocks]
         with concurrent.futures.ThreadPoolExecutor(workers) as threads:
@@ -357,7 +359,16 @@ class KNNModel:
                 return cls._from_members(where, members, sizes)
         except ModelFileError:
             raise
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        except ValueError as error:
+            if "allow_pickle" not in str(error):
+                raise ModelFileError(
+                    f"{where}: damaged model file ({error}); save it again"
+                ) from None
+            raise ModelFileError(
+                f"{where}: holds pickled Python objects, which are never loaded; "
+                "not a knn-pipeline model file"
+            ) from None
+        except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
             reason = " ".join(str(error).split())[:200] or type(error).__name__
             raise ModelFileError(
                 f"{where}: damaged or truncated model file ({reason}); save the model again"
