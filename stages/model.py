@@ -189,9 +189,13 @@ class KNNModel:
             fill_values=None if self.fill_values is None else share(self.fill_values),
         )
 
-    def block_rows(self) -> int:
-        """Samples per block of work: about four million distances."""
-        return rows_per_block(self.X.shape[0])
+    def block_rows(self, samples: int = 0, workers: int = 1) -> int:
+        """Samples per block of work: about four million distances, and at least four
+        blocks per worker when there are ``samples`` to share, so all stay busy to the end."""
+        size = rows_per_block(self.X.shape[0])
+        if samples > 0:
+            size = min(size, -(-samples // (4 * workers)))
+        return max(MIN_BLOCK_ROWS, size)
 
     def check_samples(self, X: npt.ArrayLike, name: str = "X") -> npt.NDArray[np.float64]:
         """``X`` as a float64 matrix of this model's features, or a clear :class:`InputError`."""
@@ -225,8 +229,7 @@ class KNNModel:
     ) -> list[Any]:
         """``fn(block)`` for each block of samples, on up to ``n_jobs`` threads, in order."""
         workers = n_jobs if n_jobs and n_jobs > 0 else default_workers()
-        # Several blocks per thread, so every thread stays busy to the end.
-        size = max(MIN_BLOCK_ROWS, min(self.block_rows(), -(-samples.shape[0] // (4 * workers))))
+        size = self.block_rows(samples.shape[0], workers)
         blocks = [samples[start : start + size] for start in range(0, samples.shape[0], size)]
         workers = min(len(blocks), workers)
         if workers <= 1:

@@ -50,7 +50,7 @@ from pipeline.shared import SharedArrays
 from .classify import Classified, ModelInputs, classify_block
 from .model import KNNModel
 from .neighbours import WORKER_PRELOAD
-from .samples import SampleBlock, SampleSource, array_source, count_lines, file_source
+from .samples import SampleBlock, SampleSource, array_source, count_rows, file_source
 
 __all__ = ["Prediction", "PredictionSummary", "predict"]
 
@@ -270,8 +270,7 @@ class Prediction:
         parts = [d.result.proba for d in self._collected if d.result.proba is not None]
         return np.concatenate(parts) if parts else None
 
-    def _source(self) -> SampleSource:
-        block_rows = self.model.block_rows()
+    def _source(self, block_rows: int) -> SampleSource:
         if isinstance(self.data, str | os.PathLike):
             return file_source(
                 self.data,
@@ -283,6 +282,13 @@ class Prediction:
             )
         return array_source(self.model.check_samples(self.data), block_rows)
 
+    async def _rows(self) -> int:
+        """How many samples there are (for a CSV, its lines: an estimate that blank
+        lines and quoted line breaks can exceed)."""
+        if isinstance(self.data, str | os.PathLike):
+            return await count_rows(Path(self.data))
+        return int(np.shape(self.data)[0]) if np.ndim(self.data) else 0
+
     async def run(self) -> PredictionSummary:
         """Classify every sample; raise :class:`StageFailed` naming the stage that failed."""
         if self._started:
@@ -293,11 +299,9 @@ class Prediction:
             logging.getLogger(name).addHandler(log_handler)
         accuracy = _Accuracy(self.model)
         try:
-            source = self._source()
-            rows = source.rows
-            if rows < 0 and isinstance(self.data, str | os.PathLike):
-                rows = max(0, await count_lines(Path(self.data)) - 1)
-            block_rows = self.model.block_rows()
+            rows = await self._rows()
+            block_rows = self.model.block_rows(rows, self.pool.workers)
+            source = self._source(block_rows)
             estimate = max(1, -(-rows // block_rows))
             async with contextlib.AsyncExitStack() as stack:
                 if self._owns_pool:
