@@ -1,6 +1,8 @@
-"""The k-NN tuning job: load, partition, plan, neighbours, score, rank.
+"""The k-NN tuning job: load, partition, plan, neighbours, score, rank; and its model.
 
-The entry points are :func:`tune` and :class:`Tuning`; the stage functions in
+The entry points are :func:`tune` and :class:`Tuning`, whose result's
+``model()`` is a :class:`KNNModel`, and :func:`predict` / :class:`Prediction`
+to classify many samples on the pool; the stage functions in
 :mod:`stages.flow` can be wired by hand into a :class:`pipeline.Pipeline`.
 
 Names are imported on first use, so a pool worker that only needs the kernels
@@ -15,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .dataset import Dataset
     from .load import load_dataset
+    from .model import KNNModel, ModelFileError
     from .partition import CvSpec, make_folds, parse_cv
+    from .predicting import Prediction, PredictionSummary, predict
     from .rank import RankedCandidate
     from .results import TuningResult
     from .search_space import Candidate, SearchSpace
@@ -25,6 +29,11 @@ _EXPORTS = {
     "Candidate": "search_space",
     "CvSpec": "partition",
     "Dataset": "dataset",
+    "KNNModel": "model",
+    "ModelFileError": "model",
+    "Prediction": "predicting",
+    "PredictionSummary": "predicting",
+    "predict": "predicting",
     "RankedCandidate": "rank",
     "SearchSpace": "search_space",
     "Tuning": "tuning",
@@ -40,6 +49,10 @@ __all__ = [
     "Candidate",
     "CvSpec",
     "Dataset",
+    "KNNModel",
+    "ModelFileError",
+    "Prediction",
+    "PredictionSummary",
     "RankedCandidate",
     "SearchSpace",
     "Tuning",
@@ -48,6 +61,7 @@ __all__ = [
     "load_dataset",
     "make_folds",
     "parse_cv",
+    "predict",
     "tune",
 ]
 

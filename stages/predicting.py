@@ -13,7 +13,6 @@ Memory stays flat in the number of samples: only the blocks in flight are held.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import csv
 import dataclasses
@@ -34,8 +33,6 @@ from pipeline.compute import ComputePool
 from pipeline.events import (
     SILENT,
     EventBus,
-    EventLogHandler,
-    RunFailed,
     RunFinished,
     RunStarted,
     StageEvents,
@@ -44,7 +41,8 @@ from pipeline.events import (
 )
 from pipeline.files import atomic_text_file
 from pipeline.operators import map_concurrently
-from pipeline.runner import Pipeline, StageFailed
+from pipeline.runner import Pipeline
+from pipeline.runs import observed_run
 from pipeline.shared import SharedArrays
 
 from .classify import Classified, ModelInputs, classify_block
@@ -53,8 +51,6 @@ from .neighbours import WORKER_PRELOAD
 from .samples import SampleBlock, SampleSource, array_source, count_rows, file_source
 
 __all__ = ["Prediction", "PredictionSummary", "predict"]
-
-LOGGERS = ("stages", "pipeline")
 
 
 @dataclass(frozen=True)
@@ -248,6 +244,7 @@ class Prediction:
         )
         self.log_level = log_level
         self._collected: list[_Done] = []
+        self._written = 0
         self._started = 0.0
 
     @property
@@ -294,15 +291,11 @@ class Prediction:
         if self._started:
             raise RuntimeError("this Prediction has already run; create a new one to run again")
         self._started = time.perf_counter()
-        log_handler = EventLogHandler(self.events, asyncio.get_running_loop(), self.log_level)
-        for name in LOGGERS:
-            logging.getLogger(name).addHandler(log_handler)
         accuracy = _Accuracy(self.model)
-        try:
+        async with observed_run(self.events, self.log_level):
             rows = await self._rows()
             block_rows = self.model.block_rows(rows, self.pool.workers)
             source = self._source(block_rows)
-            estimate = max(1, -(-rows // block_rows))
             async with contextlib.AsyncExitStack() as stack:
                 if self._owns_pool:
                     await stack.enter_async_context(self.pool)
@@ -311,76 +304,21 @@ class Prediction:
                 shared = stack.enter_context(
                     SharedArrays(use_shared_memory=self.pool.local_processes)
                 )
-                inputs = self.model.worker_inputs(shared.share)
+                estimate = max(1, -(-rows // block_rows))
                 self.events.emit(
                     RunStarted(
                         run_id=self.run_id,
                         job="knn-predict",
-                        params={
-                            **self.model.params(),
-                            "data": source.name,
-                            "proba": self.proba,
-                        },
+                        params={**self.model.params(), "data": source.name, "proba": self.proba},
                         units_total=estimate,
                         workers=self.pool.workers,
                     )
                 )
-                writer = None
-                if isinstance(self.out, str | os.PathLike):
-                    stream = await stack.enter_async_context(atomic_text_file(self.out))
-                    writer = _CsvWriter(self.model, stream, proba=self.proba, blocking=False)
-                elif self.out is not None:
-                    writer = _CsvWriter(self.model, self.out, proba=self.proba, blocking=True)
-                pipe = Pipeline(name="knn-predict", events=self.events)
-                blocks, classified = (
-                    pipe.channel("samples", 2 * self.pool.max_in_flight),
-                    pipe.channel("predictions", 2 * self.pool.max_in_flight),
-                )
-                written: list[int] = []
-
-                async def write() -> None:
-                    written.append(
-                        await write_stage(
-                            classified,
-                            writer=writer,
-                            accuracy=accuracy,
-                            collect=self._collected if self.out is None else None,
-                        )
-                    )
-
-                pipe.stage("read", read_stage, blocks, source)
-                pipe.stage(
-                    "classify",
-                    classify_stage,
-                    blocks,
-                    classified,
-                    pool=self.pool,
-                    inputs=inputs,
-                    proba=self.proba,
-                    total=lambda done: max(estimate, done),
-                    events=pipe.events_for("classify"),
-                )
-                pipe.stage("write", write)
+                writer = await self._writer(stack)
+                pipe = self._build(source, shared, writer, accuracy, estimate)
                 await pipe.run()
-        except BaseException as error:
-            interrupted = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
-            cause = error.error if isinstance(error, StageFailed) else error
-            self.events.emit(
-                RunFailed(
-                    run_id=self.run_id,
-                    error=f"{type(cause).__name__}: {cause}" if not interrupted else "interrupted",
-                    stage=error.stage if isinstance(error, StageFailed) else None,
-                    interrupted=interrupted,
-                )
-            )
-            self.events.close()
-            raise
-        finally:
-            for name in LOGGERS:
-                logging.getLogger(name).removeHandler(log_handler)
-        await asyncio.sleep(0)
         summary = PredictionSummary(
-            rows=written[0],
+            rows=self._written,
             seconds=time.perf_counter() - self._started,
             workers=self.pool.workers,
             accuracy=accuracy.right / accuracy.seen if accuracy.seen else None,
@@ -399,6 +337,48 @@ class Prediction:
         )
         self.events.close()
         return summary
+
+    async def _writer(self, stack: contextlib.AsyncExitStack) -> _CsvWriter | None:
+        """The CSV writer ``out`` asks for (a file appears only once complete)."""
+        if isinstance(self.out, str | os.PathLike):
+            stream = await stack.enter_async_context(atomic_text_file(self.out))
+            return _CsvWriter(self.model, stream, proba=self.proba, blocking=False)
+        if self.out is not None:
+            return _CsvWriter(self.model, self.out, proba=self.proba, blocking=True)
+        return None
+
+    def _build(
+        self,
+        source: SampleSource,
+        shared: SharedArrays,
+        writer: _CsvWriter | None,
+        accuracy: _Accuracy,
+        estimate: int,
+    ) -> Pipeline:
+        pipe = Pipeline(name="knn-predict", events=self.events)
+        blocks = pipe.channel("samples", 2 * self.pool.max_in_flight)
+        classified = pipe.channel("predictions", 2 * self.pool.max_in_flight)
+
+        async def write() -> None:
+            collect = self._collected if self.out is None else None
+            self._written = await write_stage(
+                classified, writer=writer, accuracy=accuracy, collect=collect
+            )
+
+        pipe.stage("read", read_stage, blocks, source)
+        pipe.stage(
+            "classify",
+            classify_stage,
+            blocks,
+            classified,
+            pool=self.pool,
+            inputs=self.model.worker_inputs(shared.share),
+            proba=self.proba,
+            total=lambda done: max(estimate, done),
+            events=pipe.events_for("classify"),
+        )
+        pipe.stage("write", write)
+        return pipe
 
 
 async def predict(

@@ -19,7 +19,6 @@ few thousand rows can take less)::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -32,13 +31,12 @@ from pipeline.compute import ComputePool
 from pipeline.errors import InputError
 from pipeline.events import (
     EventBus,
-    EventLogHandler,
-    RunFailed,
     RunFinished,
     RunStarted,
     Subscription,
 )
-from pipeline.runner import Pipeline, StageFailed
+from pipeline.runner import Pipeline
+from pipeline.runs import observed_run
 from pipeline.shared import SharedArrays
 
 from .checkpoint import CheckpointFile
@@ -60,9 +58,6 @@ from .results import TuningResult
 from .search_space import METRICS, SearchSpace, parse_k, parse_metrics, parse_weights
 
 __all__ = ["Tuning", "compute_pool", "tune"]
-
-LOGGERS = ("stages", "pipeline")
-"""Loggers whose records (from this process and from pool workers) become ``log`` events."""
 
 
 def compute_pool(
@@ -186,11 +181,11 @@ class Tuning:
         if self._started:
             raise RuntimeError("this Tuning has already run; create a new one to run again")
         self._started = time.perf_counter()
-        log_handler = EventLogHandler(self.events, asyncio.get_running_loop(), self.log_level)
-        for name in LOGGERS:
-            logging.getLogger(name).addHandler(log_handler)
         try:
-            async with contextlib.AsyncExitStack() as stack:
+            async with (
+                observed_run(self.events, self.log_level),
+                contextlib.AsyncExitStack() as stack,
+            ):
                 if self._owns_pool:
                     await stack.enter_async_context(self.pool)
                 elif not self.pool.started:
@@ -198,25 +193,9 @@ class Tuning:
                 with SharedArrays(use_shared_memory=self.pool.local_processes) as shared:
                     self.pipeline = self._build(shared)
                     await self.pipeline.run()
-        except BaseException as error:
-            interrupted = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
-            cause = error.error if isinstance(error, StageFailed) else error
-            self.events.emit(
-                RunFailed(
-                    run_id=self.run_id,
-                    error=f"{type(cause).__name__}: {cause}" if not interrupted else "interrupted",
-                    stage=error.stage if isinstance(error, StageFailed) else None,
-                    interrupted=interrupted,
-                )
-            )
-            self.events.close()
-            raise
         finally:
-            for name in LOGGERS:
-                logging.getLogger(name).removeHandler(log_handler)
             if self.checkpoint is not None:
                 self.checkpoint.close()
-        await asyncio.sleep(0)  # let log records forwarded at shutdown reach the bus first
         result = self.result()
         best = result.best
         self.events.emit(
