@@ -13,14 +13,13 @@ import csv
 import io
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import aiofiles
 import numpy as np
 import numpy.typing as npt
-from sklearn import datasets
 
 from pipeline.errors import InputError
 
@@ -32,13 +31,15 @@ __all__ = ["BUILTIN_DATASETS", "encode_labels", "load_dataset", "parse_csv"]
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "?"})
 """Cell texts (compared lower-case) that mean "no value"."""
 
-BUILTIN_DATASETS: dict[str, Callable[[], Any]] = {
-    "iris": datasets.load_iris,
-    "wine": datasets.load_wine,
-    "breast_cancer": datasets.load_breast_cancer,
-    "digits": datasets.load_digits,
+BUILTIN_DATASETS: dict[str, str] = {
+    "iris": "load_iris",
+    "wine": "load_wine",
+    "breast_cancer": "load_breast_cancer",
+    "digits": "load_digits",
 }
-"""Data sets bundled with scikit-learn (no download needed)."""
+"""Data sets bundled with scikit-learn (no download needed), by their loader in
+``sklearn.datasets``: imported only when one is asked for, since importing
+scikit-learn takes a second that reading a file does not need."""
 
 
 async def load_dataset(
@@ -313,7 +314,9 @@ def _from_arrays(X: Any, labels: Any, source: str, allow_missing: bool) -> Datas
 def _load_builtin(name: str, label: str | int | None, group_column: str | None) -> Dataset:
     if label is not None or group_column is not None:
         raise InputError(f"{name}: the built-in data set has a fixed label and no fold column")
-    bunch = BUILTIN_DATASETS[name]()
+    from sklearn import datasets
+
+    bunch = getattr(datasets, BUILTIN_DATASETS[name])()
     classes = [str(c) for c in bunch.target_names]
     return Dataset(
         X=np.asarray(bunch.data, dtype=np.float64),

@@ -118,8 +118,9 @@ def _match_columns(
                 )
             label_at %= width
     if names is not None and _named(model_features):
+        ignored = None  # the model's own label column: true classes nobody asked to score
         if label_at is None and model_label is not None and model_label in names:
-            label_at = names.index(model_label)
+            ignored = names.index(model_label)
         missing = [f for f in model_features if f not in names]
         if missing:
             raise InputError(
@@ -127,7 +128,9 @@ def _match_columns(
                 f"({len(missing)} missing); the model needs {', '.join(map(repr, model_features))}"
             )
         features = [names.index(f) for f in model_features]
-        unknown = [n for i, n in enumerate(names) if i not in features and i != label_at]
+        unknown = [
+            n for i, n in enumerate(names) if i not in features and i not in (label_at, ignored)
+        ]
         if unknown:
             raise InputError(
                 f"{where}: column {unknown[0]!r} is not a feature of the model; remove it, "

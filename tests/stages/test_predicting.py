@@ -79,7 +79,9 @@ async def test_csv_columns_are_matched_by_name_and_the_label_is_ignored(
     ]
     path = write_csv(tmp_path / "new.csv", header, rows)
     out = tmp_path / "predictions.csv"
-    summary = await predict(model, path, out=out, proba=True, workers=2)
+    ignored = await predict(model, path, out=io.StringIO(), workers=2)
+    assert ignored.accuracy is None and ignored.labelled == 0  # read only when asked for
+    summary = await predict(model, path, out=out, proba=True, label="colour", workers=2)
     head, written = read_predictions(out.read_text())
     assert head == ["row", "prediction", "proba_red", "proba_green", "proba_blue"]
     assert [int(r[0]) for r in written] == list(range(X.shape[0]))  # in row order
