@@ -6,11 +6,20 @@ mean accuracy alone (equal means share a rank), scikit-learn's
 ``rank_test_score`` rule. Means and standard deviations are taken over the
 folds scored so far with NumPy's ``mean``/``std`` (population), as
 scikit-learn's ``mean_test_score``/``std_test_score``.
+
+Ranks compare the true means exactly: two candidates whose fold accuracies
+have the same mean share a rank even where floating-point sums differ in the
+last bit (0.9600000000000002 and 0.96). Each fold's accuracy is
+``hits / test_rows``, so with ``L`` the least common multiple of the fold
+sizes, ``sum(hits * (L // test_rows))`` is an integer proportional to the
+mean, kept as folds complete and compared exactly.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +61,9 @@ class RankedCandidate:
 class Leaderboard:
     """Per-fold scores of every candidate; ranks on demand."""
 
-    def __init__(self, space: SearchSpace, n_folds: int) -> None:
+    def __init__(
+        self, space: SearchSpace, n_folds: int, fold_sizes: Sequence[int] | None = None
+    ) -> None:
         self.space = space
         self.candidates = list(space.candidates())
         shape = (len(space.metrics), len(space.weights), len(space.ks), n_folds)
@@ -60,12 +71,25 @@ class Leaderboard:
         self.balanced_accuracy = np.full(shape, np.nan)
         self.f1_macro = np.full(shape, np.nan)
         self.n_folds = n_folds
+        # Exact means (see the module docstring); without fold sizes, ranks use the float means.
+        self._fold_sizes = list(fold_sizes) if fold_sizes is not None else None
+        self._hits_sum: npt.NDArray[Any] | None = None
+        if self._fold_sizes is not None:
+            common = math.lcm(*self._fold_sizes)
+            self._scale = [common // size for size in self._fold_sizes]
+            fits = common * n_folds < 2**62  # the largest sum: every row of every fold a hit
+            self._hits_sum = np.zeros(shape[:3], dtype=np.int64 if fits else object)
 
     def add(self, scores: FoldScores) -> list[int]:
         """Record one (fold, metric); return the candidate indices it touched."""
         self.accuracy[scores.metric, :, :, scores.fold] = scores.accuracy
         self.balanced_accuracy[scores.metric, :, :, scores.fold] = scores.balanced_accuracy
         self.f1_macro[scores.metric, :, :, scores.fold] = scores.f1_macro
+        if self._hits_sum is not None and self._fold_sizes is not None:
+            hits = np.rint(scores.accuracy * self._fold_sizes[scores.fold]).astype(np.int64)
+            if self._hits_sum.dtype == object:
+                hits = hits.astype(object)
+            self._hits_sum[scores.metric] += hits * self._scale[scores.fold]
         per_metric = len(self.space.weights) * len(self.space.ks)
         return list(range(scores.metric * per_metric, (scores.metric + 1) * per_metric))
 
@@ -89,10 +113,18 @@ class Leaderboard:
         means = _fold_mean(self._flat(self.accuracy))
         scored = np.flatnonzero(~np.isnan(means))
         ks = np.array([self.candidates[i].k for i in scored])
+        level = self._level(means)
         # Candidates are enumerated metric-major, then weights, so the index breaks
         # the remaining ties in the order metrics and weights were given.
-        order = scored[np.lexsort((scored, ks, -means[scored]))]
+        order = scored[np.lexsort((scored, ks, -level[scored]))]
         return order, means
+
+    def _level(self, means: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
+        """What ranks compare: the exact mean's place among all, once every fold is in."""
+        if self._hits_sum is None or not self.complete:
+            return means  # a live board over the folds done so far: the float means
+        _, level = np.unique(self._hits_sum.reshape(-1), return_inverse=True)
+        return np.asarray(level, dtype=np.int64).reshape(-1)
 
     def ranked(self) -> list[RankedCandidate]:
         """Every candidate with at least one fold scored, best first."""
@@ -103,8 +135,8 @@ class Leaderboard:
         stds = _fold_std(accuracy)
         balanced = _fold_mean(self._flat(self.balanced_accuracy))
         f1 = _fold_mean(self._flat(self.f1_macro))
-        ordered_means = means[order]
-        ranks = 1 + np.searchsorted(-ordered_means, -ordered_means, side="left")
+        ordered = -self._level(means)[order]
+        ranks = 1 + np.searchsorted(ordered, ordered, side="left")
         done = ~np.isnan(accuracy)
         return [
             RankedCandidate(

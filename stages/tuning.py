@@ -229,7 +229,8 @@ class Tuning:
 
     def _on_plan(self, plan: Plan) -> None:
         self._plan = plan
-        self._leaderboard = Leaderboard(plan.space, len(plan.folds.folds))
+        sizes = [f.test.size for f in plan.folds.folds]
+        self._leaderboard = Leaderboard(plan.space, len(sizes), sizes)
         self.events.emit(
             RunStarted(
                 run_id=self.run_id,

@@ -1,0 +1,49 @@
+"""Ranks compare true means exactly, whatever the last bit of a float sum says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stages.rank import Leaderboard
+from stages.score import FoldScores
+from stages.search_space import SearchSpace
+
+
+def board(hits: list[list[int]], sizes: list[int]) -> Leaderboard:
+    """A leaderboard of one metric and weighting, one candidate per row of ``hits``."""
+    space = SearchSpace(
+        ks=tuple(range(1, len(hits) + 1)), metrics=("euclidean",), weights=("uniform",)
+    )
+    leaderboard = Leaderboard(space, len(sizes), sizes)
+    for fold, size in enumerate(sizes):
+        accuracy = np.array([[row[fold] / size for row in hits]])
+        leaderboard.add(FoldScores(fold, 0, accuracy, accuracy, accuracy))
+    return leaderboard
+
+
+def test_equal_true_means_share_a_rank_when_their_float_means_differ() -> None:
+    hits = [[27, 28, 29, 30, 30], [30, 30, 29, 28, 27], [28, 29, 29, 29, 29], [27, 28, 29, 29, 30]]
+    means = [np.mean(np.array(h) / 30) for h in hits]
+    assert means[0] != means[2]  # 0.9600000000000002 and 0.96: the same 144 hits of 150
+    ranked = board(hits, [30] * 5).ranked()
+    assert [(r.candidate.k, r.rank) for r in ranked] == [(1, 1), (2, 1), (3, 1), (4, 4)]
+    for row in ranked:  # the reported means stay scikit-learn's np.mean
+        assert row.mean_accuracy == means[row.candidate.k - 1]
+
+
+def test_unequal_fold_sizes_are_compared_exactly() -> None:
+    # 1/3 + 2/4 and 2/3 + 1/4: means 0.41666... and 0.458333...; 1/3 + 2/4 == 5/12 twice
+    hits = [[1, 2], [2, 1], [1, 2]]
+    ranked = board(hits, [3, 4]).ranked()
+    assert [(r.candidate.k, r.rank) for r in ranked] == [(2, 1), (1, 2), (3, 2)]
+
+
+@pytest.mark.parametrize("sizes", [[7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61]])
+def test_fold_sizes_whose_common_multiple_is_huge_still_rank_exactly(sizes: list[int]) -> None:
+    first = [s - 1 for s in sizes]
+    second = list(first)
+    second[0], second[1] = first[0] - 1, first[1]  # one hit fewer: a smaller true mean
+    leaderboard = board([first, second, list(first)], sizes)
+    ranked = leaderboard.ranked()
+    assert [(r.candidate.k, r.rank) for r in ranked] == [(1, 1), (3, 1), (2, 3)]
