@@ -52,6 +52,16 @@ def _positive(text: str) -> int:
 MAX_WORKERS = max(64, 8 * (os.cpu_count() or 1))
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
 def _workers(text: str) -> int:
     value = _positive(text)
     if value > MAX_WORKERS:
@@ -75,6 +85,13 @@ def _label(text: str) -> str | int:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
+def _delimiter(text: str | None) -> str | None:
+    """``--delimiter`` as typed: ``tab`` and ``\\t`` mean a tab (hard to type in a shell)."""
+    if text is None:
+        return None
+    return "\t" if text.lower() in ("tab", "\\t") else text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m pipeline", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -84,10 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
         "data",
         nargs="?",
         default="iris",
-        help="CSV or .npy/.npz path, or iris, wine, breast_cancer, digits (default: iris)",
+        help="CSV (plain or gzip; - for standard input) or .npy/.npz path, or iris, wine, "
+        "breast_cancer, digits (default: iris)",
     )
     run.add_argument(
         "--label", type=_label, help="label column: header name or 0-based index (default: last)"
+    )
+    run.add_argument("--delimiter", help="CSV cell delimiter (default: detected among , ; tab |)")
+    run.add_argument(
+        "--no-header",
+        action="store_true",
+        help="the CSV's first row is data, not column names (default: detected)",
+    )
+    run.add_argument(
+        "--skip-rows",
+        type=_non_negative,
+        default=0,
+        metavar="N",
+        help="drop the CSV's first N lines, e.g. a line of metadata above the data (default: 0)",
     )
     run.add_argument(
         "--k", default="1-39:2", help="k values: 1-39:2, 1,3,5 or a mix (default: 1-39:2)"
@@ -248,6 +279,9 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         precision=args.precision,
         checkpoint=args.checkpoint,
         resume=args.resume,
+        delimiter=_delimiter(args.delimiter),
+        header=False if args.no_header else None,
+        skip_rows=args.skip_rows,
     )
     result, interrupted = await _watched(tuning, sinks)
     if interrupted is not None:

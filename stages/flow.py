@@ -28,6 +28,7 @@ from pipeline.operators import map_concurrently
 from pipeline.shared import SharedArrays
 
 from .checkpoint import CheckpointFile, fingerprint
+from .csv_text import CsvFormat
 from .dataset import Dataset
 from .load import load_dataset
 from .missing import drop_incomplete_rows
@@ -98,14 +99,17 @@ class ScoredFold:
 
 async def load_stage(
     outbox: Channel[Dataset],
-    source: str | Dataset,
+    source: str | Dataset | Any,
     *,
     label: str | int | None = None,
     group_column: str | None = None,
     missing: str = "error",
+    csv_format: CsvFormat | None = None,
     events: StageEvents = SILENT,
 ) -> None:
     """Read the data set (or pass through one already in memory).
+
+    ``source`` is what :func:`stages.load.load_dataset` reads, or a :class:`Dataset`.
 
     ``missing`` is the policy for missing feature values: ``error``, ``drop``
     (their rows), or ``mean``/``median`` (imputed later, per training fold).
@@ -116,7 +120,11 @@ async def load_stage(
             dataset = source
         else:
             dataset = await load_dataset(
-                source, label=label, group_column=group_column, allow_missing=missing != "error"
+                source,
+                label=label,
+                group_column=group_column,
+                allow_missing=missing != "error",
+                csv_format=csv_format,
             )
         if np.isinf(dataset.X).any():  # files are checked as they load; arrays in memory here
             row, column = (int(i) for i in np.argwhere(np.isinf(dataset.X))[0])

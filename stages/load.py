@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,17 @@ import numpy.typing as npt
 
 from pipeline.errors import InputError
 
+from .csv_text import DELIMITERS, CsvFormat, decode, detect_delimiter, parse_numbers
 from .dataset import Dataset
 
-__all__ = ["BUILTIN_DATASETS", "encode_labels", "load_dataset", "parse_csv"]
+__all__ = [
+    "BUILTIN_DATASETS",
+    "dataset_from_arrays",
+    "describe_column",
+    "encode_labels",
+    "load_dataset",
+    "parse_csv",
+]
 
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "?"})
@@ -43,19 +52,43 @@ scikit-learn takes a second that reading a file does not need."""
 
 
 async def load_dataset(
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | Any,
     *,
     label: str | int | None = None,
     group_column: str | None = None,
     allow_missing: bool = False,
+    csv_format: CsvFormat | None = None,
 ) -> Dataset:
-    """Load ``source``: a built-in name, a ``.csv`` path, or a ``.npy``/``.npz`` path.
+    """Load ``source``: a built-in name, a CSV (plain or gzip) or ``.npy``/``.npz`` path,
+    ``-`` for a CSV on standard input, an ``(X, y)`` pair or a pandas DataFrame.
 
     ``label`` picks the label column by header name or 0-based index (default:
     the last column); ``group_column`` names a column of predefined folds that
-    is kept out of the features.
+    is kept out of the features; ``csv_format`` says how to read a CSV.
     """
+    from .tables import dataset_from_frame, dataset_from_pair, is_frame, is_pair
+
+    if is_pair(source):
+        return await asyncio.to_thread(dataset_from_pair, source)
+    if is_frame(source):
+        return await asyncio.to_thread(dataset_from_frame, source, label)
+    if not isinstance(source, str | os.PathLike):
+        raise InputError(
+            f"data: cannot read a {type(source).__name__}; give a path, a built-in name, "
+            "(X, y), a pandas DataFrame or a Dataset"
+        )
     text = os.fspath(source)
+    if text == "-":
+        raw = await asyncio.to_thread(sys.stdin.buffer.read)
+        return await asyncio.to_thread(
+            parse_csv,
+            raw,
+            source="<stdin>",
+            label=label,
+            group_column=group_column,
+            allow_missing=allow_missing,
+            csv_format=csv_format,
+        )
     if text in BUILTIN_DATASETS and not Path(text).exists():
         return await asyncio.to_thread(_load_builtin, text, label, group_column)
     path = Path(text)
@@ -84,6 +117,7 @@ async def load_dataset(
         label=label,
         group_column=group_column,
         allow_missing=allow_missing,
+        csv_format=csv_format,
     )
 
 
@@ -94,41 +128,44 @@ def parse_csv(
     label: str | int | None = None,
     group_column: str | None = None,
     allow_missing: bool = False,
+    csv_format: CsvFormat | None = None,
 ) -> Dataset:
-    """Parse CSV bytes into a :class:`Dataset` (header detected, UTF-8).
+    """Parse CSV bytes (gzip or not) into a :class:`Dataset`.
 
-    Empty cells and the tokens in :data:`MISSING_TOKENS` are missing values:
-    an error, or NaN with ``allow_missing``. Infinity is always an error.
+    The delimiter and the header are detected unless ``csv_format`` says;
+    ``csv_format.skip_rows`` lines are dropped first. Empty cells and the
+    tokens in :data:`MISSING_TOKENS` are missing values: an error, or NaN
+    with ``allow_missing``. Infinity is always an error.
     """
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
+    fmt = csv_format or CsvFormat()
+    text = decode(raw, source).replace("\r\n", "\n")
+    lines = [
+        (number, line)
+        for number, line in enumerate(text.split("\n"), start=1)
+        if number > fmt.skip_rows and line.strip()
+    ]
+    if not lines:
+        skipped = f" after skipping {fmt.skip_rows} lines" if fmt.skip_rows else ""
         raise InputError(
-            f"{source}:{line}: bytes that are not UTF-8 (offset {error.start}); "
-            "save the file as UTF-8"
-        ) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        numbered = [
-            (reader.line_num, row) for row in reader if row and any(cell.strip() for cell in row)
-        ]
-    except csv.Error as error:
-        raise InputError(f"{source}:{reader.line_num}: cannot read this CSV: {error}") from None
+            f"{source}: the file is empty{skipped}; it needs rows of features and a label"
+        )
+    delimiter = fmt.delimiter or detect_delimiter([line for _, line in lines])
+    # Quotes, lone carriage returns and NUL bytes need the csv module's full reading.
+    plain = not any(c in text for c in '"\r\x00')
+    if plain:
+        numbered = [(number, line.split(delimiter)) for number, line in lines[:2]]
+    else:
+        numbered = _csv_rows(text, source, delimiter, fmt.skip_rows)
+        lines = []
     if not numbered:
         raise InputError(f"{source}: the file is empty; it needs rows of features and a label")
-    header = _header(numbered)
+    header = _header(numbered) if fmt.header is None else (numbered[0][1] if fmt.header else None)
     if header is not None:
-        numbered = numbered[1:]
-        if not numbered:
+        header = [cell.strip() for cell in header]
+        numbered, lines = numbered[1:], lines[1:]
+        if not (lines if plain else numbered):
             raise InputError(f"{source}: has a header but no data rows; add rows below the header")
     width = len(header) if header is not None else len(numbered[0][1])
-    for number, row in numbered:
-        if len(row) != width:
-            raise InputError(
-                f"{source}:{number}: has {len(row)} columns, expected {width}; "
-                "every row needs the same number of cells"
-            )
     names = header if header is not None else [str(i) for i in range(width)]
     label_at = _column(label, names, header is not None, source, "--label", default=width - 1)
     group_at = None
@@ -138,13 +175,16 @@ def parse_csv(
             raise InputError(f"{source}: the fold column {group_column!r} is also the label column")
     feature_at = [i for i in range(width) if i not in (label_at, group_at)]
     if not feature_at:
+        others = [d for d in DELIMITERS if d != delimiter and d in (lines or numbered)[0][1]]
+        hint = f" (the file may use {others[0]!r}: --delimiter {others[0]!r})" if others else ""
         raise InputError(
-            f"{source}: no feature columns left besides the label; add feature columns"
+            f"{source}: no feature columns left besides the label{hint}; add feature columns"
         )
-    X = np.empty((len(numbered), len(feature_at)), dtype=np.float64)
-    for r, (number, row) in enumerate(numbered):
-        for c, at in enumerate(feature_at):
-            X[r, c] = _number(row[at], source, number, at, names, allow_missing)
+    X = parse_numbers([line for _, line in lines], delimiter, feature_at, width) if plain else None
+    if plain:
+        numbered = [(number, line.split(delimiter)) for number, line in lines]
+    if X is None:  # the careful reading: every cell, so the first bad one is named
+        X = _careful_features(numbered, width, feature_at, source, names, allow_missing)
     labels = [row[label_at].strip() for _, row in numbered]
     for (number, _), value in zip(numbered, labels, strict=True):
         if not value:
@@ -165,6 +205,42 @@ def parse_csv(
         groups=groups,
         label_name=names[label_at] if header is not None else None,
     )
+
+
+def _csv_rows(
+    text: str, source: str, delimiter: str, skip_rows: int
+) -> list[tuple[int, list[str]]]:
+    """Rows as the csv module reads them (quoted cells may span lines), with line numbers."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return [
+            (reader.line_num, row)
+            for row in reader
+            if reader.line_num > skip_rows and row and any(cell.strip() for cell in row)
+        ]
+    except csv.Error as error:
+        raise InputError(f"{source}:{reader.line_num}: cannot read this CSV: {error}") from None
+
+
+def _careful_features(
+    numbered: list[tuple[int, list[str]]],
+    width: int,
+    feature_at: list[int],
+    source: str,
+    names: list[str],
+    allow_missing: bool,
+) -> npt.NDArray[np.float64]:
+    for number, row in numbered:
+        if len(row) != width:
+            raise InputError(
+                f"{source}:{number}: has {len(row)} columns, expected {width}; "
+                "every row needs the same number of cells"
+            )
+    X = np.empty((len(numbered), len(feature_at)), dtype=np.float64)
+    for r, (number, row) in enumerate(numbered):
+        for c, at in enumerate(feature_at):
+            X[r, c] = _number(row[at], source, number, at, names, allow_missing)
+    return X
 
 
 def encode_labels(values: Sequence[Any]) -> tuple[npt.NDArray[np.intp], list[str]]:
@@ -233,7 +309,7 @@ def _column(
 def _number(
     cell: str, source: str, line: int, at: int, names: list[str], allow_missing: bool
 ) -> float:
-    where = f"{source}:{line}: column {at + 1} ({names[at]!r})"
+    where = f"{source}:{line}: {describe_column(at, names)}"
     text = cell.strip()
     if text.lower() in MISSING_TOKENS:
         if allow_missing:
@@ -250,6 +326,13 @@ def _number(
     if not math.isfinite(value):
         raise InputError(f"{where} is {cell!r}; features must be finite numbers")
     return value
+
+
+def describe_column(at: int, names: Sequence[str]) -> str:
+    """A column as messages name it: by header name and 0-based index, as ``--label`` counts."""
+    if names[at] == str(at):  # no header: the index is the only name
+        return f"column {at}"
+    return f"column {names[at]!r} (index {at})"
 
 
 def _load_numpy(path: Path, label: str | int | None, allow_missing: bool) -> Dataset:
@@ -281,10 +364,12 @@ def _load_numpy(path: Path, label: str | int | None, allow_missing: bool) -> Dat
         )
         labels = loaded[:, at]
         X = np.delete(loaded, at, axis=1)
-    return _from_arrays(X, labels, str(path), allow_missing)
+    return dataset_from_arrays(X, labels, str(path), allow_missing)
 
 
-def _from_arrays(X: Any, labels: Any, source: str, allow_missing: bool) -> Dataset:
+def dataset_from_arrays(X: Any, labels: Any, source: str, allow_missing: bool = True) -> Dataset:
+    """Features and labels in memory as a :class:`Dataset` (missing values kept as NaN
+    unless ``allow_missing`` is False; the missing-value policy decides later)."""
     try:
         features = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):

@@ -59,7 +59,7 @@ def fit_fill_values(train: npt.NDArray[np.float64], strategy: str) -> npt.NDArra
     empty = np.flatnonzero(~present.any(axis=0))
     if empty.size:
         raise InputError(
-            f"feature column {int(empty[0]) + 1} has no value in a training fold, so it cannot "
+            f"feature {int(empty[0])} (0-based) has no value in a training fold, so it cannot "
             "be imputed; drop the column or use --missing drop"
         )
     if strategy == "mean":

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from pipeline.errors import InputError
 
-from .load import MISSING_TOKENS, _header
+from .load import MISSING_TOKENS, _header, describe_column
 
 __all__ = ["SampleBlock", "SampleSource", "array_source", "count_rows", "file_source"]
 
@@ -176,7 +176,7 @@ def _careful_rows(
         for c, at in enumerate(columns.features):
             X[r, c] = _cell(
                 cells[at],
-                f"{where}:{number}: column {at + 1} ({columns.names[at]!r})",
+                f"{where}:{number}: {describe_column(at, columns.names)}",
                 allow_missing,
             )
         if labels is not None and columns.label is not None:

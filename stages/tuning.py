@@ -40,6 +40,7 @@ from pipeline.runs import observed_run
 from pipeline.shared import SharedArrays
 
 from .checkpoint import CheckpointFile
+from .csv_text import CsvFormat
 from .dataset import Dataset
 from .flow import (
     Plan,
@@ -80,7 +81,7 @@ class Tuning:
 
     def __init__(
         self,
-        data: str | Dataset = "iris",
+        data: str | os.PathLike[str] | Dataset | Any = "iris",
         *,
         k: str | Sequence[int] = "1-39:2",
         metrics: str | Sequence[str] = METRICS,
@@ -100,8 +101,12 @@ class Tuning:
         precision: str = "float64",
         checkpoint: str | os.PathLike[str] | None = None,
         resume: bool = False,
+        delimiter: str | None = None,
+        header: bool | None = None,
+        skip_rows: int = 0,
     ) -> None:
         self.data = data
+        self.csv_format = CsvFormat(delimiter=delimiter, header=header, skip_rows=skip_rows)
         self.space = SearchSpace(
             ks=parse_k(k) if isinstance(k, str) else tuple(sorted({int(v) for v in k})),
             metrics=parse_metrics(metrics) if isinstance(metrics, str) else tuple(metrics),
@@ -162,7 +167,12 @@ class Tuning:
         return {} if self.precision == "float64" else {"precision": self.precision}
 
     def params(self) -> dict[str, Any]:
-        source = self.data.source if isinstance(self.data, Dataset) else str(self.data)
+        if isinstance(self.data, Dataset):
+            source = self.data.source
+        elif isinstance(self.data, str | os.PathLike):
+            source = os.fspath(self.data)
+        else:
+            source = f"<{type(self.data).__name__}>"
         return {
             "data": source,
             **self.space.describe(),
@@ -259,6 +269,7 @@ class Tuning:
             label=self.label,
             group_column=group,
             missing=self.missing,
+            csv_format=self.csv_format,
             events=pipe.events_for("load"),
         )
         pipe.stage(
@@ -308,6 +319,13 @@ class Tuning:
         return pipe
 
 
-async def tune(data: str | Dataset = "iris", **options: Any) -> TuningResult:
-    """Tune a k-NN classifier on ``data``; see :class:`Tuning` for the options."""
+async def tune(
+    data: str | os.PathLike[str] | Dataset | Any = "iris", **options: Any
+) -> TuningResult:
+    """Tune a k-NN classifier on ``data``; see :class:`Tuning` for the options.
+
+    ``data`` is a built-in name, a CSV/``.npy``/``.npz`` path (``-``: a CSV on
+    standard input), an ``(X, y)`` pair, a pandas DataFrame (``label=`` names
+    its label column) or a :class:`Dataset`.
+    """
     return await Tuning(data, **options).run()

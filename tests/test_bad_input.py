@@ -18,15 +18,15 @@ CASES: dict[str, tuple[bytes | None, list[str], str]] = {
     "non-numeric cell": (
         b"a,b,label\n1,2,x\n3,abc,y\n",
         [],
-        ":3: column 2 ('b') is 'abc', not a number",
+        ":3: column 'b' (index 1) is 'abc', not a number",
     ),
     "nan cell": (
         b"a,b,label\n1,2,x\n3,nan,y\n",
         [],
-        ":3: column 2 ('b') is 'nan', a missing value",
+        ":3: column 'b' (index 1) is 'nan', a missing value",
     ),
-    "infinite cell": (b"a,b,label\n1,2,x\n3,inf,y\n", [], ":3: column 2 ('b') is 'inf'"),
-    "empty cell": (b"a,b,label\n1,2,x\n3,,y\n", [], ":3: column 2 ('b') is empty"),
+    "infinite cell": (b"a,b,label\n1,2,x\n3,inf,y\n", [], ":3: column 'b' (index 1) is 'inf'"),
+    "empty cell": (b"a,b,label\n1,2,x\n3,,y\n", [], ":3: column 'b' (index 1) is empty"),
     "not utf-8": (b"a,b,label\n1,2,x\n3,4,\xff\xfe\n", [], ":3: bytes that are not UTF-8"),
     "single class": (b"a,b,label\n1,2,x\n3,4,x\n5,6,x\n", [], "a single class ('x')"),
     "unknown label column": (

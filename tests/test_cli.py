@@ -224,7 +224,7 @@ def test_data_errors_name_the_file_and_line(tmp_path: Path) -> None:
     path.write_text("a,b,label\n1,2,x\n3,oops,y\n")
     done = run_cli(str(path))
     assert done.returncode == 2
-    assert f"{path}:3: column 2 ('b') is 'oops', not a number" in done.stderr
+    assert f"{path}:3: column 'b' (index 1) is 'oops', not a number" in done.stderr
 
 
 def test_a_float32_run_says_so(tmp_path: Path) -> None:

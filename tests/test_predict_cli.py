@@ -71,7 +71,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict,
 
 
 def test_the_saved_model_is_the_best_candidate_and_predicts_like_scikit_learn(trained) -> None:  # type: ignore[no-untyped-def]
-    train, model_path, results, folder = trained
+    _, model_path, results, folder = trained
     model = KNNModel.load(model_path)
     assert model.params() == results["best"]
     assert model.feature_names == NAMES and model.label == "species"
@@ -114,8 +114,16 @@ def test_predictions_go_to_a_file_atomically(trained) -> None:  # type: ignore[n
 BAD = {
     "wrong feature count": ("1,2,3\n4,5,6\n", [], "has 3 columns, but the model has 5 features"),
     "unknown column": ("f0,f1,f2,f3,f4,id\n1,2,3,4,5,6\n", [], "column 'id' is not a feature"),
-    "text cell": ("f0,f1,f2,f3,f4\n1,2,3,4,5\n1,2,3,four,5\n", [], ":3: column 4 ('f3') is 'four'"),
-    "missing value": ("f0,f1,f2,f3,f4\n1,2,3,4,5\n1,2,,4,5\n", [], ":3: column 3 ('f2') is empty"),
+    "text cell": (
+        "f0,f1,f2,f3,f4\n1,2,3,4,5\n1,2,3,four,5\n",
+        [],
+        ":3: column 'f3' (index 3) is 'four'",
+    ),
+    "missing value": (
+        "f0,f1,f2,f3,f4\n1,2,3,4,5\n1,2,,4,5\n",
+        [],
+        ":3: column 'f2' (index 2) is empty",
+    ),
     "unknown label": ("f0,f1,f2,f3,f4\n1,2,3,4,5\n", ["--label", "kind"], "--label 'kind'"),
 }
 

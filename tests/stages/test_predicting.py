@@ -124,11 +124,11 @@ async def test_progress_events_count_the_blocks(model, samples) -> None:  # type
 BAD_FILES = {
     "a text cell": (
         ["alpha,beta,gamma,delta,eps", "1,2,3,4,5", "1,2,x,4,5"],
-        ":3: column 3 ('gamma') is 'x', not a number",
+        ":3: column 'gamma' (index 2) is 'x', not a number",
     ),
     "a missing cell": (
         ["alpha,beta,gamma,delta,eps", "1,2,3,4,5", "1,,3,4,5"],
-        ":3: column 2 ('beta') is empty, a missing value",
+        ":3: column 'beta' (index 1) is empty, a missing value",
     ),
     "a ragged row": (
         ["alpha,beta,gamma,delta,eps", "1,2,3,4,5", "1,2,3,4"],
@@ -171,7 +171,7 @@ async def test_a_failure_late_in_a_large_file_leaves_no_output(model, samples, t
     rows[-3][1] = "oops"
     path = write_csv(tmp_path / "late.csv", NAMES, rows)
     out = tmp_path / "out.csv"
-    with pytest.raises(StageFailed, match=f":{len(rows) - 1}: column 2"):
+    with pytest.raises(StageFailed, match=f":{len(rows) - 1}: column 'beta' \\(index 1\\)"):
         await predict(model, path, out=out, workers=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["late.csv"]
 

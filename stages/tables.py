@@ -1,0 +1,82 @@
+"""Data sets already in memory: ``(X, y)`` array-likes and pandas DataFrames.
+
+pandas is optional: it is never imported here; a DataFrame is recognised by
+its type's module and read through its own methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeGuard
+
+import numpy as np
+
+from pipeline.errors import InputError
+
+from .dataset import Dataset
+from .load import dataset_from_arrays
+
+__all__ = ["dataset_from_frame", "dataset_from_pair", "is_frame", "is_pair"]
+
+
+def is_frame(value: Any) -> bool:
+    """A pandas DataFrame, recognised without importing pandas."""
+    kind = type(value)
+    return kind.__name__ == "DataFrame" and kind.__module__.split(".")[0] == "pandas"
+
+
+def is_pair(value: Any) -> TypeGuard[tuple[Any, Any]]:
+    return isinstance(value, tuple) and len(value) == 2
+
+
+def dataset_from_pair(pair: tuple[Any, Any], source: str = "<arrays>") -> Dataset:
+    """``(X, y)``: features as a 2-D array-like, labels of any type (sorted unique: the classes)."""
+    X, y = pair
+    if is_frame(X):
+        return _named(dataset_from_arrays(_frame_features(X, source), _labels(y), source), X)
+    return dataset_from_arrays(X, _labels(y), source)
+
+
+def dataset_from_frame(frame: Any, label: str | int | None, source: str = "<DataFrame>") -> Dataset:
+    """A DataFrame whose column ``label`` (name or 0-based position; default the last) holds
+    the labels and every other column a numeric feature."""
+    columns = [str(c) for c in frame.columns]
+    if len(columns) < 2:
+        raise InputError(f"{source}: needs feature columns and a label column; it has {columns}")
+    if label is None:
+        at = len(columns) - 1
+    elif isinstance(label, str) and label in columns:
+        at = columns.index(label)
+    elif isinstance(label, int) and -len(columns) <= label < len(columns):
+        at = label % len(columns)
+    else:
+        raise InputError(
+            f"{source}: label {label!r} is not a column ({', '.join(map(repr, columns))}); "
+            "give a column name or a 0-based position"
+        )
+    features = frame.drop(columns=frame.columns[at])
+    labels = frame.iloc[:, at]
+    dataset = dataset_from_arrays(_frame_features(features, source), _labels(labels), source)
+    return _named(dataset, features, label_name=columns[at])
+
+
+def _frame_features(frame: Any, source: str) -> np.ndarray[Any, Any]:
+    for name, dtype in frame.dtypes.items():
+        if dtype.kind not in "biuf":
+            raise InputError(
+                f"{source}: column {str(name)!r} holds {dtype} values, not numbers; "
+                "convert it to numbers or leave it out"
+            )
+    return np.asarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _labels(y: Any) -> list[Any]:
+    values = np.asarray(getattr(y, "to_numpy", lambda: y)())
+    if values.ndim != 1:
+        raise InputError(f"y: labels must be one value per row, got shape {values.shape}")
+    return list(values.tolist())
+
+
+def _named(dataset: Dataset, frame: Any, label_name: str | None = None) -> Dataset:
+    from dataclasses import replace
+
+    return replace(dataset, feature_names=[str(c) for c in frame.columns], label_name=label_name)
