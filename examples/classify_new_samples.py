@@ -44,9 +44,8 @@ async def main() -> None:
         predicted = loaded.predict(X_new)  # in memory, on threads
         truth = np.asarray(wine.target_names)[y_new]
         print(f"held-out accuracy: {np.mean(predicted == truth):.4f} on {len(truth)} new samples")
-        print(
-            f"first sample: {predicted[0]}, vote shares {np.round(loaded.predict_proba(X_new[:1])[0], 3)}"
-        )
+        shares = np.round(loaded.predict_proba(X_new[:1])[0], 3)
+        print(f"first sample: {predicted[0]}, vote shares {shares}")
 
         # The same through the pipeline on the process pool, streamed to a CSV file.
         np.save(Path(folder) / "new.npy", X_new)
@@ -56,9 +55,8 @@ async def main() -> None:
         print(f"pipeline: {summary.rows} rows written, header {lines[0]!r}")
 
     twin = loaded.to_sklearn()
-    print(
-        f"scikit-learn twin {type(twin).__name__} agrees: {bool((twin.predict(X_new) == predicted).all())}"
-    )
+    agrees = bool((twin.predict(X_new) == predicted).all())
+    print(f"scikit-learn twin {type(twin).__name__} agrees: {agrees}")
 
 
 if __name__ == "__main__":
