@@ -181,12 +181,15 @@ def parse_csv(
             f"{source}: no feature columns left besides the label{hint}; add feature columns"
         )
     X = parse_numbers([line for _, line in lines], delimiter, feature_at, width) if plain else None
-    if plain:
-        numbered = [(number, line.split(delimiter)) for number, line in lines]
     if X is None:  # the careful reading: every cell, so the first bad one is named
+        if plain:
+            numbered = [(number, line.split(delimiter)) for number, line in lines]
         X = _careful_features(numbered, width, feature_at, source, names, allow_missing)
-    labels = [row[label_at].strip() for _, row in numbered]
-    for (number, _), value in zip(numbered, labels, strict=True):
+        column = [(number, row[label_at]) for number, row in numbered]
+    else:  # every row has ``width`` cells: cut out just the label's
+        column = [(number, _cell_at(line, delimiter, label_at, width)) for number, line in lines]
+    labels = [cell.strip() for _, cell in column]
+    for (number, _), value in zip(column, labels, strict=True):
         if not value:
             raise InputError(
                 f"{source}:{number}: column {names[label_at]!r} (the label) is empty; "
@@ -195,7 +198,12 @@ def parse_csv(
     y, classes = encode_labels(labels)
     groups = None
     if group_at is not None:
-        groups = np.array([row[group_at].strip() for _, row in numbered], dtype=object)
+        cells = (
+            [_cell_at(line, delimiter, group_at, width) for _, line in lines]
+            if lines and len(lines) == len(labels)
+            else [row[group_at] for _, row in numbered]
+        )
+        groups = np.array([cell.strip() for cell in cells], dtype=object)
     return Dataset(
         X=X,
         y=y,
@@ -205,6 +213,13 @@ def parse_csv(
         groups=groups,
         label_name=names[label_at] if header is not None else None,
     )
+
+
+def _cell_at(line: str, delimiter: str, at: int, width: int) -> str:
+    """Cell ``at`` of a plain line of ``width`` cells, without splitting the rest."""
+    if at == width - 1:
+        return line.rpartition(delimiter)[2]
+    return line.split(delimiter, at + 1)[at]
 
 
 def _csv_rows(
