@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--weights", default="uniform", help="uniform,distance (default: uniform)")
     run.add_argument(
+        "--scale",
+        help="feature scalings to search, fitted on each training fold: none, standard, "
+        "minmax, robust, comma-separated (default: not searched, features as they are)",
+    )
+    run.add_argument(
         "--cv", default="kfold:5", help="kfold:N, holdout:F, loo or column:NAME (default: kfold:5)"
     )
     run.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
@@ -271,6 +276,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         k=args.k,
         metrics=args.metrics,
         weights=args.weights,
+        scale=args.scale,
         cv=args.cv,
         seed=args.seed,
         label=args.label,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .predicting import Prediction, PredictionSummary, predict
     from .rank import RankedCandidate
     from .results import TuningResult
+    from .search_cv import KNNSearchCV
     from .search_space import Candidate, SearchSpace
     from .tuning import Tuning, compute_pool, tune
 
@@ -30,6 +31,7 @@ _EXPORTS = {
     "CvSpec": "partition",
     "Dataset": "dataset",
     "KNNModel": "model",
+    "KNNSearchCV": "search_cv",
     "ModelFileError": "model",
     "Prediction": "predicting",
     "PredictionSummary": "predicting",
@@ -50,6 +52,7 @@ __all__ = [
     "CvSpec",
     "Dataset",
     "KNNModel",
+    "KNNSearchCV",
     "ModelFileError",
     "Prediction",
     "PredictionSummary",

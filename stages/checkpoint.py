@@ -47,7 +47,8 @@ def fingerprint(dataset: Dataset, options: Mapping[str, Any]) -> str:
 
 
 def _unit_row(unit: WorkUnit) -> list[Any]:
-    return [unit.id, unit.metric, unit.fold, unit.start, unit.stop]
+    row: list[Any] = [unit.id, unit.metric, unit.fold, unit.start, unit.stop]
+    return row if unit.scale is None else [*row, unit.scale]
 
 
 class CheckpointFile:
@@ -124,8 +125,8 @@ class CheckpointFile:
         try:
             header = json.loads(complete[0])
             plan = [
-                WorkUnit(int(i), str(m), int(f), int(a), int(b))
-                for i, m, f, a, b in header["units"]
+                WorkUnit(int(i), str(m), int(f), int(a), int(b), *(str(c) for c in scale))
+                for i, m, f, a, b, *scale in header["units"]
             ]
             version, made_for = header["checkpoint"], header["run"]
         except (ValueError, KeyError, TypeError):

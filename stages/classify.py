@@ -21,6 +21,7 @@ from pipeline.shared import ArrayRef
 
 from .kernels import kneighbors
 from .missing import fill
+from .scaling import FittedScale
 from .vote import class_votes
 
 __all__ = ["Classified", "ModelInputs", "classify_block", "neighbours_of_block"]
@@ -31,8 +32,9 @@ class ModelInputs:
     """What every block of a prediction shares: the training rows and the parameters.
 
     ``X_t`` is the training matrix as the kernel reads it (features x rows, in
-    the model's precision); ``fill_values`` fills missing feature values of
-    the samples, as the model's missing-value policy filled its own rows.
+    the model's precision, already scaled); ``fill_values`` fills missing
+    feature values of the samples, as the model's missing-value policy filled
+    its own rows, and ``scaler`` scales them as the training rows were.
     """
 
     X_t: ArrayRef
@@ -42,6 +44,7 @@ class ModelInputs:
     weights: str
     n_classes: int
     fill_values: ArrayRef | None = None
+    scaler: FittedScale | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ def _queries(inputs: ModelInputs, samples: npt.NDArray[Any]) -> npt.NDArray[np.f
     queries = np.asarray(samples, dtype=np.float64)
     if inputs.fill_values is not None:
         queries = fill(queries, inputs.fill_values.attach())
+    if inputs.scaler is not None:
+        queries = inputs.scaler.apply(queries)
     return queries
 
 

@@ -200,7 +200,11 @@ async def plan_stage(
                     part.dataset.source,
                 )
             test_order, units = plan_units(
-                part.folds, space.metrics, workers=workers, merge_small_folds=impute is None
+                part.folds,
+                space.metrics,
+                scales=space.scales or (None,),
+                workers=workers,
+                merge_small_folds=impute is None,
             )
             resumed: dict[int, npt.NDArray[np.int16]] = {}
             if checkpoint is not None:
@@ -344,7 +348,7 @@ async def score_stage(
                     labels=plan.dataset.y,
                     test_order=plan.test_order,
                     fold_sizes=[f.test.size for f in plan.folds.folds],
-                    metrics=plan.space.metrics,
+                    searches=plan.space.searches,
                     n_weights=len(plan.space.weights),
                     n_ks=len(plan.space.ks),
                     n_classes=len(plan.dataset.classes),

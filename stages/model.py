@@ -14,8 +14,9 @@ code of theirs. The format, version 1:
   (``"knn-pipeline-model"``), ``version`` (1), ``params`` (``k``, ``metric``,
   ``weights``), ``classes`` (label values, strings or numbers, in code order),
   ``feature_names``, ``label`` (the label column's name, or null),
-  ``source``, ``missing`` (the policy the rows went through), ``rows`` and
-  ``features``;
+  ``source``, ``missing`` (the policy the rows went through), ``scale``
+  (``none``, ``standard``, ``minmax`` or ``robust``: fitted on ``X`` when
+  the model is loaded), ``rows`` and ``features``;
 - ``X.npy``: float64 ``(rows, features)``, the training rows as the
   kernel sees them (after the missing-value policy);
 - ``y.npy``: int64 ``(rows,)``, class codes into ``classes``;
@@ -45,6 +46,7 @@ from .dataset import Dataset
 from .kernels import transposed
 from .missing import fit_fill_values
 from .plan import MIN_BLOCK_ROWS, rows_per_block
+from .scaling import SCALES, fit_scale, sklearn_scaler
 from .search_space import METRICS, SKLEARN_METRIC, WEIGHTS
 
 __all__ = ["MODEL_FORMAT", "MODEL_VERSION", "KNNModel", "ModelFileError"]
@@ -98,6 +100,7 @@ class KNNModel:
         source: str = "",
         missing: str = "error",
         fill_values: npt.ArrayLike | None = None,
+        scale: str = "none",
     ) -> None:
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.y = np.ascontiguousarray(y, dtype=np.intp)
@@ -119,6 +122,10 @@ class KNNModel:
         self.source = source
         self.missing = missing
         self.fill_values = None if fill_values is None else np.asarray(fill_values, np.float64)
+        if scale not in SCALES:
+            raise ValueError(f"scale: unknown {scale!r}; choose from {', '.join(SCALES)}")
+        self.scale = scale
+        self.scaler = fit_scale(scale, self.X)  # fitted on every training row, as the folds were
         self._inputs: ModelInputs | None = None
 
     @classmethod
@@ -147,6 +154,7 @@ class KNNModel:
             source=dataset.source,
             missing=missing,
             fill_values=fill_values,
+            scale=str(params.get("scale") or "none"),
         )
 
     # -- describing -------------------------------------------------------------------------
@@ -161,11 +169,15 @@ class KNNModel:
         return [str(c) for c in self.classes.tolist()]
 
     def params(self) -> dict[str, Any]:
-        return {"k": self.k, "metric": self.metric, "weights": self.weights}
+        params: dict[str, Any] = {"k": self.k, "metric": self.metric, "weights": self.weights}
+        if self.scale != "none":
+            params["scale"] = self.scale
+        return params
 
     def __repr__(self) -> str:
         return (
             f"KNNModel(k={self.k}, metric={self.metric!r}, weights={self.weights!r}, "
+            f"scale={self.scale!r}, "
             f"rows={self.X.shape[0]}, features={self.X.shape[1]}, classes={len(self.classes)})"
         )
 
@@ -179,14 +191,16 @@ class KNNModel:
 
     def worker_inputs(self, share: Any) -> ModelInputs:
         """Worker inputs with each array passed through ``share`` (e.g. ``SharedArrays.share``)."""
+        rows = self.X if self.scaler is None else self.scaler.apply(self.X)
         return ModelInputs(
-            X_t=share(transposed(self.X)),
+            X_t=share(transposed(rows)),
             y=share(self.y),
             k=self.k,
             metric=self.metric,
             weights=self.weights,
             n_classes=len(self.classes),
             fill_values=None if self.fill_values is None else share(self.fill_values),
+            scaler=self.scaler,
         )
 
     def block_rows(self, samples: int = 0, workers: int = 1) -> int:
@@ -292,19 +306,30 @@ class KNNModel:
     # -- scikit-learn -----------------------------------------------------------------------
 
     def to_sklearn(self) -> Any:
-        """A fitted ``KNeighborsClassifier(algorithm="brute")`` with this model's predictions.
+        """A fitted scikit-learn estimator with this model's predictions.
 
-        Fitted on the same rows and labels, so its ``classes_`` equal ``classes``.
+        ``KNeighborsClassifier(algorithm="brute")``, or a ``Pipeline`` of
+        ``SimpleImputer`` and the scaler before it when the model fills missing
+        values or scales; fitted on the same rows and labels, so its
+        ``classes_`` equal ``classes``.
         """
+        from sklearn.impute import SimpleImputer
         from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.pipeline import make_pipeline
 
-        estimator = KNeighborsClassifier(
+        classifier = KNeighborsClassifier(
             n_neighbors=self.k,
             metric=SKLEARN_METRIC[self.metric],
             weights=self.weights,
             algorithm="brute",
         )
-        return estimator.fit(self.X, self.classes[self.y])
+        steps = [] if self.fill_values is None else [SimpleImputer(strategy=self.missing)]
+        scaler = sklearn_scaler(self.scale)
+        if scaler is not None:
+            steps.append(scaler)
+        if not steps:
+            return classifier.fit(self.X, self.classes[self.y])
+        return make_pipeline(*steps, classifier).fit(self.X, self.classes[self.y])
 
     # -- files ------------------------------------------------------------------------------
 
@@ -318,6 +343,7 @@ class KNNModel:
             "label": self.label,
             "source": self.source,
             "missing": self.missing,
+            "scale": self.scale,
             "rows": int(self.X.shape[0]),
             "features": int(self.X.shape[1]),
         }
@@ -443,6 +469,7 @@ class KNNModel:
                 source=str(header.get("source", "")),
                 missing=str(header.get("missing", "error")),
                 fill_values=fill_values,
+                scale=str(header.get("scale", "none")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise refuse(f"its parameters are not valid ({error})") from None

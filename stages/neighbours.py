@@ -23,6 +23,7 @@ from pipeline.shared import ArrayRef
 from .kernels import DTYPES, kneighbors, transposed
 from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
+from .scaling import FittedScale, fit_scale
 from .vote import predict_every_k
 
 __all__ = [
@@ -85,18 +86,21 @@ class _TrainingSet:
     X_t: npt.NDArray[np.floating[Any]]  # transposed, in the run's precision, as the kernels read it
     y: npt.NDArray[np.intp]
     fill_values: npt.NDArray[np.float64] | None
+    scaler: FittedScale | None = None
 
 
-_training_cache: dict[tuple[str, int], _TrainingSet] = {}
+_training_cache: dict[tuple[str, int, str | None], _TrainingSet] = {}
 
 
-def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
-    """Training rows of ``fold`` (all rows for masked units), imputed, kept per worker."""
-    key = (inputs.token, fold)
+def _training_set(inputs: UnitInputs, fold: int, scale: str | None = None) -> _TrainingSet:
+    """Training rows of ``fold`` (all rows for masked units), imputed and scaled as the
+    unit says, kept per worker: one fold at a time, each of its scalings."""
+    key = (inputs.token, fold, scale)
     hit = _training_cache.get(key)
     if hit is not None:
         return hit
-    _training_cache.clear()  # one fold at a time (units arrive fold-major); free it first
+    if any(cached[:2] != key[:2] for cached in _training_cache):
+        _training_cache.clear()  # units arrive fold-major: free the previous fold first
     X, y = inputs.X.attach(), inputs.y.attach()
     precision = inputs.precision
     if fold == MASKED:
@@ -107,14 +111,20 @@ def _training_set(inputs: UnitInputs, fold: int) -> _TrainingSet:
             train = inputs.train_rows.attach()[start:stop]
         else:
             train = np.flatnonzero(inputs.fold_of_row.attach() != fold)
-        if inputs.impute is None:  # straight into the kernels' layout, no row-major copy
+        if inputs.impute is None and scale in (None, "none"):
+            # straight into the kernels' layout, no row-major copy
             X_t = np.take(X.T, train, axis=1).astype(DTYPES[precision], copy=False)
             found = _TrainingSet(X_t, y[train], None)
         else:
             train_X = X[train]
-            fill_values = fit_fill_values(train_X, inputs.impute)
-            filled = fill(train_X, fill_values)
-            found = _TrainingSet(transposed(filled, precision), y[train], fill_values)
+            fill_values = None
+            if inputs.impute is not None:
+                fill_values = fit_fill_values(train_X, inputs.impute)
+                train_X = fill(train_X, fill_values)
+            scaler = fit_scale(scale or "none", train_X)
+            if scaler is not None:
+                train_X = scaler.apply(train_X)
+            found = _TrainingSet(transposed(train_X, precision), y[train], fill_values, scaler)
     _training_cache[key] = found
     return found
 
@@ -124,10 +134,12 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     started = time.perf_counter()
     X = inputs.X.attach()
     rows = inputs.test_order.attach()[unit.start : unit.stop]
-    training = _training_set(inputs, unit.fold)
+    training = _training_set(inputs, unit.fold, unit.scale)
     queries = X[rows]
     if training.fill_values is not None:
         queries = fill(queries, training.fill_values)
+    if training.scaler is not None:
+        queries = training.scaler.apply(queries)
     query_groups = point_groups = None
     if unit.fold == MASKED:  # a test row's own fold is not its training set
         point_groups = inputs.fold_of_row.attach().astype(np.intp, copy=False)

@@ -35,13 +35,17 @@ MERGE_BELOW_ROWS = 16
 
 @dataclass(frozen=True)
 class WorkUnit:
-    """Test rows ``test_order[start:stop]`` of ``fold`` (or :data:`MASKED`), under ``metric``."""
+    """Test rows ``test_order[start:stop]`` of ``fold`` (or :data:`MASKED`), under ``metric``.
+
+    ``scale`` is the scaling fitted on the fold's training rows (None: not searched).
+    """
 
     id: int
     metric: str
     fold: int
     start: int
     stop: int
+    scale: str | None = None
 
     @property
     def rows(self) -> int:
@@ -49,7 +53,8 @@ class WorkUnit:
 
     def label(self, fold_ids: list[str]) -> str:
         where = "folds mixed" if self.fold == MASKED else f"fold {fold_ids[self.fold]}"
-        return f"unit {self.id} ({where}, {self.metric}, test rows {self.start}..{self.stop - 1})"
+        how = self.metric if self.scale is None else f"{self.scale} scaling, {self.metric}"
+        return f"unit {self.id} ({where}, {how}, test rows {self.start}..{self.stop - 1})"
 
 
 def rows_per_block(train_rows: int, pairs: int = PAIRS_PER_UNIT) -> int:
@@ -61,6 +66,7 @@ def plan_units(
     folds: Folds,
     metrics: tuple[str, ...],
     *,
+    scales: tuple[str | None, ...] = (None,),
     workers: int = 1,
     pairs_per_unit: int = PAIRS_PER_UNIT,
     merge_small_folds: bool = True,
@@ -68,8 +74,9 @@ def plan_units(
     """The test-row order (rows grouped by fold) and the units, fold-major.
 
     ``merge_small_folds=False`` keeps every unit inside one fold; imputation
-    needs that, since each fold imputes from its own training rows. Folds
-    that are not disjoint (given splits) are never merged.
+    and scaling need that, since each fold fits them on its own training
+    rows. Folds that are not disjoint (given splits) are never merged. There
+    is one unit per block for every (scaling, metric).
 
     Fold-major order finishes whole folds early, so the leaderboard fills in
     while the run goes on.
@@ -81,11 +88,13 @@ def plan_units(
     total_rows = int(test_order.size)
     # Enough units that every worker has several to the end: no long tail of one big unit.
     wanted_units = 4 * workers
-    per_metric = max(1, -(-wanted_units // len(metrics)))
+    per_metric = max(1, -(-wanted_units // (len(metrics) * len(scales))))
     block = max(MIN_BLOCK_ROWS, min(block, -(-total_rows // per_metric)))
 
     spans: list[tuple[int, int, int]] = []
-    if merge_small_folds and folds.disjoint and total_rows / len(sizes) < MERGE_BELOW_ROWS:
+    fitted = any(scale not in (None, "none") for scale in scales)
+    merge = merge_small_folds and folds.disjoint and not fitted
+    if merge and total_rows / len(sizes) < MERGE_BELOW_ROWS:
         spans = [(MASKED, s, min(s + block, total_rows)) for s in range(0, total_rows, block)]
     else:
         offset = 0
@@ -95,9 +104,9 @@ def plan_units(
             spans.extend((number, int(a), int(b)) for a, b in itertools.pairwise(edges))
             offset += size
     units = [
-        WorkUnit(id=i, metric=metric, fold=fold, start=start, stop=stop)
-        for i, (fold, start, stop, metric) in enumerate(
-            (f, a, b, m) for f, a, b in spans for m in metrics
+        WorkUnit(id=i, metric=metric, fold=fold, start=start, stop=stop, scale=scale)
+        for i, (fold, start, stop, scale, metric) in enumerate(
+            (f, a, b, c, m) for f, a, b in spans for c in scales for m in metrics
         )
     ]
     return test_order, units

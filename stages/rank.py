@@ -1,7 +1,7 @@
 """The leaderboard: candidates ranked by mean accuracy as folds complete.
 
 Order: mean accuracy (descending), then ``k`` (ascending), then the order in
-which metrics and weightings were given. ``rank`` is competition ranking on
+which scalings, metrics and weightings were given. ``rank`` is competition ranking on
 mean accuracy alone (equal means share a rank), scikit-learn's
 ``rank_test_score`` rule. Means and standard deviations are taken over the
 folds scored so far with NumPy's ``mean``/``std`` (population), as
@@ -66,7 +66,7 @@ class Leaderboard:
     ) -> None:
         self.space = space
         self.candidates = list(space.candidates())
-        shape = (len(space.metrics), len(space.weights), len(space.ks), n_folds)
+        shape = (len(space.searches), len(space.weights), len(space.ks), n_folds)
         self.accuracy = np.full(shape, np.nan)
         self.balanced_accuracy = np.full(shape, np.nan)
         self.f1_macro = np.full(shape, np.nan)
@@ -81,17 +81,17 @@ class Leaderboard:
             self._hits_sum = np.zeros(shape[:3], dtype=np.int64 if fits else object)
 
     def add(self, scores: FoldScores) -> list[int]:
-        """Record one (fold, metric); return the candidate indices it touched."""
-        self.accuracy[scores.metric, :, :, scores.fold] = scores.accuracy
-        self.balanced_accuracy[scores.metric, :, :, scores.fold] = scores.balanced_accuracy
-        self.f1_macro[scores.metric, :, :, scores.fold] = scores.f1_macro
+        """Record one (fold, search); return the candidate indices it touched."""
+        self.accuracy[scores.search, :, :, scores.fold] = scores.accuracy
+        self.balanced_accuracy[scores.search, :, :, scores.fold] = scores.balanced_accuracy
+        self.f1_macro[scores.search, :, :, scores.fold] = scores.f1_macro
         if self._hits_sum is not None and self._fold_sizes is not None:
             hits = np.rint(scores.accuracy * self._fold_sizes[scores.fold]).astype(np.int64)
             if self._hits_sum.dtype == object:
                 hits = hits.astype(object)
-            self._hits_sum[scores.metric] += hits * self._scale[scores.fold]
-        per_metric = len(self.space.weights) * len(self.space.ks)
-        return list(range(scores.metric * per_metric, (scores.metric + 1) * per_metric))
+            self._hits_sum[scores.search] += hits * self._scale[scores.fold]
+        per_search = len(self.space.weights) * len(self.space.ks)
+        return list(range(scores.search * per_search, (scores.search + 1) * per_search))
 
     def _flat(self, array: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return array.reshape(len(self.candidates), self.n_folds)
@@ -114,8 +114,8 @@ class Leaderboard:
         scored = np.flatnonzero(~np.isnan(means))
         ks = np.array([self.candidates[i].k for i in scored])
         level = self._level(means)
-        # Candidates are enumerated metric-major, then weights, so the index breaks
-        # the remaining ties in the order metrics and weights were given.
+        # Candidates are enumerated search-major (scaling, then metric), then weights, so
+        # the index breaks the remaining ties in the order these were given.
         order = scored[np.lexsort((scored, ks, -level[scored]))]
         return order, means
 

@@ -103,23 +103,19 @@ class TuningResult:
         if not self.complete:
             title += " [PARTIAL: interrupted]"
         table = Table(title=title, title_justify="left")
-        for name, justify in (
-            ("rank", "right"),
-            ("k", "right"),
-            ("metric", "left"),
-            ("weights", "left"),
-            ("accuracy", "right"),
-            ("± std", "right"),
-            ("balanced", "right"),
-            ("F1 macro", "right"),
-        ):
+        scaled = any(row.candidate.scale is not None for row in self.candidates)
+        columns = [("rank", "right"), ("k", "right"), ("metric", "left"), ("weights", "left")]
+        if scaled:
+            columns.append(("scale", "left"))
+        columns += [("accuracy", "right"), ("± std", "right"), ("balanced", "right")]
+        for name, justify in [*columns, ("F1 macro", "right")]:
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for row in self.candidates[:top]:
+            how = [str(row.rank), str(row.candidate.k), row.candidate.metric, row.candidate.weights]
+            if scaled:
+                how.append(str(row.candidate.scale))
             table.add_row(
-                str(row.rank),
-                str(row.candidate.k),
-                row.candidate.metric,
-                row.candidate.weights,
+                *how,
                 f"{row.mean_accuracy:.4f}",
                 f"{row.std_accuracy:.4f}",
                 f"{row.mean_balanced_accuracy:.4f}",
@@ -129,6 +125,8 @@ class TuningResult:
 
     def print_table(self, top: int = 10, console: Console | None = None) -> None:
         out = console or Console()
+        if console is None and not out.is_terminal:
+            out = Console(width=160)  # a file or a pipe: no terminal width to fit
         out.print(self.table(top))
         rounded = "" if self.precision == "float64" else f", {self.precision} distances"
         out.print(

@@ -1,9 +1,10 @@
 """Confusion matrices per candidate and fold, and the scores derived from them.
 
 Unit predictions are folded into one integer array of shape
-``(metrics, folds, weights, ks, classes, classes)`` with one
-``np.add.at``. When every test row of a (fold, metric) has been seen, that
-fold's scores for all of the metric's candidates are final.
+``(searches, folds, weights, ks, classes, classes)`` with one
+``np.add.at``, a search being one (scaling, metric). When every test row of
+a (fold, search) has been seen, that fold's scores for all of the search's
+candidates are final.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ __all__ = ["FoldScores", "Scoreboard", "scores_from_confusion"]
 
 @dataclass(frozen=True)
 class FoldScores:
-    """Final scores of one (fold, metric) for every (weighting, k): arrays of shape ``(W, K)``."""
+    """Final scores of one (fold, search) for every (weighting, k): arrays of shape ``(W, K)``.
+
+    ``search`` indexes :attr:`SearchSpace.searches`, the (scaling, metric) pairs.
+    """
 
     fold: int
-    metric: int
+    search: int
     accuracy: npt.NDArray[np.float64]
     balanced_accuracy: npt.NDArray[np.float64]
     f1_macro: npt.NDArray[np.float64]
@@ -55,7 +59,7 @@ def scores_from_confusion(
 
 
 class Scoreboard:
-    """Accumulates unit outputs; reports each (fold, metric) as it completes."""
+    """Accumulates unit outputs; reports each (fold, search) as it completes."""
 
     def __init__(
         self,
@@ -63,26 +67,26 @@ class Scoreboard:
         labels: npt.NDArray[np.intp],
         test_order: npt.NDArray[np.intp],
         fold_sizes: list[int],
-        metrics: tuple[str, ...],
+        searches: tuple[tuple[str | None, str], ...],
         n_weights: int,
         n_ks: int,
         n_classes: int,
     ) -> None:
         self._labels = labels
         self._test_order = test_order
-        self._metric_index = {m: i for i, m in enumerate(metrics)}
+        self._search_index = {search: i for i, search in enumerate(searches)}
         n_folds = len(fold_sizes)
         # ``test_order`` holds each fold's test rows in turn; a row may recur in overlapping folds.
         self._fold_of_position = np.repeat(np.arange(n_folds), fold_sizes)
-        self._shape = (len(metrics), n_folds, n_weights, n_ks, n_classes, n_classes)
+        self._shape = (len(searches), n_folds, n_weights, n_ks, n_classes, n_classes)
         self.confusion = np.zeros(self._shape, dtype=np.int64)
         self._fold_sizes = np.asarray(fold_sizes, dtype=np.int64)
-        self._seen = np.zeros((len(metrics), n_folds), dtype=np.int64)
+        self._seen = np.zeros((len(searches), n_folds), dtype=np.int64)
 
     def add(self, output: UnitOutput) -> list[FoldScores]:
-        """Count one unit's predictions; return the (fold, metric) pairs it completed."""
+        """Count one unit's predictions; return the (fold, search) pairs it completed."""
         unit = output.unit
-        metric = self._metric_index[unit.metric]
+        search = self._search_index[(unit.scale, unit.metric)]
         rows = self._test_order[unit.start : unit.stop]
         folds = self._fold_of_position[unit.start : unit.stop]
         truth = self._labels[rows]
@@ -91,15 +95,15 @@ class Scoreboard:
         w = np.arange(n_weights)[:, None, None]
         k = np.arange(n_ks)[None, :, None]
         flat = (
-            ((((metric * n_folds + folds[None, None, :]) * n_weights + w) * n_ks + k) * n_classes)
+            ((((search * n_folds + folds[None, None, :]) * n_weights + w) * n_ks + k) * n_classes)
             + truth[None, None, :]
         ) * n_classes + predictions
         np.add.at(self.confusion.reshape(-1), flat.ravel(), 1)
         touched = np.unique(folds)
-        self._seen[metric] += np.bincount(folds, minlength=n_folds)
-        completed = [int(f) for f in touched if self._seen[metric, f] == self._fold_sizes[f]]
-        return [self._fold_scores(int(f), metric) for f in completed]
+        self._seen[search] += np.bincount(folds, minlength=n_folds)
+        completed = [int(f) for f in touched if self._seen[search, f] == self._fold_sizes[f]]
+        return [self._fold_scores(int(f), search) for f in completed]
 
-    def _fold_scores(self, fold: int, metric: int) -> FoldScores:
-        accuracy, balanced, f1 = scores_from_confusion(self.confusion[metric, fold])
-        return FoldScores(fold, metric, accuracy, balanced, f1)
+    def _fold_scores(self, fold: int, search: int) -> FoldScores:
+        accuracy, balanced, f1 = scores_from_confusion(self.confusion[search, fold])
+        return FoldScores(fold, search, accuracy, balanced, f1)

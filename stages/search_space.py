@@ -13,6 +13,8 @@ from typing import Any
 
 from pipeline.errors import InputError
 
+from .scaling import SCALES
+
 __all__ = [
     "METRICS",
     "SKLEARN_METRIC",
@@ -20,7 +22,9 @@ __all__ = [
     "Candidate",
     "SearchSpace",
     "parse_k",
+    "parse_list",
     "parse_metrics",
+    "parse_scales",
     "parse_weights",
 ]
 
@@ -38,23 +42,32 @@ MAX_K = 100_000
 
 @dataclass(frozen=True)
 class Candidate:
-    """One point of the grid."""
+    """One point of the grid; ``scale`` is None when scaling is not searched."""
 
     k: int
     metric: str
     weights: str
+    scale: str | None = None
 
     def params(self) -> dict[str, Any]:
-        return {"k": self.k, "metric": self.metric, "weights": self.weights}
+        params: dict[str, Any] = {"k": self.k, "metric": self.metric, "weights": self.weights}
+        if self.scale is not None:
+            params["scale"] = self.scale
+        return params
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Sorted distinct ``ks``, and metrics and weights in the order the user gave them."""
+    """Sorted distinct ``ks``; metrics, weights and scalings in the order the user gave them.
+
+    ``scales`` empty means scaling is not searched (the features as they are,
+    and no ``scale`` in the candidates' parameters).
+    """
 
     ks: tuple[int, ...]
     metrics: tuple[str, ...]
     weights: tuple[str, ...]
+    scales: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.ks or not self.metrics or not self.weights:
@@ -71,23 +84,40 @@ class SearchSpace:
                 )
         if min(self.ks) < 1:
             raise InputError(f"--k: every k must be at least 1, got {min(self.ks)}")
+        for scale in self.scales:
+            if scale not in SCALES:
+                raise InputError(
+                    f"--scale: unknown scaling {scale!r}; choose from {','.join(SCALES)}"
+                )
+
+    @property
+    def searches(self) -> tuple[tuple[str | None, str], ...]:
+        """The neighbour searches each fold needs: one per (scaling, metric)."""
+        return tuple((scale, metric) for scale in self.scales or (None,) for metric in self.metrics)
 
     @property
     def k_max(self) -> int:
         return max(self.ks)
 
     def candidates(self) -> Iterator[Candidate]:
-        """Every candidate, metric-major (the order of the results arrays)."""
-        for metric in self.metrics:
+        """Every candidate, search-major (scaling, then metric: the order of the results arrays)."""
+        for scale, metric in self.searches:
             for weight in self.weights:
                 for k in self.ks:
-                    yield Candidate(k, metric, weight)
+                    yield Candidate(k, metric, weight, scale)
 
     def __len__(self) -> int:
-        return len(self.ks) * len(self.metrics) * len(self.weights)
+        return len(self.ks) * len(self.searches) * len(self.weights)
 
     def describe(self) -> dict[str, Any]:
-        return {"k": list(self.ks), "metrics": list(self.metrics), "weights": list(self.weights)}
+        described: dict[str, Any] = {
+            "k": list(self.ks),
+            "metrics": list(self.metrics),
+            "weights": list(self.weights),
+        }
+        if self.scales:
+            described["scales"] = list(self.scales)
+        return described
 
 
 _K_ITEM = re.compile(r"(\d{1,9})(?:-(\d{1,9})(?::(\d{1,9}))?)?")
@@ -119,7 +149,8 @@ def parse_k(spec: str) -> tuple[int, ...]:
     return tuple(sorted(values))
 
 
-def _parse_list(spec: str, allowed: Sequence[str], option: str) -> tuple[str, ...]:
+def parse_list(spec: str, allowed: Sequence[str], option: str) -> tuple[str, ...]:
+    """A comma-separated list of names from ``allowed``, each once, in the user's order."""
     items = [p.strip().lower() for p in spec.split(",")]
     if not spec.strip() or any(not p for p in items):
         raise InputError(f"{option}: {spec!r} has an empty item; e.g. {option} {','.join(allowed)}")
@@ -133,9 +164,14 @@ def _parse_list(spec: str, allowed: Sequence[str], option: str) -> tuple[str, ..
 
 def parse_metrics(spec: str) -> tuple[str, ...]:
     """Parse a comma-separated list of metric names, keeping the user's order."""
-    return _parse_list(spec, METRICS, "--metrics")
+    return parse_list(spec, METRICS, "--metrics")
 
 
 def parse_weights(spec: str) -> tuple[str, ...]:
     """Parse a comma-separated list of vote weightings, keeping the user's order."""
-    return _parse_list(spec, WEIGHTS, "--weights")
+    return parse_list(spec, WEIGHTS, "--weights")
+
+
+def parse_scales(spec: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of scalings (``none``, ``standard``, ...), in order."""
+    return parse_list(spec, SCALES, "--scale")

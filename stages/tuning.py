@@ -56,7 +56,14 @@ from .neighbours import WORKER_PRELOAD, parse_precision
 from .partition import CvSpec, parse_cv
 from .rank import Leaderboard, RankedCandidate
 from .results import TuningResult
-from .search_space import METRICS, SearchSpace, parse_k, parse_metrics, parse_weights
+from .search_space import (
+    METRICS,
+    SearchSpace,
+    parse_k,
+    parse_metrics,
+    parse_scales,
+    parse_weights,
+)
 
 __all__ = ["Tuning", "compute_pool", "tune"]
 
@@ -76,7 +83,9 @@ class Tuning:
     """One tuning run: configure, then ``await run()``.
 
     Options take the command line's text forms or Python values:
-    ``k="1-39:2"`` or ``k=[1, 3, 5]``; ``metrics="euclidean,manhattan"`` or a list.
+    ``k="1-39:2"`` or ``k=[1, 3, 5]``; ``metrics="euclidean,manhattan"`` or a list;
+    ``scale="none,standard"`` searches scalings fitted on each training fold
+    (None: not searched, the features as they are).
     """
 
     def __init__(
@@ -86,6 +95,7 @@ class Tuning:
         k: str | Sequence[int] = "1-39:2",
         metrics: str | Sequence[str] = METRICS,
         weights: str | Sequence[str] = ("uniform",),
+        scale: str | Sequence[str] | None = None,
         cv: str | CvSpec = "kfold:5",
         seed: int = 0,
         label: str | int | None = None,
@@ -111,6 +121,7 @@ class Tuning:
             ks=parse_k(k) if isinstance(k, str) else tuple(sorted({int(v) for v in k})),
             metrics=parse_metrics(metrics) if isinstance(metrics, str) else tuple(metrics),
             weights=parse_weights(weights) if isinstance(weights, str) else tuple(weights),
+            scales=parse_scales(scale) if isinstance(scale, str) else tuple(scale or ()),
         )
         self.cv = parse_cv(cv) if isinstance(cv, str) else cv
         self.seed = seed
