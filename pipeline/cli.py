@@ -93,6 +93,8 @@ def _delimiter(text: str | None) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from stages.metrics import metric_help
+
     parser = _Parser(prog="python -m pipeline", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -126,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--metrics",
         default="euclidean,manhattan,chebyshev,sorensen",
-        help="distance metrics, comma-separated (default: all four)",
+        help=f"distance metrics, comma-separated ({metric_help()}) "
+        "(default: euclidean,manhattan,chebyshev,sorensen)",
     )
     run.add_argument("--weights", default="uniform", help="uniform,distance (default: uniform)")
     run.add_argument(

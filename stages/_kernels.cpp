@@ -28,7 +28,7 @@ namespace {
 constexpr Py_ssize_t CHUNK = 256;  // points per chunk
 constexpr int QUERIES_PER_TILE = 4;
 
-enum Metric { EUCLIDEAN = 0, MANHATTAN = 1, CHEBYSHEV = 2, SORENSEN = 3 };
+enum Metric { EUCLIDEAN = 0, MANHATTAN = 1, CHEBYSHEV = 2, SORENSEN = 3, COSINE = 4, MINKOWSKI = 5 };
 
 #if defined(__GNUC__)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -55,6 +55,7 @@ struct Search {
     const Py_ssize_t* point_groups;
     Py_ssize_t* columns;  // n_queries x k, out
     Real* best;           // n_queries x k, out
+    Real power;           // Minkowski's p (other metrics ignore it)
 };
 
 template <typename Real>
@@ -62,12 +63,17 @@ ALWAYS_INLINE Real larger(Real a, Real b) {
     return a > b ? a : b;
 }
 
-// One feature's share of a summed distance: (q - p)^2, or |q - p|.
+// One feature's share of a summed distance: (q - p)^2, |q - p|, |q - p|^power,
+// or, for cosine (rows normalised by the caller), q * p.
 template <int M, typename Real>
-ALWAYS_INLINE Real term(Real q, Real p) {
+ALWAYS_INLINE Real term(Real q, Real p, Real power) {
     if constexpr (M == EUCLIDEAN) {
         Real d = q - p;
         return d * d;
+    } else if constexpr (M == COSINE) {
+        return q * p;
+    } else if constexpr (M == MINKOWSKI) {
+        return std::pow(std::fabs(q - p), power);
     } else {
         return std::fabs(q - p);
     }
@@ -108,8 +114,9 @@ ALWAYS_INLINE void tile_distances(const Search<Real>& s, Py_ssize_t first, Py_ss
                                           larger(std::fabs(q2[b] - a2), std::fabs(q3[b] - a3)));
                     distance[b][j] = larger(m, distance[b][j]);
                 } else {
-                    distance[b][j] = distance[b][j] + term<M>(q0[b], a0) + term<M>(q1[b], a1) +
-                                     term<M>(q2[b], a2) + term<M>(q3[b], a3);
+                    distance[b][j] = distance[b][j] + term<M>(q0[b], a0, s.power) +
+                                     term<M>(q1[b], a1, s.power) + term<M>(q2[b], a2, s.power) +
+                                     term<M>(q3[b], a3, s.power);
                     if constexpr (M == SORENSEN) {
                         scratch[b][j] = scratch[b][j] + std::fabs(q0[b] + a0) +
                                         std::fabs(q1[b] + a1) + std::fabs(q2[b] + a2) +
@@ -129,7 +136,7 @@ ALWAYS_INLINE void tile_distances(const Search<Real>& s, Py_ssize_t first, Py_ss
                 if constexpr (M == CHEBYSHEV) {
                     distance[b][j] = larger(std::fabs(qf - a), distance[b][j]);
                 } else {
-                    distance[b][j] += term<M>(qf, a);
+                    distance[b][j] += term<M>(qf, a, s.power);
                     if constexpr (M == SORENSEN) scratch[b][j] += std::fabs(qf + a);
                 }
             }
@@ -141,6 +148,20 @@ ALWAYS_INLINE void tile_distances(const Search<Real>& s, Py_ssize_t first, Py_ss
                 const Real sum = scratch[b][j];
                 distance[b][j] = sum != 0 ? distance[b][j] / sum : Real(0);
             }
+        }
+    }
+    if constexpr (M == COSINE) {  // scikit-learn's 1 - similarity, clipped to [0, 2]
+        for (int b = 0; b < T; ++b) {
+            for (Py_ssize_t j = 0; j < width; ++j) {
+                const Real d = Real(1) - distance[b][j];
+                distance[b][j] = d < 0 ? Real(0) : (d > 2 ? Real(2) : d);
+            }
+        }
+    }
+    if constexpr (M == MINKOWSKI) {  // SciPy's and scikit-learn's (sum |q - p|^p)^(1/p)
+        const Real root = Real(1) / s.power;
+        for (int b = 0; b < T; ++b) {
+            for (Py_ssize_t j = 0; j < width; ++j) distance[b][j] = std::pow(distance[b][j], root);
         }
     }
 }
@@ -226,6 +247,8 @@ ALWAYS_INLINE void search_any(int metric, const Search<Real>& s) {
         case EUCLIDEAN: search_metric<EUCLIDEAN>(s); break;
         case MANHATTAN: search_metric<MANHATTAN>(s); break;
         case CHEBYSHEV: search_metric<CHEBYSHEV>(s); break;
+        case COSINE: search_metric<COSINE>(s); break;
+        case MINKOWSKI: search_metric<MINKOWSKI>(s); break;
         default: search_metric<SORENSEN>(s); break;
     }
 }
@@ -299,18 +322,20 @@ bool take(PyObject* obj, Buffer& buffer, const char* name, int ndim, char kind, 
 Py_ssize_t dim(const Buffer& b, int axis) { return b.view.shape[axis]; }
 
 const char NEAREST_DOC[] =
-    "nearest(metric, queries, points_t, query_groups, point_groups, columns, best)\n\n"
+    "nearest(metric, queries, points_t, query_groups, point_groups, columns, best, power=2)\n\n"
     "Fill columns and best (queries x k) with each query's k nearest points, nearest\n"
     "first, ties to the lower column. metric: 0 euclidean, 1 manhattan, 2 chebyshev,\n"
-    "3 sorensen. points_t is features x points, of the queries' dtype (float64 or\n"
+    "3 sorensen, 4 cosine (rows normalised by the caller), 5 minkowski with p = power\n"
+    "(at least 1). points_t is features x points, of the queries' dtype (float64 or\n"
     "float32), as is best. Empty groups: none; otherwise a query never takes a point\n"
     "of its own group (columns stay -1 where too few points are left).";
 
 PyObject* nearest(PyObject*, PyObject* args) {
     int metric;
+    double power = 2.0;
     PyObject *queries_obj, *points_obj, *qgroups_obj, *pgroups_obj, *columns_obj, *best_obj;
-    if (!PyArg_ParseTuple(args, "iOOOOOO:nearest", &metric, &queries_obj, &points_obj,
-                          &qgroups_obj, &pgroups_obj, &columns_obj, &best_obj))
+    if (!PyArg_ParseTuple(args, "iOOOOOO|d:nearest", &metric, &queries_obj, &points_obj,
+                          &qgroups_obj, &pgroups_obj, &columns_obj, &best_obj, &power))
         return nullptr;
     Buffer queries, points, qgroups, pgroups, columns, best;
     if (!take(queries_obj, queries, "queries", 2, 'f', false) ||
@@ -324,8 +349,12 @@ PyObject* nearest(PyObject*, PyObject* args) {
     const Py_ssize_t n_queries = dim(queries, 0), features = dim(queries, 1);
     const Py_ssize_t n_points = dim(points, 1), k = dim(columns, 1);
     const bool grouped = dim(qgroups, 0) > 0;
-    if (metric < EUCLIDEAN || metric > SORENSEN) {
+    if (metric < EUCLIDEAN || metric > MINKOWSKI) {
         PyErr_Format(PyExc_ValueError, "unknown metric code %d", metric);
+        return nullptr;
+    }
+    if (!(power >= 1.0) || !std::isfinite(power)) {
+        PyErr_Format(PyExc_ValueError, "minkowski power must be a finite number >= 1, got %g", power);
         return nullptr;
     }
     if (queries.view.itemsize != itemsize || best.view.itemsize != itemsize) {
@@ -350,13 +379,14 @@ PyObject* nearest(PyObject*, PyObject* args) {
         Search<double> s{static_cast<const double*>(queries.view.buf),
                          static_cast<const double*>(points.view.buf),
                          n_queries, n_points, features, k, query_groups, point_groups,
-                         out_columns, static_cast<double*>(best.view.buf)};
+                         out_columns, static_cast<double*>(best.view.buf), power};
         search.double_(metric, s);
     } else {
         Search<float> s{static_cast<const float*>(queries.view.buf),
                         static_cast<const float*>(points.view.buf),
                         n_queries, n_points, features, k, query_groups, point_groups,
-                        out_columns, static_cast<float*>(best.view.buf)};
+                        out_columns, static_cast<float*>(best.view.buf),
+                        static_cast<float>(power)};
         search.float_(metric, s);
     }
     Py_END_ALLOW_THREADS

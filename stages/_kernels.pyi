@@ -14,4 +14,5 @@ def nearest(
     point_groups: npt.NDArray[np.intp],
     columns: npt.NDArray[np.intp],
     best: npt.NDArray[np.floating[Any]],
+    power: float = 2.0,
 ) -> None: ...

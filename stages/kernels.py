@@ -30,16 +30,15 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _kernels
+from .metrics import kernel_metric
 
-__all__ = ["CHUNK", "DTYPES", "METRIC_CODES", "VECTOR_ISA", "kneighbors", "transposed"]
+__all__ = ["CHUNK", "DTYPES", "VECTOR_ISA", "kneighbors", "transposed"]
 
 CHUNK: int = _kernels.CHUNK
 """Points per chunk: a tile of four queries' running sums (8 KiB) stays in the first-level cache."""
 
 VECTOR_ISA: str = _kernels.VECTOR_ISA
 """The vector instructions the loaded kernel runs: ``avx2`` or ``baseline``."""
-
-METRIC_CODES = {"euclidean": 0, "manhattan": 1, "chebyshev": 2, "sorensen": 3}
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -51,6 +50,13 @@ _NO_GROUPS = np.empty(0, dtype=np.intp)
 def transposed(points: Matrix, precision: str = "float64") -> Matrix:
     """``points`` as the kernels read them: features x points, C-contiguous."""
     return np.ascontiguousarray(np.asarray(points).T, dtype=DTYPES[precision])
+
+
+def _unit_rows(rows: Matrix) -> Matrix:
+    """Rows scaled to length 1, zero rows left as they are (scikit-learn's ``normalize``)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    norms[norms == 0] = 1
+    return np.ascontiguousarray(rows / norms[:, None])
 
 
 def kneighbors(
@@ -79,17 +85,21 @@ def kneighbors(
         raise ValueError(f"cannot take {k} neighbours from {n_points} points")
     if (query_groups is None) != (point_groups is None):
         raise ValueError("query_groups and point_groups go together")
+    code, power = kernel_metric(metric)
     queries = np.ascontiguousarray(queries, dtype=points_t.dtype)
+    if metric == "cosine":  # the kernel takes dot products of unit rows
+        queries, points_t = _unit_rows(queries), _unit_rows(points_t.T).T
     columns = np.empty((queries.shape[0], k), dtype=np.intp)
     distances = np.empty((queries.shape[0], k), dtype=points_t.dtype)
     _kernels.nearest(
-        METRIC_CODES[metric],
+        code,
         queries,
         np.ascontiguousarray(points_t),
         _NO_GROUPS if query_groups is None else np.ascontiguousarray(query_groups, np.intp),
         _NO_GROUPS if point_groups is None else np.ascontiguousarray(point_groups, np.intp),
         columns,
         distances,
+        power,
     )
     if columns.size and columns[:, -1].min() < 0:
         raise ValueError(f"fewer than {k} points lie outside some query's own group")

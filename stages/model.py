@@ -44,10 +44,11 @@ from pipeline.shared import InlineArray
 from .classify import ModelInputs, classify_block, neighbours_of_block
 from .dataset import Dataset
 from .kernels import transposed
+from .metrics import parse_metric, sklearn_params
 from .missing import fit_fill_values
 from .plan import MIN_BLOCK_ROWS, rows_per_block
 from .scaling import SCALES, fit_scale, sklearn_scaler
-from .search_space import METRICS, SKLEARN_METRIC, WEIGHTS
+from .search_space import WEIGHTS
 
 __all__ = ["MODEL_FORMAT", "MODEL_VERSION", "KNNModel", "ModelFileError"]
 
@@ -107,8 +108,10 @@ class KNNModel:
         self.classes = np.asarray(classes)
         if self.X.ndim != 2 or self.y.shape != (self.X.shape[0],):
             raise ValueError("X must be (rows, features) and y one code per row")
-        if metric not in METRICS:
-            raise ValueError(f"metric: unknown {metric!r}; choose from {', '.join(METRICS)}")
+        try:
+            metric = parse_metric(metric, "metric")
+        except InputError as error:
+            raise ValueError(str(error)) from None
         if weights not in WEIGHTS:
             raise ValueError(f"weights: unknown {weights!r}; choose from {', '.join(WEIGHTS)}")
         if not 1 <= k <= self.X.shape[0]:
@@ -319,9 +322,9 @@ class KNNModel:
 
         classifier = KNeighborsClassifier(
             n_neighbors=self.k,
-            metric=SKLEARN_METRIC[self.metric],
             weights=self.weights,
             algorithm="brute",
+            **sklearn_params(self.metric),
         )
         steps = [] if self.fill_values is None else [SimpleImputer(strategy=self.missing)]
         scaler = sklearn_scaler(self.scale)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.errors import InputError
 
+from .metrics import DEFAULT_METRICS, METRIC_REGISTRY, parse_metric
 from .scaling import SCALES
 
 __all__ = [
@@ -28,14 +29,12 @@ __all__ = [
     "parse_weights",
 ]
 
-METRICS = ("euclidean", "manhattan", "chebyshev", "sorensen")
+METRICS = DEFAULT_METRICS
 SKLEARN_METRIC = {
-    "euclidean": "euclidean",
-    "manhattan": "manhattan",
-    "chebyshev": "chebyshev",
-    "sorensen": "braycurtis",
+    name: info.sklearn for name, info in METRIC_REGISTRY.items() if not info.takes_power
 }
-"""Each metric's name in scikit-learn (and SciPy): Sorensen's distance is Bray-Curtis."""
+"""Each fixed metric's name in scikit-learn (and SciPy): Sorensen's distance is Bray-Curtis.
+``minkowski:P`` needs a ``p`` too: :func:`stages.metrics.sklearn_params` gives both."""
 WEIGHTS = ("uniform", "distance")
 MAX_K = 100_000
 
@@ -73,10 +72,8 @@ class SearchSpace:
         if not self.ks or not self.metrics or not self.weights:
             raise InputError("the search space is empty; give at least one k, metric and weighting")
         for metric in self.metrics:
-            if metric not in METRICS:
-                raise InputError(
-                    f"--metrics: unknown metric {metric!r}; choose from {','.join(METRICS)}"
-                )
+            if parse_metric(metric) != metric:
+                raise InputError(f"--metrics: write {metric!r} as {parse_metric(metric)!r}")
         for weight in self.weights:
             if weight not in WEIGHTS:
                 raise InputError(
@@ -163,8 +160,14 @@ def parse_list(spec: str, allowed: Sequence[str], option: str) -> tuple[str, ...
 
 
 def parse_metrics(spec: str) -> tuple[str, ...]:
-    """Parse a comma-separated list of metric names, keeping the user's order."""
-    return parse_list(spec, METRICS, "--metrics")
+    """Parse a comma-separated list of metric names (``minkowski:P`` too), in the user's order."""
+    items = [p.strip() for p in spec.split(",")]
+    if not spec.strip() or any(not p for p in items):
+        raise InputError(f"--metrics: {spec!r} has an empty item; e.g. --metrics euclidean,cosine")
+    names = tuple(parse_metric(item) for item in items)
+    if len(set(names)) != len(names):
+        raise InputError(f"--metrics: {spec!r} names a metric twice; list each once")
+    return names
 
 
 def parse_weights(spec: str) -> tuple[str, ...]:
