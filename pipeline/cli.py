@@ -85,6 +85,16 @@ def _label(text: str) -> str | int:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
+def _columns(text: str | None, option: str) -> tuple[str | int, ...]:
+    """``--drop``/``--features``: names or 0-based indices, comma-separated."""
+    if text is None:
+        return ()
+    items = [item.strip() for item in text.split(",")]
+    if any(not item for item in items):
+        raise InputError(f"{option}: {text!r} has an empty item; e.g. {option} id,date")
+    return tuple(_label(item) for item in items)
+
+
 def _delimiter(text: str | None) -> str | None:
     """``--delimiter`` as typed: ``tab`` and ``\\t`` mean a tab (hard to type in a shell)."""
     if text is None:
@@ -114,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-header",
         action="store_true",
         help="the CSV's first row is data, not column names (default: detected)",
+    )
+    run.add_argument(
+        "--drop",
+        metavar="COLS",
+        help="CSV columns that are not features, comma-separated names or 0-based indices",
+    )
+    run.add_argument(
+        "--features",
+        metavar="COLS",
+        help="only these CSV columns are features (names or 0-based indices)",
     )
     run.add_argument(
         "--skip-rows",
@@ -291,6 +311,8 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         delimiter=_delimiter(args.delimiter),
         header=False if args.no_header else None,
         skip_rows=args.skip_rows,
+        drop=_columns(args.drop, "--drop"),
+        features=_columns(args.features, "--features"),
     )
     result, interrupted = await _watched(tuning, sinks)
     if interrupted is not None:

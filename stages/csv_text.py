@@ -32,12 +32,16 @@ _SNIFF_LINES = 50
 
 @dataclass(frozen=True)
 class CsvFormat:
-    """How to read a CSV: ``delimiter`` (None: detected), ``header`` (None: detected)
-    and ``skip_rows`` (lines dropped before the header or the data, e.g. a metadata line)."""
+    """How to read a CSV: ``delimiter`` (None: detected), ``header`` (None: detected),
+    ``skip_rows`` (lines dropped before the header or the data, e.g. a metadata line),
+    and which columns are features: all but ``drop``, or only ``keep`` (names or
+    0-based indices; the label and fold columns are never features)."""
 
     delimiter: str | None = None
     header: bool | None = None
     skip_rows: int = 0
+    drop: tuple[str | int, ...] = ()
+    keep: tuple[str | int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.delimiter is not None and (
@@ -49,6 +53,8 @@ class CsvFormat:
             )
         if self.skip_rows < 0:
             raise InputError(f"--skip-rows {self.skip_rows}: give 0 or more lines to skip")
+        if self.drop and self.keep:
+            raise InputError("--drop and --features: give one of them, not both")
 
 
 def decode(raw: bytes, source: str) -> str:

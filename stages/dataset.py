@@ -16,7 +16,9 @@ class Dataset:
     """Features as one float64 matrix, labels as integer codes into ``classes``.
 
     ``groups`` holds the values of a predefined-fold column, when one was read;
-    ``label_name`` is the label column's header name, when the file had one.
+    ``label_name`` is the label column's header name, when the file had one;
+    ``other_columns`` names the file's columns that are neither features nor the
+    label (left out with ``--drop``, or the fold column).
     """
 
     X: npt.NDArray[np.float64]
@@ -26,6 +28,7 @@ class Dataset:
     feature_names: list[str] = field(default_factory=list)
     groups: npt.NDArray[Any] | None = None
     label_name: str | None = None
+    other_columns: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> int:

@@ -71,7 +71,10 @@ async def load_dataset(
     if is_pair(source):
         return await asyncio.to_thread(dataset_from_pair, source)
     if is_frame(source):
-        return await asyncio.to_thread(dataset_from_frame, source, label)
+        fmt = csv_format or CsvFormat()
+        return await asyncio.to_thread(
+            dataset_from_frame, source, label, "<DataFrame>", fmt.drop, fmt.keep
+        )
     if not isinstance(source, str | os.PathLike):
         raise InputError(
             f"data: cannot read a {type(source).__name__}; give a path, a built-in name, "
@@ -173,7 +176,7 @@ def parse_csv(
         group_at = _column(group_column, names, header is not None, source, "--cv column:NAME")
         if group_at == label_at:
             raise InputError(f"{source}: the fold column {group_column!r} is also the label column")
-    feature_at = [i for i in range(width) if i not in (label_at, group_at)]
+    feature_at = _chosen_features(fmt, names, header is not None, source, (label_at, group_at))
     if not feature_at:
         others = [d for d in DELIMITERS if d != delimiter and d in (lines or numbered)[0][1]]
         hint = f" (the file may use {others[0]!r}: --delimiter {others[0]!r})" if others else ""
@@ -212,7 +215,27 @@ def parse_csv(
         feature_names=[names[i] for i in feature_at],
         groups=groups,
         label_name=names[label_at] if header is not None else None,
+        other_columns=[names[i] for i in range(width) if i not in feature_at and i != label_at]
+        if header is not None
+        else [],
     )
+
+
+def _chosen_features(
+    fmt: CsvFormat, names: list[str], named: bool, source: str, taken: tuple[int | None, ...]
+) -> list[int]:
+    """The feature columns: all but the label, fold and ``--drop`` ones, or only ``--features``."""
+    option = "--features" if fmt.keep else "--drop"
+    chosen = {_column(c, names, named, source, option) for c in fmt.keep or fmt.drop}
+    if fmt.keep:
+        clash = sorted(chosen.intersection(i for i in taken if i is not None))
+        if clash:
+            raise InputError(
+                f"{source}: --features names {names[clash[0]]!r}, the label or fold column; "
+                "leave it out"
+            )
+        return sorted(chosen)
+    return [i for i in range(len(names)) if i not in taken and i not in chosen]
 
 
 def _cell_at(line: str, delimiter: str, at: int, width: int) -> str:

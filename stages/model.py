@@ -14,7 +14,9 @@ code of theirs. The format, version 1:
   (``"knn-pipeline-model"``), ``version`` (1), ``params`` (``k``, ``metric``,
   ``weights``), ``classes`` (label values, strings or numbers, in code order),
   ``feature_names``, ``label`` (the label column's name, or null),
-  ``source``, ``missing`` (the policy the rows went through), ``scale``
+  ``source``, ``other_columns`` (columns of the training file that were
+  neither features nor the label: ``predict`` ignores them), ``missing``
+  (the policy the rows went through), ``scale``
   (``none``, ``standard``, ``minmax`` or ``robust``: fitted on ``X`` when
   the model is loaded), ``rows`` and ``features``;
 - ``X.npy``: float64 ``(rows, features)``, the training rows as the
@@ -102,6 +104,7 @@ class KNNModel:
         missing: str = "error",
         fill_values: npt.ArrayLike | None = None,
         scale: str = "none",
+        other_columns: Sequence[str] = (),
     ) -> None:
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.y = np.ascontiguousarray(y, dtype=np.intp)
@@ -122,6 +125,7 @@ class KNNModel:
             raise ValueError(f"feature_names: {len(names)} names for {self.X.shape[1]} features")
         self.feature_names = names
         self.label = label
+        self.other_columns = list(other_columns)  # in the training file, neither feature nor label
         self.source = source
         self.missing = missing
         self.fill_values = None if fill_values is None else np.asarray(fill_values, np.float64)
@@ -158,6 +162,7 @@ class KNNModel:
             missing=missing,
             fill_values=fill_values,
             scale=str(params.get("scale") or "none"),
+            other_columns=dataset.other_columns,
         )
 
     # -- describing -------------------------------------------------------------------------
@@ -347,6 +352,7 @@ class KNNModel:
             "source": self.source,
             "missing": self.missing,
             "scale": self.scale,
+            "other_columns": self.other_columns,
             "rows": int(self.X.shape[0]),
             "features": int(self.X.shape[1]),
         }
@@ -473,6 +479,7 @@ class KNNModel:
                 missing=str(header.get("missing", "error")),
                 fill_values=fill_values,
                 scale=str(header.get("scale", "none")),
+                other_columns=[str(c) for c in header.get("other_columns") or []],
             )
         except (KeyError, TypeError, ValueError) as error:
             raise refuse(f"its parameters are not valid ({error})") from None

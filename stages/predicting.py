@@ -273,6 +273,7 @@ class Prediction:
                 self.data,
                 model_features=self.model.feature_names,
                 model_label=self.model.label,
+                model_others=self.model.other_columns,
                 label=self.label,
                 block_rows=block_rows,
                 allow_missing=self.model.fill_values is not None,

@@ -97,6 +97,7 @@ def _match_columns(
     model_label: str | None,
     label: str | int | None,
     where: str,
+    model_others: Sequence[str] = (),
 ) -> _Columns:
     """Map the file's columns onto the model's features, or say exactly what does not fit."""
     shown = names if names is not None else [str(i) for i in range(width)]
@@ -129,12 +130,15 @@ def _match_columns(
             )
         features = [names.index(f) for f in model_features]
         unknown = [
-            n for i, n in enumerate(names) if i not in features and i not in (label_at, ignored)
+            n
+            for i, n in enumerate(names)
+            if i not in features and i not in (label_at, ignored) and n not in model_others
         ]
         if unknown:
             raise InputError(
-                f"{where}: column {unknown[0]!r} is not a feature of the model; remove it, "
-                "or name it with --label if it holds the true classes"
+                f"{where}: column {unknown[0]!r} is not a feature of the model, nor a column "
+                "its training file had; remove it, or name it with --label if it holds the "
+                "true classes"
             )
         return _Columns(features, label_at, shown, header=True)
     expected = len(model_features) + (label_at is not None)
@@ -263,6 +267,7 @@ def file_source(
     *,
     model_features: Sequence[str],
     model_label: str | None = None,
+    model_others: Sequence[str] = (),
     label: str | int | None = None,
     block_rows: int,
     allow_missing: bool = False,
@@ -284,6 +289,7 @@ def file_source(
             file,
             model_features=model_features,
             model_label=model_label,
+            model_others=model_others,
             label=label,
             block_rows=block_rows,
             allow_missing=allow_missing,
@@ -341,6 +347,7 @@ async def _csv_blocks(
     *,
     model_features: Sequence[str],
     model_label: str | None,
+    model_others: Sequence[str],
     label: str | int | None,
     block_rows: int,
     allow_missing: bool,
@@ -376,7 +383,13 @@ async def _csv_blocks(
                     pending.append((line_number, raw))
             if columns is None and (pending and (len(pending) >= 2 or not chunk)):
                 columns = await asyncio.to_thread(
-                    _columns_from_head, pending, where, model_features, model_label, label
+                    _columns_from_head,
+                    pending,
+                    where,
+                    model_features,
+                    model_label,
+                    label,
+                    model_others,
                 )
                 if columns.header:
                     pending = pending[1:]
@@ -400,6 +413,7 @@ def _columns_from_head(
     model_features: Sequence[str],
     model_label: str | None,
     label: str | int | None,
+    model_others: Sequence[str] = (),
 ) -> _Columns:
     rows = [next(csv.reader([text])) for _, text in pending[:2]]
     header = _header([(n, r) for (n, _), r in zip(pending, rows, strict=False)])
@@ -411,4 +425,5 @@ def _columns_from_head(
         model_label=model_label,
         label=label,
         where=where,
+        model_others=model_others,
     )

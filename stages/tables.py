@@ -6,6 +6,7 @@ its type's module and read through its own methods.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeGuard
 
 import numpy as np
@@ -36,9 +37,15 @@ def dataset_from_pair(pair: tuple[Any, Any], source: str = "<arrays>") -> Datase
     return dataset_from_arrays(X, _labels(y), source)
 
 
-def dataset_from_frame(frame: Any, label: str | int | None, source: str = "<DataFrame>") -> Dataset:
+def dataset_from_frame(
+    frame: Any,
+    label: str | int | None,
+    source: str = "<DataFrame>",
+    drop: Sequence[str | int] = (),
+    keep: Sequence[str | int] = (),
+) -> Dataset:
     """A DataFrame whose column ``label`` (name or 0-based position; default the last) holds
-    the labels and every other column a numeric feature."""
+    the labels and every other column (but ``drop``, or only ``keep``) a numeric feature."""
     columns = [str(c) for c in frame.columns]
     if len(columns) < 2:
         raise InputError(f"{source}: needs feature columns and a label column; it has {columns}")
@@ -53,10 +60,28 @@ def dataset_from_frame(frame: Any, label: str | int | None, source: str = "<Data
             f"{source}: label {label!r} is not a column ({', '.join(map(repr, columns))}); "
             "give a column name or a 0-based position"
         )
-    features = frame.drop(columns=frame.columns[at])
+    chosen = {
+        _position(c, columns, source, "--features" if keep else "--drop") for c in keep or drop
+    }
+    if keep:
+        if at in chosen:
+            raise InputError(f"{source}: --features names the label column {columns[at]!r}")
+        features = frame.iloc[:, sorted(chosen)]
+    else:
+        features = frame.iloc[:, [i for i in range(len(columns)) if i != at and i not in chosen]]
     labels = frame.iloc[:, at]
     dataset = dataset_from_arrays(_frame_features(features, source), _labels(labels), source)
     return _named(dataset, features, label_name=columns[at])
+
+
+def _position(column: str | int, columns: list[str], source: str, option: str) -> int:
+    if isinstance(column, str) and column in columns:
+        return columns.index(column)
+    if isinstance(column, int) and 0 <= column < len(columns):
+        return column
+    raise InputError(
+        f"{source}: {option} {column!r} is not a column ({', '.join(map(repr, columns))})"
+    )
 
 
 def _frame_features(frame: Any, source: str) -> np.ndarray[Any, Any]:

@@ -114,9 +114,17 @@ class Tuning:
         delimiter: str | None = None,
         header: bool | None = None,
         skip_rows: int = 0,
+        drop: Sequence[str | int] = (),
+        features: Sequence[str | int] = (),
     ) -> None:
         self.data = data
-        self.csv_format = CsvFormat(delimiter=delimiter, header=header, skip_rows=skip_rows)
+        self.csv_format = CsvFormat(
+            delimiter=delimiter,
+            header=header,
+            skip_rows=skip_rows,
+            drop=tuple(drop),
+            keep=tuple(features),
+        )
         self.space = SearchSpace(
             ks=parse_k(k) if isinstance(k, str) else tuple(sorted({int(v) for v in k})),
             metrics=parse_metrics(metrics) if isinstance(metrics, str) else tuple(metrics),

@@ -141,3 +141,78 @@ async def test_a_text_column_in_a_data_frame_is_refused() -> None:
     )
     with pytest.raises(InputError, match="column 'b' holds"):
         await load_dataset(frame, label="c")
+
+
+ID_CSV = b"id,a,b,kind\n1,0.5,3,x\n2,0.7,1,y\n3,0.1,2,x\n4,0.9,5,y\n"
+
+
+def test_columns_can_be_dropped_or_chosen_by_name_or_index() -> None:
+    dropped = parse_csv(ID_CSV, csv_format=CsvFormat(drop=("id",)))
+    assert dropped.feature_names == ["a", "b"] and dropped.other_columns == ["id"]
+    np.testing.assert_array_equal(dropped.X, [[0.5, 3], [0.7, 1], [0.1, 2], [0.9, 5]])
+    chosen = parse_csv(ID_CSV, csv_format=CsvFormat(keep=("b", 1)))
+    assert chosen.feature_names == ["a", "b"] and chosen.other_columns == ["id"]
+    with pytest.raises(InputError, match="--drop 'zz' is not a column"):
+        parse_csv(ID_CSV, csv_format=CsvFormat(drop=("zz",)))
+    with pytest.raises(InputError, match="--features names 'kind', the label"):
+        parse_csv(ID_CSV, csv_format=CsvFormat(keep=("a", "kind")))
+    with pytest.raises(InputError, match="give one of them, not both"):
+        CsvFormat(drop=("id",), keep=("a",))
+
+
+async def test_a_data_frame_takes_drop_and_features_too() -> None:
+    frame = pd.read_csv(__import__("io").BytesIO(ID_CSV))
+    dropped = await load_dataset(frame, label="kind", csv_format=CsvFormat(drop=("id",)))
+    assert dropped.feature_names == ["a", "b"]
+    chosen = await load_dataset(frame, label="kind", csv_format=CsvFormat(keep=("b",)))
+    assert chosen.feature_names == ["b"]
+
+
+def test_predict_ignores_the_columns_training_dropped(tmp_path: Path) -> None:
+    train = tmp_path / "train.csv"
+    train.write_bytes(ID_CSV)
+    model = tmp_path / "m.knn"
+    common = [sys.executable, "-m", "pipeline"]
+    done = subprocess.run(
+        [
+            *common,
+            "run",
+            str(train),
+            "--drop",
+            "id",
+            "--k",
+            "1",
+            "--cv",
+            "kfold:2",
+            "--quiet",
+            "--workers",
+            "1",
+            "--save-model",
+            str(model),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run(
+        [
+            *common,
+            "predict",
+            str(model),
+            str(train),
+            "--label",
+            "kind",
+            "--quiet",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["row,prediction", "0,x", "1,y", "2,x", "3,y"]
+    assert "accuracy 1.0000 on 4 rows" in done.stderr
