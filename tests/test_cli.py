@@ -188,7 +188,7 @@ def test_npz_and_holdout_and_loo(tmp_path: Path) -> None:
         (["no/such/file.csv"], "no such file"),
         (["--k", "0"], "--k"),
         (["--k", "5-1"], "runs backwards"),
-        (["--metrics", "cosine"], "unknown 'cosine'"),
+        (["--metrics", "mahalanobis"], "unknown metric 'mahalanobis'"),
         (["--weights", "heavy"], "--weights"),
         (["--cv", "kfold:1"], "at least 2 folds"),
         (["--cv", "shuffle"], "not a cross-validation scheme"),
