@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--cv", default="kfold:5", help="kfold:N, holdout:F, loo or column:NAME (default: kfold:5)"
     )
+    run.add_argument(
+        "--scoring",
+        default="accuracy",
+        help="the score that ranks the candidates: accuracy, balanced_accuracy, f1_macro, "
+        "f1_weighted, precision_macro, recall_macro (default: accuracy)",
+    )
     run.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
     run.add_argument("--workers", type=_workers, help="worker processes (default: CPU count)")
     run.add_argument("--out", type=Path, help="write the results JSON here")
@@ -301,6 +307,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         weights=args.weights,
         scale=args.scale,
         cv=args.cv,
+        scoring=args.scoring,
         seed=args.seed,
         label=args.label,
         workers=args.workers,

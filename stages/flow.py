@@ -371,7 +371,7 @@ async def rank_stage(
         touched = leaderboard.add(item.scores)
         fold = item.scores.fold
         fold_id = item.plan.folds.folds[fold].id
-        scores = leaderboard.accuracy.reshape(len(leaderboard.candidates), -1)
+        scores = leaderboard.ranking.reshape(len(leaderboard.candidates), -1)
         for index in touched:
             done = scores[index][~np.isnan(scores[index])]
             events.emit(

@@ -1,13 +1,14 @@
-"""The leaderboard: candidates ranked by mean accuracy as folds complete.
+"""The leaderboard: candidates ranked by a mean score as folds complete.
 
-Order: mean accuracy (descending), then ``k`` (ascending), then the order in
-which scalings, metrics and weightings were given. ``rank`` is competition ranking on
-mean accuracy alone (equal means share a rank), scikit-learn's
-``rank_test_score`` rule. Means and standard deviations are taken over the
-folds scored so far with NumPy's ``mean``/``std`` (population), as
-scikit-learn's ``mean_test_score``/``std_test_score``.
+Order: the mean of the ranking score (``--scoring``, accuracy unless told)
+descending, then ``k`` (ascending), then the order in which scalings, metrics
+and weightings were given. ``rank`` is competition ranking on that mean alone
+(equal means share a rank), scikit-learn's ``rank_test_score`` rule. Means
+and standard deviations are taken over the folds scored so far with NumPy's
+``mean``/``std`` (population), as scikit-learn's ``mean_test_score`` and
+``std_test_score``.
 
-Ranks compare the true means exactly: two candidates whose fold accuracies
+Accuracy ranks compare the true means exactly: two candidates whose fold accuracies
 have the same mean share a rank even where floating-point sums differ in the
 last bit (0.9600000000000002 and 0.96). Each fold's accuracy is
 ``hits / test_rows``, so with ``L`` the least common multiple of the fold
@@ -20,21 +21,32 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .score import FoldScores
+from pipeline.errors import InputError
+
+from .score import SCORES, FoldScores
 from .search_space import Candidate, SearchSpace
 
-__all__ = ["Leaderboard", "RankedCandidate"]
+__all__ = ["RANK_DIGITS", "Leaderboard", "RankedCandidate"]
+
+RANK_DIGITS = 12
+"""Decimals to which means other than accuracy's exact one are compared when ranking: far
+below any difference of two true means on data sets of up to about 100,000 rows, far above
+the float error of a mean (about 1e-16)."""
 
 
 @dataclass(frozen=True)
 class RankedCandidate:
-    """One row of the leaderboard."""
+    """One row of the leaderboard: every score's per-fold values, ranked by one of them.
+
+    ``fold_scores`` maps each name of :data:`stages.score.SCORES` to the
+    candidate's values in fold order; ``scoring`` names the one that ranks.
+    """
 
     rank: int
     candidate: Candidate
@@ -44,10 +56,24 @@ class RankedCandidate:
     mean_balanced_accuracy: float
     mean_f1_macro: float
     folds_done: int
+    fold_scores: dict[str, list[float]] = field(default_factory=dict)
+    scoring: str = "accuracy"
+
+    def mean(self, name: str) -> float:
+        return float(np.mean(self.fold_scores[name]))
+
+    def std(self, name: str) -> float:
+        return float(np.std(self.fold_scores[name]))
+
+    @property
+    def mean_score(self) -> float:
+        """The mean of the ranking score."""
+        return self.mean(self.scoring)
 
     def to_dict(self) -> dict[str, Any]:
-        """The candidate's entry in the results JSON."""
-        return {
+        """The candidate's entry in the results JSON: v1's fields, then every score's
+        ``mean_``, ``std_`` and ``fold_`` values."""
+        entry: dict[str, Any] = {
             "rank": self.rank,
             "params": self.candidate.params(),
             "mean_accuracy": self.mean_accuracy,
@@ -56,35 +82,54 @@ class RankedCandidate:
             "mean_balanced_accuracy": self.mean_balanced_accuracy,
             "mean_f1_macro": self.mean_f1_macro,
         }
+        for name, values in self.fold_scores.items():
+            entry[f"mean_{name}"] = float(np.mean(values))
+            entry[f"std_{name}"] = float(np.std(values))
+            entry[f"fold_{name}"] = values
+        return entry
 
 
 class Leaderboard:
-    """Per-fold scores of every candidate; ranks on demand."""
+    """Per-fold scores of every candidate; ranks on demand by ``scoring``."""
 
     def __init__(
-        self, space: SearchSpace, n_folds: int, fold_sizes: Sequence[int] | None = None
+        self,
+        space: SearchSpace,
+        n_folds: int,
+        fold_sizes: Sequence[int] | None = None,
+        scoring: str = "accuracy",
     ) -> None:
+        if scoring not in SCORES:
+            raise InputError(f"--scoring: unknown {scoring!r}; choose from {', '.join(SCORES)}")
         self.space = space
+        self.scoring = scoring
         self.candidates = list(space.candidates())
         shape = (len(space.searches), len(space.weights), len(space.ks), n_folds)
-        self.accuracy = np.full(shape, np.nan)
-        self.balanced_accuracy = np.full(shape, np.nan)
-        self.f1_macro = np.full(shape, np.nan)
+        self.scores = {name: np.full(shape, np.nan) for name in SCORES}
         self.n_folds = n_folds
-        # Exact means (see the module docstring); without fold sizes, ranks use the float means.
+        # Exact means of accuracy (see the module docstring); without fold sizes, or for
+        # the other scores, ranks compare float means rounded to RANK_DIGITS decimals.
         self._fold_sizes = list(fold_sizes) if fold_sizes is not None else None
         self._hits_sum: npt.NDArray[Any] | None = None
-        if self._fold_sizes is not None:
+        if self._fold_sizes is not None and scoring == "accuracy":
             common = math.lcm(*self._fold_sizes)
             self._scale = [common // size for size in self._fold_sizes]
             fits = common * n_folds < 2**62  # the largest sum: every row of every fold a hit
             self._hits_sum = np.zeros(shape[:3], dtype=np.int64 if fits else object)
 
+    @property
+    def accuracy(self) -> npt.NDArray[np.float64]:
+        return self.scores["accuracy"]
+
+    @property
+    def ranking(self) -> npt.NDArray[np.float64]:
+        """Per-fold values of the ranking score, shape (searches, weights, ks, folds)."""
+        return self.scores[self.scoring]
+
     def add(self, scores: FoldScores) -> list[int]:
         """Record one (fold, search); return the candidate indices it touched."""
-        self.accuracy[scores.search, :, :, scores.fold] = scores.accuracy
-        self.balanced_accuracy[scores.search, :, :, scores.fold] = scores.balanced_accuracy
-        self.f1_macro[scores.search, :, :, scores.fold] = scores.f1_macro
+        for name, values in scores.scores.items():
+            self.scores[name][scores.search, :, :, scores.fold] = values
         if self._hits_sum is not None and self._fold_sizes is not None:
             hits = np.rint(scores.accuracy * self._fold_sizes[scores.fold]).astype(np.int64)
             if self._hits_sum.dtype == object:
@@ -99,8 +144,9 @@ class Leaderboard:
     def folds_done(self, index: int) -> int:
         return int(np.count_nonzero(~np.isnan(self._flat(self.accuracy)[index])))
 
-    def mean_accuracy(self, index: int) -> float:
-        done = self._flat(self.accuracy)[index]
+    def mean_score(self, index: int) -> float:
+        """Mean of the ranking score over the folds done so far."""
+        done = self._flat(self.ranking)[index]
         done = done[~np.isnan(done)]
         return float(np.mean(done)) if done.size else float("nan")
 
@@ -109,8 +155,8 @@ class Leaderboard:
         return not np.isnan(self.accuracy).any()
 
     def _order(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
-        """Indices of the scored candidates, best first, and their mean accuracies."""
-        means = _fold_mean(self._flat(self.accuracy))
+        """Indices of the scored candidates, best first, and their mean ranking scores."""
+        means = _fold_mean(self._flat(self.ranking))
         scored = np.flatnonzero(~np.isnan(means))
         ks = np.array([self.candidates[i].k for i in scored])
         level = self._level(means)
@@ -122,7 +168,8 @@ class Leaderboard:
     def _level(self, means: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
         """What ranks compare: the exact mean's place among all, once every fold is in."""
         if self._hits_sum is None or not self.complete:
-            return means  # a live board over the folds done so far: the float means
+            # a live board, or a score other than accuracy: the means, to RANK_DIGITS
+            return np.round(means, RANK_DIGITS)
         _, level = np.unique(self._hits_sum.reshape(-1), return_inverse=True)
         return np.asarray(level, dtype=np.int64).reshape(-1)
 
@@ -133,8 +180,10 @@ class Leaderboard:
             return []
         accuracy = self._flat(self.accuracy)
         stds = _fold_std(accuracy)
-        balanced = _fold_mean(self._flat(self.balanced_accuracy))
-        f1 = _fold_mean(self._flat(self.f1_macro))
+        flat = {name: self._flat(values) for name, values in self.scores.items()}
+        balanced = _fold_mean(flat["balanced_accuracy"])
+        f1 = _fold_mean(flat["f1_macro"])
+        accuracy_means = _fold_mean(accuracy)
         ordered = -self._level(means)[order]
         ranks = 1 + np.searchsorted(ordered, ordered, side="left")
         done = ~np.isnan(accuracy)
@@ -142,18 +191,20 @@ class Leaderboard:
             RankedCandidate(
                 rank=int(rank),
                 candidate=self.candidates[index],
-                mean_accuracy=float(means[index]),
+                mean_accuracy=float(accuracy_means[index]),
                 std_accuracy=float(stds[index]),
                 fold_accuracy=accuracy[index][done[index]].tolist(),
                 mean_balanced_accuracy=float(balanced[index]),
                 mean_f1_macro=float(f1[index]),
                 folds_done=int(done[index].sum()),
+                fold_scores={n: v[index][done[index]].tolist() for n, v in flat.items()},
+                scoring=self.scoring,
             )
             for rank, index in zip(ranks, order, strict=True)
         ]
 
     def best(self) -> tuple[int, float] | None:
-        """Index and mean accuracy of the current leader, without building the table."""
+        """Index and mean ranking score of the current leader, without building the table."""
         order, means = self._order()
         if order.size == 0:
             return None

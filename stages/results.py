@@ -1,4 +1,10 @@
-"""The outcome of a tuning: results JSON (version 1) and the printed leaderboard."""
+"""The outcome of a tuning: results JSON (version 2) and the printed leaderboard.
+
+Version 2 keeps every field of version 1 with its meaning and adds, per
+candidate, ``mean_<score>``, ``std_<score>`` and ``fold_<score>`` for every
+score of :data:`stages.score.SCORES`, and at the top ``scoring``: the score
+that ranks.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RESULTS_VERSION", "TuningResult"]
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class TuningResult:
     precision: str = "float64"
     training: Dataset | None = field(default=None, repr=False, compare=False)
     missing: str = "error"
+    scoring: str = "accuracy"
 
     def model(
         self, params: Mapping[str, Any] | Candidate | RankedCandidate | None = None
@@ -73,7 +80,7 @@ class TuningResult:
         return self.candidates[0] if self.candidates else None
 
     def to_dict(self) -> dict[str, Any]:
-        """The results JSON object, version 1.
+        """The results JSON object, version 2.
 
         A float32 run says so in a ``precision`` key; float64 (exact) runs carry none.
         """
@@ -81,6 +88,7 @@ class TuningResult:
         rounded = {} if self.precision == "float64" else {"precision": self.precision}
         return {
             "version": RESULTS_VERSION,
+            "scoring": self.scoring,
             "dataset": self.dataset,
             "cv": self.cv,
             "candidates": [c.to_dict() for c in self.candidates],
@@ -100,6 +108,8 @@ class TuningResult:
         """The leaderboard's first ``top`` rows as a rich table."""
         folds = len(self.cv.get("folds", []))
         title = f"k-NN leaderboard: {self.dataset['source']}, {self.cv['kind']} ({folds} folds)"
+        if self.scoring != "accuracy":
+            title += f", ranked by {self.scoring}"
         if not self.complete:
             title += " [PARTIAL: interrupted]"
         table = Table(title=title, title_justify="left")
@@ -108,19 +118,26 @@ class TuningResult:
         if scaled:
             columns.append(("scale", "left"))
         columns += [("accuracy", "right"), ("± std", "right"), ("balanced", "right")]
-        for name, justify in [*columns, ("F1 macro", "right")]:
+        columns.append(("F1 macro", "right"))
+        shown = ("accuracy", "balanced_accuracy", "f1_macro")
+        extra = self.scoring not in shown
+        if extra:
+            columns.append((self.scoring, "right"))
+        for name, justify in columns:
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for row in self.candidates[:top]:
             how = [str(row.rank), str(row.candidate.k), row.candidate.metric, row.candidate.weights]
             if scaled:
                 how.append(str(row.candidate.scale))
-            table.add_row(
-                *how,
+            values = [
                 f"{row.mean_accuracy:.4f}",
                 f"{row.std_accuracy:.4f}",
                 f"{row.mean_balanced_accuracy:.4f}",
                 f"{row.mean_f1_macro:.4f}",
-            )
+            ]
+            if extra:
+                values.append(f"{row.mean_score:.4f}")
+            table.add_row(*how, *values)
         return table
 
     def print_table(self, top: int = 10, console: Console | None = None) -> None:

@@ -16,46 +16,65 @@ import numpy.typing as npt
 
 from .neighbours import UnitOutput
 
-__all__ = ["FoldScores", "Scoreboard", "scores_from_confusion"]
+__all__ = ["SCORES", "FoldScores", "Scoreboard", "scores_from_confusion"]
+
+
+SCORES = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "f1_weighted",
+    "precision_macro",
+    "recall_macro",
+)
+"""Every score a candidate carries per fold (scikit-learn's scorer names), all from one
+confusion matrix; ``--scoring`` picks the one that ranks."""
 
 
 @dataclass(frozen=True)
 class FoldScores:
     """Final scores of one (fold, search) for every (weighting, k): arrays of shape ``(W, K)``.
 
-    ``search`` indexes :attr:`SearchSpace.searches`, the (scaling, metric) pairs.
+    ``search`` indexes :attr:`SearchSpace.searches`, the (scaling, metric) pairs;
+    ``scores`` holds one such array per name in :data:`SCORES`.
     """
 
     fold: int
     search: int
-    accuracy: npt.NDArray[np.float64]
-    balanced_accuracy: npt.NDArray[np.float64]
-    f1_macro: npt.NDArray[np.float64]
+    scores: dict[str, npt.NDArray[np.float64]]
+
+    @property
+    def accuracy(self) -> npt.NDArray[np.float64]:
+        return self.scores["accuracy"]
 
 
-def scores_from_confusion(
-    confusion: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Accuracy, balanced accuracy and macro F1 over the last two axes (true, predicted).
+def scores_from_confusion(confusion: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
+    """Every score of :data:`SCORES` over the last two axes (true, predicted).
 
     Follow scikit-learn: balanced accuracy averages recall over classes present
-    in the truth; macro F1 averages over classes present in truth or
-    prediction, an undefined F1 counting as 0.
+    in the truth; the macro averages run over classes present in truth or
+    prediction, an undefined precision, recall or F1 counting as 0; the
+    weighted F1 weighs each class by its support.
     """
     confusion = confusion.astype(np.float64)
     hits = np.diagonal(confusion, axis1=-2, axis2=-1)
     support = confusion.sum(axis=-1)
     predicted = confusion.sum(axis=-2)
     total = support.sum(axis=-1)
-    accuracy = hits.sum(axis=-1) / total
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(support > 0, hits / support, 0.0)
-        balanced = recall.sum(axis=-1) / np.count_nonzero(support > 0, axis=-1)
+        precision = np.where(predicted > 0, hits / predicted, 0.0)
         denominator = support + predicted
         f1 = np.where(denominator > 0, 2.0 * hits / denominator, 0.0)
         present = np.count_nonzero(denominator > 0, axis=-1)
-        f1_macro = f1.sum(axis=-1) / present
-    return accuracy, balanced, f1_macro
+        return {
+            "accuracy": hits.sum(axis=-1) / total,
+            "balanced_accuracy": recall.sum(axis=-1) / np.count_nonzero(support > 0, axis=-1),
+            "f1_macro": f1.sum(axis=-1) / present,
+            "f1_weighted": (f1 * support).sum(axis=-1) / total,
+            "precision_macro": precision.sum(axis=-1) / present,
+            "recall_macro": recall.sum(axis=-1) / present,
+        }
 
 
 class Scoreboard:
@@ -105,5 +124,4 @@ class Scoreboard:
         return [self._fold_scores(int(f), search) for f in completed]
 
     def _fold_scores(self, fold: int, search: int) -> FoldScores:
-        accuracy, balanced, f1 = scores_from_confusion(self.confusion[search, fold])
-        return FoldScores(fold, search, accuracy, balanced, f1)
+        return FoldScores(fold, search, scores_from_confusion(self.confusion[search, fold]))

@@ -56,6 +56,7 @@ from .neighbours import WORKER_PRELOAD, parse_precision
 from .partition import CvSpec, parse_cv
 from .rank import Leaderboard, RankedCandidate
 from .results import TuningResult
+from .score import SCORES
 from .search_space import (
     METRICS,
     SearchSpace,
@@ -97,6 +98,7 @@ class Tuning:
         weights: str | Sequence[str] = ("uniform",),
         scale: str | Sequence[str] | None = None,
         cv: str | CvSpec = "kfold:5",
+        scoring: str = "accuracy",
         seed: int = 0,
         label: str | int | None = None,
         workers: int | None = None,
@@ -132,6 +134,9 @@ class Tuning:
             scales=parse_scales(scale) if isinstance(scale, str) else tuple(scale or ()),
         )
         self.cv = parse_cv(cv) if isinstance(cv, str) else cv
+        if scoring not in SCORES:
+            raise InputError(f"--scoring: unknown {scoring!r}; choose from {', '.join(SCORES)}")
+        self.scoring = scoring
         self.seed = seed
         self.missing = parse_missing(missing)
         self.precision = parse_precision(precision)
@@ -232,7 +237,7 @@ class Tuning:
                 run_id=self.run_id,
                 seconds=result.seconds,
                 best=best.candidate.params() if best else None,
-                best_score=best.mean_accuracy if best else None,
+                best_score=best.mean_score if best else None,
                 candidates=len(result.candidates),
                 events_dropped=self.events.dropped,
             )
@@ -254,12 +259,13 @@ class Tuning:
             precision=self.precision,
             training=self._plan.dataset,
             missing=self.missing,
+            scoring=self.scoring,
         )
 
     def _on_plan(self, plan: Plan) -> None:
         self._plan = plan
         sizes = [f.test.size for f in plan.folds.folds]
-        self._leaderboard = Leaderboard(plan.space, len(sizes), sizes)
+        self._leaderboard = Leaderboard(plan.space, len(sizes), sizes, self.scoring)
         self.events.emit(
             RunStarted(
                 run_id=self.run_id,

@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 
 from pipeline.cli import main
+from stages.score import SCORES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,7 @@ def test_default_run_prints_a_ranked_leaderboard(iris_run) -> None:  # type: ign
 
 def test_results_json_follows_the_contract(iris_run) -> None:  # type: ignore[no-untyped-def]
     _, results = iris_run
-    assert results["version"] == 1
+    assert results["version"] == 2 and results["scoring"] == "accuracy"
     assert results["dataset"] == {
         "source": "iris",
         "rows": 150,
@@ -69,8 +70,13 @@ def test_results_json_follows_the_contract(iris_run) -> None:  # type: ignore[no
         "fold_accuracy",
         "mean_balanced_accuracy",
         "mean_f1_macro",
-    }
+    }  # version 1's fields, unchanged, and every score's mean, std and per-fold values
+    expected_keys |= {f"{part}_{name}" for name in SCORES for part in ("mean", "std", "fold")}
     assert all(set(c) == expected_keys for c in candidates)
+    for c in candidates:
+        assert c["mean_accuracy"] == pytest.approx(np.mean(c["fold_accuracy"]), abs=1e-15)
+        assert len(c["fold_f1_weighted"]) == 5
+        assert c["mean_balanced_accuracy"] == pytest.approx(np.mean(c["fold_balanced_accuracy"]))
     assert results["best"] == candidates[0]["params"]
     assert results["timing"]["workers"] == 2 and results["timing"]["seconds"] > 0
     means = [round(c["mean_accuracy"], 12) for c in candidates]  # true means, not last bits

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stages.rank import Leaderboard
-from stages.score import FoldScores
+from stages.score import SCORES, FoldScores
 from stages.search_space import SearchSpace
 
 
@@ -18,7 +18,7 @@ def board(hits: list[list[int]], sizes: list[int]) -> Leaderboard:
     leaderboard = Leaderboard(space, len(sizes), sizes)
     for fold, size in enumerate(sizes):
         accuracy = np.array([[row[fold] / size for row in hits]])
-        leaderboard.add(FoldScores(fold, 0, accuracy, accuracy, accuracy))
+        leaderboard.add(FoldScores(fold, 0, {name: accuracy for name in SCORES}))
     return leaderboard
 
 
