@@ -14,6 +14,8 @@ EXPECTED_OUTPUT = {
     "hand_built_pipeline.py": ["k=", "events:", "candidate_scored="],
     "event_consumer.py": ["new best after", "finished in", "'run_finished': 1"],
     "dask_cluster.py": ["dask: 64 candidates on 2 workers", "best: {'k':"],
+    "classify_new_samples.py": ["tuned: {'k':", "held-out accuracy:", "agrees: True"],
+    "sklearn_dropin.py": ["best: {'metric':", "held-out accuracy:", "GridSearchCV agrees: True"],
 }
 
 
