@@ -13,10 +13,9 @@ After::
 The rest of the code stays: ``fit``, ``cv_results_``, ``best_params_``,
 ``predict``, ``score``. Instead of fitting every candidate on every fold,
 the search computes each fold's distances once per metric and scores every
-``n_neighbors`` and weighting from them. Its worker processes start with
-forkserver, so, as with any process pool, a script keeps its work under
-``if __name__ == "__main__":``. In a notebook, ``fit`` works as well (it runs
-the search beside the notebook's event loop).
+``n_neighbors`` and weighting from them, on ``n_jobs`` threads (the compiled
+kernel releases the GIL). In a notebook, ``fit`` works as well (it runs the
+search beside the notebook's event loop).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import asyncio
 import numbers
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
@@ -245,11 +245,10 @@ class KNNSearchCV(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         True, a scorer name (multi-metric), a callable of ``cv_results_``
         returning ``best_index_``, or False (no ``best_estimator_``, no predict).
     ``n_jobs``
-        Worker processes: None or -1 all CPUs (GridSearchCV's None is one),
-        -2 all but one, ...; 1 runs the search on one thread of this process,
-        since starting a worker process costs more than a small search. Worker
-        processes start with forkserver (or spawn), so a script that fits with
-        them keeps its work under ``if __name__ == "__main__":``.
+        Threads that run the neighbour searches: None or -1 all CPUs
+        (GridSearchCV's None is one), -2 all but one, ... The compiled kernel
+        releases the GIL, so threads use the cores as processes would, with no
+        pool to start and nothing for a script to guard.
     ``error_score``
         Kept for GridSearchCV's signature; it is never used, because the grid
         runs whole or fails: a parameter that cannot be searched, or a
@@ -489,23 +488,15 @@ class KNNSearchCV(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         weights = list(dict.fromkeys(w for _, _, w in keys))
 
         async def tune() -> TuningResult:
-            # One worker: a thread of this process, since starting a worker process
-            # costs more than a small search (the kernel releases the GIL).
-            executor: Executor | None = ThreadPoolExecutor(1) if workers == 1 else None
-            try:
+            # Threads of this process, not worker processes: the kernel releases the GIL,
+            # so they share the cores as processes would, and there is no pool to start
+            # (a second or more, each fit) and no script for workers to import again, so
+            # a script needs no ``if __name__ == "__main__":`` guard for it.
+            with ThreadPoolExecutor(workers, thread_name_prefix="KNNSearchCV") as executor:
                 tuning = Tuning(
-                    dataset,
-                    k=ks,
-                    metrics=metrics,
-                    weights=weights,
-                    cv=cv,
-                    workers=None if executor else workers,
-                    executor=executor,
+                    dataset, k=ks, metrics=metrics, weights=weights, cv=cv, executor=executor
                 )
                 return await tuning.run()
-            finally:
-                if executor is not None:
-                    executor.shutdown(wait=True)
 
         try:
             return _run_sync(tune)

@@ -9,6 +9,7 @@ splitters, handed to both.
 from __future__ import annotations
 
 import pickle
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -165,11 +166,13 @@ def test_cv_as_a_list_of_splits(data: Any) -> None:
     assert_same_results(ours, theirs)
 
 
-def test_with_worker_processes(data: Any) -> None:
-    """n_jobs=2 runs on the process pool; the results are the same, and no worker outlives fit."""
+def test_with_two_threads(data: Any) -> None:
+    """n_jobs=2 runs two threads and starts no process; the results are the same."""
     X, y = data
+    before = {t.name for t in threading.enumerate()}
     ours = knn_search(GRID, X, y, cv=4, n_jobs=2)
     assert wait_until_gone() == []
+    assert {t.name for t in threading.enumerate()} == before  # the threads are gone too
     assert_same_results(ours, grid_search(GRID, X, y, cv=4))
 
 
