@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,19 +153,46 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@dataclass(frozen=True)
+class ProcessRun:
+    """One command run to its end: wall seconds from start to exit, CPU of its tree, memory."""
+
+    wall: float
+    cpu: float
+    memory: Memory
+    stderr: str
+
+
+def run_measured(command: Sequence[str], *, cwd: Path = ROOT) -> ProcessRun:
+    """Run ``command`` and measure it as a whole, start-up and exit included; raise if it fails.
+
+    Standard error goes to a file rather than a pipe, so the clock stops when
+    the process exits, not when the last helper holding the pipe lets go.
+    """
+    before = _children_cpu()
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
+        started = time.perf_counter()
+        proc = subprocess.Popen(list(command), cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
+        with PeakSampler(proc.pid) as sampler:
+            proc.wait()
+            wall = time.perf_counter() - started
+        reap_orphans()
+        errors.seek(0)
+        stderr = errors.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])[:200]} failed ({proc.returncode}):\n{stderr}")
+    return ProcessRun(wall, _children_cpu() - before, sampler.peaks(), stderr)
+
+
 def run_isolated(task: Task) -> Measurement:
     """Run ``task`` in a fresh interpreter; raise if it fails."""
-    before = _children_cpu()
     with tempfile.TemporaryDirectory(prefix="knn_bench_") as scratch:
         out = Path(scratch) / "report.json"
         task = dataclasses.replace(task, out=str(out))
         command = [sys.executable, "-m", "benchmarks.contenders", task.to_json()]
-        proc = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-        with PeakSampler(proc.pid) as sampler:
-            _, stderr = proc.communicate()
-        reap_orphans()
-        if proc.returncode != 0:
-            raise RuntimeError(f"{task.contender} failed ({proc.returncode}):\n{stderr}")
+        try:
+            run = run_measured(command)
+        except RuntimeError as error:
+            raise RuntimeError(f"{task.contender} failed: {error}") from None
         report = json.loads(out.read_text(encoding="utf-8"))
-    cpu = _children_cpu() - before - report["setup_cpu"]
-    return Measurement(report["seconds"], cpu, sampler.peaks(), report)
+    return Measurement(report["seconds"], run.cpu - report["setup_cpu"], run.memory, report)

@@ -61,7 +61,7 @@ def _versions() -> str:
     )
 
 
-def _revision(root: Path) -> str:
+def revision(root: Path) -> str:
     """The commit measured, and whether the project's code differs from it (read-only git)."""
     git = ["git", "-C", str(root), "--no-optional-locks"]
     try:
@@ -69,14 +69,18 @@ def _revision(root: Path) -> str:
             [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
         changed = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no", "--", "stages", "pipeline"],
+            [*git, "status", "--porcelain", "--", "stages", "pipeline"],
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
-    return commit + (" with uncommitted changes in stages/ or pipeline/" if changed else "")
+    paths = [line[3:] for line in changed.splitlines() if line.strip()]  # "XY path"
+    if not paths:
+        return commit
+    shown = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
+    return f"{commit} with uncommitted changes in stages/ or pipeline/ ({shown})"
 
 
 def header(title: str, root: Path) -> str:
@@ -92,7 +96,7 @@ def header(title: str, root: Path) -> str:
             f"software: {_versions()}",
             f"load:     1-minute load average {load_average()} at start "
             "(other processes may share the CPUs: compare ratios within this run)",
-            f"code:     {_revision(root)}",
+            f"code:     {revision(root)}",
             f"command:  {command}",
         ]
     )

@@ -37,3 +37,39 @@ def test_harness_runs_and_contenders_agree() -> None:
     assert len(rows) == 5, out
     assert all("agree (16/16" in row for row in rows), out
     assert "DISAGREE" not in out
+
+
+PREDICT = HARNESS.parent / "predict.py"
+
+
+def test_predict_benchmark_runs_and_agrees() -> None:
+    done = subprocess.run(
+        [sys.executable, str(PREDICT), "--quick", "--metrics", "euclidean"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for section in ("== in-process", "== whole process", "== memory", "== targets"):
+        assert section in out
+    assert "ratio euclidean: in-process " in out and ", whole process " in out, out
+    assert "DIFFER" not in out
+
+
+SEARCH_CV = HARNESS.parent / "search_cv.py"
+
+
+def test_search_cv_benchmark_runs_and_agrees() -> None:
+    done = subprocess.run(
+        [sys.executable, str(SEARCH_CV), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "== XS" in out and "== targets" in out
+    assert "ratio XS: fit " in out and ", whole process " in out, out
+    assert "agree (24/24 within 1e-12)" in out, out
+    assert "DISAGREE" not in out and "DIFFER" not in out
