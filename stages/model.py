@@ -48,7 +48,7 @@ from .dataset import Dataset
 from .kernels import transposed
 from .metrics import parse_metric, sklearn_params
 from .missing import fit_fill_values
-from .plan import MIN_BLOCK_ROWS, rows_per_block
+from .plan import MIN_BLOCK_ROWS, PAIRS_PER_UNIT, rows_per_block
 from .scaling import SCALES, fit_scale, sklearn_scaler
 from .search_space import WEIGHTS
 
@@ -212,9 +212,11 @@ class KNNModel:
         )
 
     def block_rows(self, samples: int = 0, workers: int = 1) -> int:
-        """Samples per block of work: about four million distances, and at least four
+        """Samples per block of work: about sixteen million distances, and at least four
         blocks per worker when there are ``samples`` to share, so all stay busy to the end."""
-        size = rows_per_block(self.X.shape[0])
+        # Blocks of 16 million distances, four times a tuning unit's: a block is a task
+        # to pickle, send and write back, and there is one vote per block, not per k.
+        size = rows_per_block(self.X.shape[0], 4 * PAIRS_PER_UNIT)
         if samples > 0:
             size = min(size, -(-samples // (4 * workers)))
         return max(MIN_BLOCK_ROWS, size)

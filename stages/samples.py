@@ -280,8 +280,12 @@ def file_source(
     suffix = file.suffix.lower()
     if suffix in (".npy", ".npz"):
         X, labels = _numpy_samples(file, model_features, label)
-        source = array_source(X, block_rows, labels)
-        return SampleSource(where, source.rows, source.blocks)
+        blocks = (
+            _npy_blocks(file, X, block_rows, allow_missing)
+            if isinstance(X, np.memmap) and X.flags.c_contiguous
+            else _checked_blocks(array_source(X, block_rows, labels).blocks, where, allow_missing)
+        )
+        return SampleSource(where, int(X.shape[0]), blocks)
     return SampleSource(
         where,
         -1,
@@ -340,6 +344,49 @@ def _numpy_samples(
     if X.dtype.kind not in "fiub":
         raise InputError(f"{where}: the samples are {X.dtype}, not numbers; save numbers")
     return X, labels
+
+
+def _check_block(block: SampleBlock, where: str, allow_missing: bool) -> SampleBlock:
+    """Refuse infinite values, and missing ones unless the model fills them, by row and column."""
+    finite = np.isfinite(block.X)
+    if finite.all():
+        return block
+    bad = ~finite if not allow_missing else np.isinf(block.X)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        value = block.X[row, column]
+        what = "missing (NaN), and the model fills none" if np.isnan(value) else "infinite"
+        raise InputError(
+            f"{where}: row {block.first_row + row}, column {column} is {what}; give finite numbers"
+        )
+    return block
+
+
+async def _checked_blocks(
+    blocks: AsyncIterator[SampleBlock], where: str, allow_missing: bool
+) -> AsyncIterator[SampleBlock]:
+    async for block in blocks:
+        yield _check_block(block, where, allow_missing)
+
+
+async def _npy_blocks(
+    file: Path, mapped: np.memmap[Any, Any], block_rows: int, allow_missing: bool
+) -> AsyncIterator[SampleBlock]:
+    """Blocks of an ``.npy`` read with plain reads, not through the mapping: a mapping
+    keeps every page it has read resident, so memory would grow with the file."""
+    rows, width = mapped.shape
+    dtype, offset = mapped.dtype, int(mapped.offset)
+    del mapped
+    with open(file, "rb") as stream:  # each read, one block, runs in a thread
+        stream.seek(offset)
+        for index, start in enumerate(range(0, rows, block_rows)):
+            count = min(block_rows, rows - start)
+            block = np.empty((count, width), dtype=dtype)
+            got = await asyncio.to_thread(stream.readinto, block.data.cast("B"))
+            if got != block.nbytes:
+                raise InputError(f"{file}: ends early, at row {start}; save it again")
+            samples = block.astype(np.float64, copy=False)
+            yield _check_block(SampleBlock(index, start, samples), str(file), allow_missing)
 
 
 async def _csv_blocks(

@@ -205,3 +205,18 @@ async def test_a_model_with_imputation_fills_missing_sample_values(tmp_path) -> 
     _, written = read_predictions(stream.getvalue())
     expected = model.predict(np.array([[1, fill[1], 1, 1, 1], [1, 2, 1, fill[3], 1]]))
     assert [r[1] for r in written] == [str(v) for v in expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"), [(np.inf, "is infinite"), (np.nan, "missing (NaN)")]
+)
+async def test_npy_samples_are_checked_block_by_block(
+    model, samples, tmp_path, value, fragment
+) -> None:  # type: ignore[no-untyped-def]
+    X, _ = samples
+    bad = X.copy()
+    bad[2100, 3] = value
+    np.save(tmp_path / "bad.npy", bad)
+    with pytest.raises(StageFailed) as failed:
+        await predict(model, tmp_path / "bad.npy", out=io.StringIO(), workers=1)
+    assert f"row 2100, column 3 is {fragment}" in str(failed.value.error)
