@@ -207,9 +207,7 @@ async def test_a_model_with_imputation_fills_missing_sample_values(tmp_path) -> 
     assert [r[1] for r in written] == [str(v) for v in expected]
 
 
-@pytest.mark.parametrize(
-    ("value", "fragment"), [(np.inf, "is infinite"), (np.nan, "missing (NaN)")]
-)
+@pytest.mark.parametrize(("value", "fragment"), [(np.inf, "infinite"), (np.nan, "missing (NaN)")])
 async def test_npy_samples_are_checked_block_by_block(
     model, samples, tmp_path, value, fragment
 ) -> None:  # type: ignore[no-untyped-def]
