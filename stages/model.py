@@ -32,8 +32,9 @@ import concurrent.futures
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +48,7 @@ from .classify import ModelInputs, classify_block, neighbours_of_block
 from .dataset import Dataset
 from .kernels import transposed
 from .metrics import parse_metric, sklearn_params
-from .missing import fit_fill_values
+from .missing import MISSING_POLICIES, fit_fill_values
 from .plan import MIN_BLOCK_ROWS, PAIRS_PER_UNIT, rows_per_block
 from .scaling import SCALES, fit_scale, sklearn_scaler
 from .search_space import WEIGHTS
@@ -56,6 +57,7 @@ __all__ = ["MODEL_FORMAT", "MODEL_VERSION", "KNNModel", "ModelFileError"]
 
 MODEL_FORMAT = "knn-pipeline-model"
 MODEL_VERSION = 1
+_MEMBERS = ("header.npy", "X.npy", "y.npy", "fill_values.npy")
 _HEADER_LIMIT = 64 * 2**20
 """A header larger than this is not one we wrote (feature names of a million columns fit)."""
 
@@ -394,35 +396,63 @@ class KNNModel:
             )
         try:
             with zipfile.ZipFile(where) as archive:
-                sizes = {info.filename: info.file_size for info in archive.infolist()}
-            with np.load(where, allow_pickle=False) as members:
-                return cls._from_members(where, members, sizes)
+                return cls._from_archive(where, archive)
         except ModelFileError:
             raise
-        except ValueError as error:
-            if "allow_pickle" not in str(error):
-                raise ModelFileError(
-                    f"{where}: damaged model file ({error}); save it again"
-                ) from None
-            raise ModelFileError(
-                f"{where}: holds pickled Python objects, which are never loaded; "
-                "not a knn-pipeline model file"
-            ) from None
-        except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        except (
+            OSError,
+            EOFError,
+            KeyError,
+            ValueError,
+            OverflowError,
+            MemoryError,
+            zipfile.BadZipFile,
+            zlib.error,
+        ) as error:
             reason = " ".join(str(error).split())[:200] or type(error).__name__
             raise ModelFileError(
                 f"{where}: damaged or truncated model file ({reason}); save the model again"
             ) from None
 
     @classmethod
-    def _from_members(cls, where: str, members: Any, sizes: Mapping[str, int]) -> KNNModel:
+    def _from_archive(cls, where: str, archive: zipfile.ZipFile) -> KNNModel:
+        """Check every member before reading it: names, stored (not compressed, so a
+        member is never larger than the file), and each array's dtype and shape."""
+
         def refuse(why: str) -> ModelFileError:
             return ModelFileError(f"{where}: {why}; give a file written by --save-model")
 
-        if "header.npy" not in sizes or sizes["header.npy"] > _HEADER_LIMIT:
+        members = {info.filename: info for info in archive.infolist()}
+        if "header.npy" not in members:
             raise refuse("not a knn-pipeline model file (no header)")
-        raw = members["header"]
-        if raw.dtype != np.uint8 or raw.ndim != 1:
+        for name, info in members.items():
+            if name not in _MEMBERS:
+                raise refuse(f"unexpected member {name!r}")
+            if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+                raise refuse(f"member {name!r} is compressed; model files store arrays as they are")
+
+        def array(name: str, dtype: Any, shape: tuple[int, ...] | None) -> npt.NDArray[Any]:
+            with archive.open(name) as stream:
+                version = np.lib.format.read_magic(stream)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                found_shape, fortran, found_dtype = read_header(stream, max_header_size=4096)
+                wanted = found_shape if shape is None else shape
+                if found_dtype != np.dtype(dtype) or fortran or found_shape != wanted:
+                    raise refuse(f"member {name!r} is not the {np.dtype(dtype)} array it should be")
+                size = int(np.prod(wanted, dtype=np.int64)) * np.dtype(dtype).itemsize
+                if size > members[name].file_size:
+                    raise refuse(f"member {name!r} is shorter than its shape")
+                data = stream.read(size)
+                if len(data) != size:
+                    raise refuse(f"member {name!r} is shorter than its shape")
+                return np.frombuffer(data, dtype=dtype).reshape(wanted).copy()
+
+        raw = array("header.npy", np.uint8, None)
+        if raw.ndim != 1 or raw.size > _HEADER_LIMIT:
             raise refuse("not a knn-pipeline model file (the header is not JSON bytes)")
         try:
             header = json.loads(raw.tobytes().decode("utf-8"))
@@ -431,60 +461,63 @@ class KNNModel:
         if not isinstance(header, dict) or header.get("format") != MODEL_FORMAT:
             raise refuse("not a knn-pipeline model file (another format)")
         version = header.get("version")
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        if not _whole(version) or version < 1:
             raise refuse(f"model format version {version!r} is not one this program wrote")
         if version > MODEL_VERSION:
             raise ModelFileError(
                 f"{where}: written by a newer knn-pipeline (model format {version}; this one "
                 f"reads up to {MODEL_VERSION}); upgrade knn-pipeline to read it"
             )
-        try:
-            rows, features = int(header["rows"]), int(header["features"])
-            params, classes = dict(header["params"]), list(header["classes"])
-        except (KeyError, TypeError, ValueError):
-            raise refuse("the header misses rows, features, params or classes") from None
-        expected = {
-            "X.npy": rows * features * 8,
-            "y.npy": rows * 8,
-            "fill_values.npy": features * 8,
-        }
-        for member, size in sizes.items():
-            if member not in (*expected, "header.npy"):
-                raise refuse(f"unexpected member {member!r}")
-            if member in expected and size > expected[member] + 4096:
-                raise refuse(f"member {member!r} is larger than its header says")
-        X, y = members["X"], members["y"]
-        fill_values = members["fill_values"] if "fill_values.npy" in sizes else None
-        if X.dtype != np.float64 or X.shape != (rows, features) or not np.isfinite(X).all():
-            raise refuse("the training rows are not the finite float64 matrix the header says")
-        if y.dtype != np.int64 or y.shape != (rows,):
-            raise refuse("the labels are not the int64 codes the header says")
+        rows, features = header.get("rows"), header.get("features")
+        params, classes = header.get("params"), header.get("classes")
+        if not (_whole(rows) and _whole(features) and rows >= 1 and features >= 1):
+            raise refuse("the header's rows and features are not whole numbers of at least 1")
+        if not isinstance(params, dict) or not isinstance(classes, list):
+            raise refuse("the header misses params or classes")
+        X = array("X.npy", np.float64, (rows, features))
+        y = array("y.npy", np.int64, (rows,))
+        fill_values = None
+        if "fill_values.npy" in members:
+            fill_values = array("fill_values.npy", np.float64, (features,))
+            if not np.isfinite(fill_values).all():
+                raise refuse("the fill values are not finite numbers")
+        if not np.isfinite(X).all():
+            raise refuse("the training rows are not finite numbers")
         if not classes or not all(isinstance(c, str | int | float) for c in classes):
             raise refuse("the classes are not a list of strings or numbers")
-        if rows and (y.min() < 0 or y.max() >= len(classes)):
+        if y.min() < 0 or y.max() >= len(classes):
             raise refuse("a label code does not name a class")
-        if fill_values is not None and (
-            fill_values.dtype != np.float64 or fill_values.shape != (features,)
+        missing = header.get("missing", "error")
+        if missing not in MISSING_POLICIES or (fill_values is None) == (
+            missing in ("mean", "median")
         ):
-            raise refuse("the fill values do not match the features")
+            raise refuse(f"missing-value policy {missing!r} does not fit the fill values")
+        k = params.get("k")
+        if not _whole(k):
+            raise refuse(f"k {k!r} is not a whole number")
         try:
             return cls(
                 X,
                 y,
                 np.asarray(classes),
-                k=int(params["k"]),
+                k=k,
                 metric=str(params["metric"]),
                 weights=str(params["weights"]),
                 feature_names=[str(n) for n in header.get("feature_names") or []] or None,
                 label=header.get("label") if isinstance(header.get("label"), str) else None,
                 source=str(header.get("source", "")),
-                missing=str(header.get("missing", "error")),
+                missing=missing,
                 fill_values=fill_values,
                 scale=str(header.get("scale", "none")),
                 other_columns=[str(c) for c in header.get("other_columns") or []],
             )
         except (KeyError, TypeError, ValueError) as error:
             raise refuse(f"its parameters are not valid ({error})") from None
+
+
+def _whole(value: Any) -> TypeGuard[int]:
+    """A JSON whole number (not a bool, not a float such as Infinity), of a sane size."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**48
 
 
 def _json_scalar(value: Any) -> str | int | float:

@@ -229,6 +229,17 @@ def _rewrite(source: Path, target: Path, **replace: bytes) -> Path:
     return target
 
 
+def _npy_header_claiming(shape: tuple[int, ...]) -> bytes:
+    """The start of an .npy file that claims ``shape`` of float64 but holds almost nothing."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "<f8", "fortran_order": False, "shape": shape}
+    )
+    return buffer.getvalue() + b"\0" * 64
+
+
 def _header_bytes(header: dict) -> bytes:  # type: ignore[type-arg]
     import io
 
@@ -275,9 +286,17 @@ def test_hostile_damaged_and_foreign_files_are_refused_with_one_line(data, tmp_p
         good, tmp_path / "code.knn", **{"header.npy": _header_bytes({**header, "classes": ["a"]})}
     )
     extra = _rewrite(good, tmp_path / "extra.knn", **{"code.py": b"print('hi')"})
+    infinite = _rewrite(
+        good, tmp_path / "inf.knn", **{"header.npy": _header_bytes({**header, "rows": 1e309})}
+    )
+    huge = _rewrite(good, tmp_path / "huge.knn", **{"X.npy": _npy_header_claiming((10**11, 5))})
+    bomb = tmp_path / "bomb.knn"
+    with zipfile.ZipFile(good) as old, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            new.writestr(info.filename, old.read(info.filename))
     expected = {
         pickled: "not a knn-pipeline model file",
-        object_member: "holds pickled Python objects, which are never loaded",
+        object_member: "member 'header.npy' is not the uint8 array it should be",
         truncated: "damaged or truncated",
         foreign: "not a knn-pipeline model file (no header)",
         newer: f"newer knn-pipeline (model format {MODEL_VERSION + 1}",
@@ -285,6 +304,9 @@ def test_hostile_damaged_and_foreign_files_are_refused_with_one_line(data, tmp_p
         bad_k: "parameters are not valid",
         bad_code: "a label code does not name a class",
         extra: "unexpected member 'code.py'",
+        infinite: "rows and features are not whole numbers",
+        huge: "member 'X.npy' is not the float64 array it should be",
+        bomb: "is compressed; model files store arrays as they are",
         tmp_path / "absent.knn": "no such model file",
     }
     for path, fragment in expected.items():
