@@ -153,6 +153,10 @@ def parse_csv(
             f"{source}: the file is empty{skipped}; it needs rows of features and a label"
         )
     delimiter = fmt.delimiter or detect_delimiter([line for _, line in lines])
+    # A row of empty cells (``,,`` at the end of a spreadsheet's export) is no row.
+    lines = [(number, line) for number, line in lines if line.replace(delimiter, "").strip()]
+    if not lines:
+        raise InputError(f"{source}: the file is empty; it needs rows of features and a label")
     # Quotes, lone carriage returns and NUL bytes need the csv module's full reading.
     plain = not any(c in text for c in '"\r\x00')
     if plain:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -92,14 +93,23 @@ class _TrainingSet:
 _training_cache: dict[tuple[str, int, str | None], _TrainingSet] = {}
 
 
+_training_lock = threading.Lock()
+"""A thread executor (KNNSearchCV's) runs units side by side in one process."""
+
+
 def _training_set(inputs: UnitInputs, fold: int, scale: str | None = None) -> _TrainingSet:
     """Training rows of ``fold`` (all rows for masked units), imputed and scaled as the
     unit says, kept per worker: one fold at a time, each of its scalings."""
+    with _training_lock:
+        return _cached_training_set(inputs, fold, scale)
+
+
+def _cached_training_set(inputs: UnitInputs, fold: int, scale: str | None) -> _TrainingSet:
     key = (inputs.token, fold, scale)
     hit = _training_cache.get(key)
     if hit is not None:
         return hit
-    if any(cached[:2] != key[:2] for cached in _training_cache):
+    if any(cached[:2] != key[:2] for cached in list(_training_cache)):
         _training_cache.clear()  # units arrive fold-major: free the previous fold first
     X, y = inputs.X.attach(), inputs.y.attach()
     precision = inputs.precision

@@ -20,7 +20,8 @@ import asyncio
 import csv
 import math
 import os
-import re
+import zipfile
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +39,6 @@ __all__ = ["SampleBlock", "SampleSource", "array_source", "count_rows", "file_so
 
 CHUNK_BYTES = 1 << 20
 """Bytes of CSV read and parsed at a time."""
-
-_GENERATED_NAMES = re.compile(r"x?\d+")
-"""Feature names the loader makes up for files without a header (``0``, ``x0``, ...)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,9 @@ class SampleSource:
 
 
 def _named(names: Sequence[str]) -> bool:
-    return bool(names) and not all(_GENERATED_NAMES.fullmatch(n) for n in names)
+    """Names a person gave, not the ``0, 1, ...`` or ``x0, x1, ...`` made up for a file without."""
+    generated = ([str(i) for i in range(len(names))], [f"x{i}" for i in range(len(names))])
+    return bool(names) and list(names) not in generated
 
 
 def array_source(
@@ -118,7 +118,9 @@ def _match_columns(
                     f"{where}: --label {label_at} is out of range; the file has {width} columns"
                 )
             label_at %= width
-    if names is not None and _named(model_features):
+    # By name when the file names every feature (whatever the names look like), or when
+    # the model's names are real ones, so a missing one is an error and not a guess.
+    if names is not None and (set(model_features) <= set(names) or _named(model_features)):
         ignored = None  # the model's own label column: true classes nobody asked to score
         if label_at is None and model_label is not None and model_label in names:
             ignored = names.index(model_label)
@@ -245,7 +247,7 @@ async def count_rows(path: Path) -> int:
     if path.suffix.lower() in (".npy", ".npz") or not path.is_file():
         try:
             return int(_numpy_rows(path))
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
             return 0  # reading the file for real will say what is wrong
     count = 0
     async with aiofiles.open(path, "rb") as handle:
@@ -303,39 +305,22 @@ def file_source(
 
 def _numpy_samples(
     file: Path, model_features: Sequence[str], label: str | int | None
-) -> tuple[npt.NDArray[np.float64], list[Any] | None]:
+) -> tuple[npt.NDArray[Any], list[Any] | None]:
     where = str(file)
     try:
         loaded = np.load(file, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as error:
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                X, labels = _npz_arrays(where, loaded, label)
+        else:
+            X, labels = _npy_arrays(where, loaded, model_features, label)
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
         raise InputError(
-            f"{where}: not a readable NumPy file ({error}); save it with np.save/np.savez"
+            f"{where}: not a readable NumPy file of numbers ({error}); "
+            "save it with np.save or np.savez"
         ) from None
-    labels: list[Any] | None = None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            if "X" not in loaded.files:
-                raise InputError(
-                    f"{where}: an .npz of samples needs an array named 'X' "
-                    f"(found {', '.join(loaded.files)}); save with np.savez(path, X=X)"
-                )
-            X = loaded["X"]
-            if label is not None and "y" in loaded.files:
-                labels = loaded["y"].tolist()
-    else:
-        X = loaded
-        if X.ndim == 2:
-            columns = _match_columns(
-                None,
-                X.shape[1],
-                model_features=model_features,
-                model_label=None,
-                label=label,
-                where=where,
-            )
-            if columns.label is not None:
-                labels = [str(v) for v in np.asarray(X[:, columns.label]).tolist()]
-                X = X[:, columns.features]
     if X.ndim != 2 or X.shape[1] != len(model_features):
         raise InputError(
             f"{where}: samples of shape {X.shape}, but the model has {len(model_features)} "
@@ -344,6 +329,44 @@ def _numpy_samples(
     if X.dtype.kind not in "fiub":
         raise InputError(f"{where}: the samples are {X.dtype}, not numbers; save numbers")
     return X, labels
+
+
+def _npz_arrays(
+    where: str, loaded: Any, label: str | int | None
+) -> tuple[npt.NDArray[Any], list[str] | None]:
+    if "X" not in loaded.files:
+        raise InputError(
+            f"{where}: an .npz of samples needs an array named 'X' "
+            f"(found {', '.join(loaded.files)}); save with np.savez(path, X=X)"
+        )
+    X = loaded["X"]
+    if label is None or "y" not in loaded.files:
+        return X, None
+    labels = [str(v) for v in loaded["y"].tolist()]
+    if len(labels) != X.shape[0]:
+        raise InputError(
+            f"{where}: {X.shape[0]} rows in X but {len(labels)} labels in y; give one label per row"
+        )
+    return X, labels
+
+
+def _npy_arrays(
+    where: str, X: Any, model_features: Sequence[str], label: str | int | None
+) -> tuple[npt.NDArray[Any], list[str] | None]:
+    if X.ndim != 2:
+        return X, None
+    columns = _match_columns(
+        None,
+        X.shape[1],
+        model_features=model_features,
+        model_label=None,
+        label=label,
+        where=where,
+    )
+    if columns.label is None:
+        return X, None
+    labels = [str(v) for v in np.asarray(X[:, columns.label]).tolist()]
+    return X[:, columns.features], labels
 
 
 def _check_block(block: SampleBlock, where: str, allow_missing: bool) -> SampleBlock:
@@ -424,10 +447,11 @@ async def _csv_blocks(
                 raise InputError(
                     f"{where}:{line}: bytes that are not UTF-8; save the file as UTF-8"
                 ) from None
-            for raw in text.splitlines():
-                line_number += 1
-                if raw.strip():
-                    pending.append((line_number, raw))
+            for raw in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
+                line_number += 1  # only \n ends a line, as in the training loader
+                cells = raw[:-1] if raw.endswith("\r") else raw
+                if cells.strip():
+                    pending.append((line_number, cells))
             if columns is None and (pending and (len(pending) >= 2 or not chunk)):
                 columns = await asyncio.to_thread(
                     _columns_from_head,

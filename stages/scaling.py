@@ -58,7 +58,13 @@ def fit_scale(kind: str, X: npt.NDArray[np.float64]) -> FittedScale | None:
         return None
     if kind == "standard":
         mean = X.mean(axis=0)
-        return FittedScale(kind, mean, _nonzero(np.sqrt(((X - mean) ** 2).mean(axis=0))))
+        variance = ((X - mean) ** 2).mean(axis=0)
+        # scikit-learn's _is_constant_feature: a variance within rounding of 0 is 0
+        eps = np.finfo(np.float64).eps
+        constant = variance <= X.shape[0] * eps * variance + (X.shape[0] * mean * eps) ** 2
+        scale = _nonzero(np.sqrt(variance))
+        scale[constant] = 1.0
+        return FittedScale(kind, mean, scale)
     if kind == "minmax":
         low, high = X.min(axis=0), X.max(axis=0)
         scale = 1.0 / _nonzero(high - low)

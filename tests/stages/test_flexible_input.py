@@ -216,3 +216,9 @@ def test_predict_ignores_the_columns_training_dropped(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["row,prediction", "0,x", "1,y", "2,x", "3,y"]
     assert "accuracy 1.0000 on 4 rows" in done.stderr
+
+
+def test_rows_of_empty_cells_are_skipped_on_both_paths() -> None:
+    plain = parse_csv(b"a,b,label\n1,2,x\n3,4,y\n,,\n")
+    quoted = parse_csv(b'a,b,label\n1,2,"x"\n3,4,y\n,,\n')
+    assert plain.rows == quoted.rows == 2

@@ -218,3 +218,38 @@ async def test_npy_samples_are_checked_block_by_block(
     with pytest.raises(StageFailed) as failed:
         await predict(model, tmp_path / "bad.npy", out=io.StringIO(), workers=1)
     assert f"row 2100, column 3 is {fragment}" in str(failed.value.error)
+
+
+async def test_columns_named_like_generated_names_are_still_matched_by_name(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    X, y = tie_free(200, features=4, seed=6)
+    names = ["x1", "x0", "x3", "x2"]  # real names that look like made-up ones
+    model = KNNModel(X, y, np.array([0, 1, 2]), k=3, metric="euclidean", feature_names=names)
+    order = [1, 0, 3, 2]  # the file's columns x0, x1, x2, x3
+    rows = [[repr(float(r[i])) for i in order] for r in X[:50]]
+    swapped = write_csv(tmp_path / "s.csv", ["x0", "x1", "x2", "x3"], rows)
+    stream = io.StringIO()
+    await predict(model, swapped, out=stream, workers=1)
+    _, written = read_predictions(stream.getvalue())
+    assert [r[1] for r in written] == [str(v) for v in model.predict(X[:50])]
+
+
+async def test_an_npz_whose_labels_do_not_match_its_rows_is_refused(
+    model, samples, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    X, _ = samples
+    np.savez(tmp_path / "s.npz", X=X[:3], y=np.array(["red"]))
+    with pytest.raises(InputError, match="3 rows in X but 1 labels in y"):
+        await predict(model, tmp_path / "s.npz", out=io.StringIO(), label="y", workers=1)
+    (tmp_path / "broken.npz").write_bytes((tmp_path / "s.npz").read_bytes()[:50])
+    with pytest.raises(InputError, match="not a readable NumPy file"):
+        await predict(model, tmp_path / "broken.npz", out=io.StringIO(), workers=1)
+
+
+async def test_only_a_newline_ends_a_sample_line(model, samples, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    X, _ = samples
+    path = tmp_path / "odd.csv"
+    row = ",".join(repr(float(v)) for v in X[0])
+    path.write_bytes(f"{row}\r\n{row}\x1e,1\n".encode())
+    with pytest.raises(StageFailed) as failed:
+        await predict(model, path, out=io.StringIO(), workers=1)
+    assert ":2: has 6 columns, expected 5" in str(failed.value.error)

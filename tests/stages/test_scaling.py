@@ -95,3 +95,11 @@ async def test_scaling_is_fitted_per_fold_under_leave_one_out(unscaled) -> None:
         cv=LeaveOneOut(),
     )["test_score"]
     assert result.candidates[0].mean_accuracy == pytest.approx(expected.mean(), abs=1e-12)
+
+
+def test_a_nearly_constant_column_is_left_unscaled_as_scikit_learn_does() -> None:
+    rng = np.random.default_rng(0)
+    X = np.column_stack([1e12 + rng.random(50) * 1e-3, rng.random(50)])
+    ours = fit_scale("standard", X)
+    assert ours is not None
+    np.testing.assert_allclose(ours.apply(X), StandardScaler().fit(X).transform(X), atol=1e-12)
