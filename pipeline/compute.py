@@ -41,6 +41,9 @@ R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 _REAP_SECONDS = 2.0
+_WATCH_SECONDS = 0.5
+_UNNOTICED_SECONDS = 2.0
+"""A dead worker the executor has not reported for this long is stuck mid-send."""
 
 
 def default_workers() -> int:
@@ -158,6 +161,7 @@ class ComputePool:
         self._slots: asyncio.Semaphore | None = None
         self._gate: _IsolationGate | None = None
         self._warming: asyncio.Future[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self._context: BaseContext | None = None
         self._lifeline: tuple[Connection, Connection] | None = None
         self._generation = 0
@@ -190,8 +194,38 @@ class ComputePool:
             if method == "forkserver":
                 self._context.set_forkserver_preload(_server_preload(self._preload))
             self._executor = self._new_executor()
+            self._watchdog = asyncio.get_running_loop().create_task(
+                self._watch_workers(), name="compute-pool-watchdog"
+            )
         self._slots = asyncio.Semaphore(self.max_in_flight)
         self._gate = _IsolationGate()
+
+    async def _watch_workers(self) -> None:
+        """Unstick an executor whose worker died without the executor noticing.
+
+        CPython's executor notices a dead worker at once, except one killed
+        while sending its result (see :func:`_stop_workers`): then nothing
+        would ever fail. A dead worker that the executor has not reported
+        within :data:`_UNNOTICED_SECONDS` is taken for that case, and the
+        executor is made to report itself broken, so the pool restarts and
+        retries as after any crash.
+        """
+        loop = asyncio.get_running_loop()
+        dead_since: float | None = None
+        while True:
+            await asyncio.sleep(_WATCH_SECONDS)
+            executor = self._executor
+            processes = dict(getattr(executor, "_processes", None) or {})
+            broken = getattr(executor, "_broken", False)
+            if broken or not any(p.exitcode is not None for p in processes.values()):
+                dead_since = None
+                continue
+            if dead_since is None:
+                dead_since = loop.time()
+            elif loop.time() - dead_since >= _UNNOTICED_SECONDS and executor is not None:
+                log.warning("a worker process died while sending its result; restarting the pool")
+                await asyncio.to_thread(_unstick, executor)
+                dead_since = None
 
     def _new_executor(self) -> ProcessPoolExecutor:
         assert self._context is not None and self._lifeline is not None
@@ -282,6 +316,11 @@ class ComputePool:
             await asyncio.wait([self._warming])  # no worker may appear after the abort
         if not self._owned:
             return  # the caller's executor: used, never shut down
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -312,21 +351,28 @@ class ComputePool:
         await self.aclose(abort=exc is not None)
 
 
-def _abort(executor: Executor) -> None:
-    """Cancel queued futures and terminate worker processes, leaving no orphan behind.
+def _unstick(executor: Executor) -> None:
+    """Stop every worker of ``executor`` and end its result pipe, so it reports itself broken.
 
-    The standard library offers no way to stop running tasks before Python 3.14
-    (``terminate_workers``), so the worker processes are terminated by hand.
-
-    A worker stopped while sending a result leaves half a message in the
-    result pipe, and the executor's manager thread then waits for the rest
-    forever (and the interpreter with it, at exit). Once the workers are gone,
-    closing this process's copy of the pipe's write end turns that wait into
-    end-of-file, which the thread handles as a broken pool.
+    For :meth:`ComputePool._watch_workers`; :func:`_abort` does the same after a shutdown.
     """
-    procs = dict(getattr(executor, "_processes", None) or {})
-    results = getattr(executor, "_result_queue", None)  # shutdown forgets it
-    executor.shutdown(wait=False, cancel_futures=True)
+    _stop_workers(
+        dict(getattr(executor, "_processes", None) or {}),
+        getattr(executor, "_result_queue", None),
+    )
+
+
+def _stop_workers(procs: dict[int, Any], results: Any) -> None:
+    """Terminate ``procs`` (a process pool's workers) and close our end of its ``results`` pipe.
+
+    A worker killed while sending a result leaves half a message in the
+    result pipe and the pipe's lock taken: the executor's manager thread then
+    waits for the rest of the message forever, the other workers wait for the
+    lock, and no future ever fails. With every worker gone and this process's
+    copy of the pipe's write end closed, that wait ends in end-of-file, which
+    the executor handles as a broken pool: its futures fail with
+    :class:`BrokenProcessPool`, the ordinary path of a crash.
+    """
     for proc in procs.values():
         if proc.is_alive():
             proc.terminate()
@@ -338,3 +384,18 @@ def _abort(executor: Executor) -> None:
     writer = getattr(results, "_writer", None)
     if writer is not None and not any(proc.is_alive() for proc in procs.values()):
         writer.close()
+
+
+def _abort(executor: Executor) -> None:
+    """Cancel queued futures and terminate worker processes, leaving no orphan behind.
+
+    The standard library offers no way to stop running tasks before Python 3.14
+    (``terminate_workers``), so the worker processes are terminated by hand.
+
+    Then the result pipe is ended as :func:`_stop_workers` says, so no
+    thread waits for half a message (nor the interpreter with it, at exit).
+    """
+    procs = dict(getattr(executor, "_processes", None) or {})
+    results = getattr(executor, "_result_queue", None)  # shutdown forgets it
+    executor.shutdown(wait=False, cancel_futures=True)
+    _stop_workers(procs, results)

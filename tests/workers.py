@@ -116,3 +116,32 @@ def send_half_a_result_then_hang(flag_path: str) -> None:
     with open(flag_path, "w") as flag:
         flag.write("sent")
     time.sleep(3600)
+
+
+def die_while_sending_a_result(flag_path: str) -> str:
+    """The first time: die in the middle of sending a result, holding the pipe's lock.
+
+    The second time (the pool restarted and retried it): return normally.
+    """
+    import signal
+    import struct
+    import sys
+
+    if os.path.exists(flag_path):
+        return "second try"
+    with open(flag_path, "w") as flag:
+        flag.write("dying")
+    frame = sys._getframe()
+    while frame.f_code.co_name != "_process_worker":
+        assert frame.f_back is not None
+        frame = frame.f_back
+    results = frame.f_locals["result_queue"]
+    results._wlock.acquire()  # as SimpleQueue.put holds it while writing
+    os.write(results._writer.fileno(), struct.pack("!i", 1_000_000) + b"partial")
+    os.kill(os.getpid(), signal.SIGKILL)
+    return "unreachable"
+
+
+def return_after(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds

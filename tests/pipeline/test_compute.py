@@ -135,3 +135,16 @@ async def test_aborting_after_half_a_result_leaves_no_thread_waiting(tmp_path: P
         await task
     await asyncio.to_thread(manager.join, 10)
     assert not manager.is_alive(), "the executor's manager thread still waits for the result"
+
+
+async def test_a_worker_killed_while_sending_its_result_is_noticed_and_retried(
+    tmp_path: Path,
+) -> None:
+    """Half a message and a held lock would leave every task waiting forever."""
+    flag = tmp_path / "dying"
+    async with ComputePool(workers=2) as pool:
+        other = asyncio.create_task(pool.run(workers.return_after, 0.5))
+        result = await pool.run(workers.die_while_sending_a_result, str(flag))
+        assert result == "second try"
+        assert await other == 0.5
+        assert pool.restarts >= 1
