@@ -15,6 +15,13 @@ import aiofiles
 __all__ = ["atomic_text_file", "atomic_write", "atomic_write_text"]
 
 
+def _new_file_mode() -> int:
+    """The mode ``open`` would give a new file (0666 less the umask): ``mkstemp`` makes 0600."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(stream)`` so a reader of ``path`` sees the old file or the new one, never half.
 
@@ -27,6 +34,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
     )
     try:
+        os.chmod(temporary, _new_file_mode())
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()
@@ -62,6 +70,7 @@ async def atomic_text_file(path: str | os.PathLike[str]) -> AsyncIterator[Any]:
     )
     os.close(handle)
     try:
+        os.chmod(temporary, _new_file_mode())
         async with aiofiles.open(temporary, "w", encoding="utf-8", newline="") as stream:
             yield stream
             await stream.flush()

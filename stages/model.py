@@ -224,7 +224,15 @@ class KNNModel:
         return max(MIN_BLOCK_ROWS, size)
 
     def check_samples(self, X: npt.ArrayLike, name: str = "X") -> npt.NDArray[np.float64]:
-        """``X`` as a float64 matrix of this model's features, or a clear :class:`InputError`."""
+        """``X`` as a float64 matrix of this model's features, or a clear :class:`InputError`.
+
+        A DataFrame that names every feature is read by those names, in the model's order.
+        """
+        columns = getattr(X, "columns", None)
+        if columns is not None and set(self.feature_names) <= {str(c) for c in columns}:
+            by_name = {str(c): c for c in columns}
+            frame: Any = X
+            X = frame[[by_name[name] for name in self.feature_names]]
         try:
             samples = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError):

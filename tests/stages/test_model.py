@@ -332,3 +332,23 @@ def test_a_failed_save_leaves_the_old_file(data, tmp_path, monkeypatch) -> None:
         model.save(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.knn"]
+
+
+def test_a_data_frame_is_read_by_column_name(data) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    X, y, queries = data
+    names = ["p", "q", "r", "s", "t"]
+    model = KNNModel(X, y, np.array(["a", "b", "c"]), k=3, metric="manhattan", feature_names=names)
+    frame = pd.DataFrame(queries, columns=names)[["t", "r", "p", "s", "q"]].assign(extra=1.0)
+    assert (model.predict(frame) == model.predict(queries)).all()
+
+
+def test_saved_files_get_the_usual_mode(data, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    path = _saved(data, tmp_path)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
