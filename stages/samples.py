@@ -17,12 +17,15 @@ at fault.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import dataclasses
+import gzip
 import math
 import os
 import zipfile
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,9 +36,13 @@ import numpy.typing as npt
 
 from pipeline.errors import InputError
 
+from .csv_text import DELIMITERS, detect_delimiter
 from .load import MISSING_TOKENS, _header, describe_column
 
 __all__ = ["SampleBlock", "SampleSource", "array_source", "count_rows", "file_source"]
+
+_EMPTY_ROW = "".join(DELIMITERS) + " "
+"""What a row made only of delimiters and spaces is made of."""
 
 CHUNK_BYTES = 1 << 20
 """Bytes of CSV read and parsed at a time."""
@@ -87,6 +94,7 @@ class _Columns:
     label: int | None
     names: list[str]  # every column's name, as messages show it
     header: bool = False
+    delimiter: str = ","
 
 
 def _match_columns(
@@ -171,7 +179,7 @@ def _careful_rows(
     labels: list[str] | None = [] if columns.label is not None else None
     for r, (number, text) in enumerate(lines):
         try:
-            cells = next(csv.reader([text]))
+            cells = next(csv.reader([text], delimiter=columns.delimiter))
         except csv.Error as error:
             raise InputError(f"{where}:{number}: cannot read this CSV line: {error}") from None
         if len(cells) != width:
@@ -221,13 +229,13 @@ def _parse_rows(
         try:
             X = np.loadtxt(
                 texts,
-                delimiter=",",
+                delimiter=columns.delimiter,
                 usecols=columns.features,
                 ndmin=2,
                 dtype=np.float64,
                 comments=None,
             )
-            widths_ok = all(t.count(",") == len(columns.names) - 1 for t in texts)
+            widths_ok = all(t.count(columns.delimiter) == len(columns.names) - 1 for t in texts)
             if (
                 widths_ok
                 and X.shape == (len(texts), len(columns.features))
@@ -235,7 +243,7 @@ def _parse_rows(
             ):
                 labels = None
                 if columns.label is not None:
-                    labels = [t.split(",")[columns.label].strip() for t in texts]
+                    labels = [t.split(columns.delimiter)[columns.label].strip() for t in texts]
                 return X, labels
         except ValueError:
             pass
@@ -250,10 +258,32 @@ async def count_rows(path: Path) -> int:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
             return 0  # reading the file for real will say what is wrong
     count = 0
-    async with aiofiles.open(path, "rb") as handle:
-        while chunk := await handle.read(8 * CHUNK_BYTES):
+    async with _opened(path) as read:
+        while chunk := await read(8 * CHUNK_BYTES):
             count += chunk.count(b"\n")
     return max(0, count - 1)
+
+
+@contextlib.asynccontextmanager
+async def _opened(path: Path) -> AsyncIterator[Callable[[int], Awaitable[bytes]]]:
+    """``read(n)`` for a file's bytes, unpacked if it is gzip (whatever it is called)."""
+    async with aiofiles.open(path, "rb") as handle:
+        packed = await handle.read(2) == b"\x1f\x8b"
+        await handle.seek(0)
+        if not packed:
+            yield handle.read
+            return
+    with gzip.open(path, "rb") as stream:
+
+        async def read(size: int) -> bytes:
+            try:
+                return await asyncio.to_thread(stream.read, size)
+            except (OSError, EOFError, zlib.error) as error:
+                raise InputError(
+                    f"{path}: a damaged or truncated gzip file ({error}); compress it again"
+                ) from None
+
+        yield read
 
 
 def _numpy_rows(path: Path) -> int:
@@ -429,9 +459,9 @@ async def _csv_blocks(
     row = 0
     index = 0
     rest = b""
-    async with aiofiles.open(file, "rb") as handle:
+    async with _opened(file) as read:
         while True:
-            chunk = await handle.read(CHUNK_BYTES)
+            chunk = await read(CHUNK_BYTES)
             data = rest + chunk
             if chunk:
                 cut = data.rfind(b"\n") + 1
@@ -450,7 +480,7 @@ async def _csv_blocks(
             for raw in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
                 line_number += 1  # only \n ends a line, as in the training loader
                 cells = raw[:-1] if raw.endswith("\r") else raw
-                if cells.strip():
+                if cells.strip(_EMPTY_ROW):  # a row of empty cells is no row
                     pending.append((line_number, cells))
             if columns is None and (pending and (len(pending) >= 2 or not chunk)):
                 columns = await asyncio.to_thread(
@@ -486,10 +516,11 @@ def _columns_from_head(
     label: str | int | None,
     model_others: Sequence[str] = (),
 ) -> _Columns:
-    rows = [next(csv.reader([text])) for _, text in pending[:2]]
+    delimiter = detect_delimiter([text for _, text in pending[:50]])
+    rows = [next(csv.reader([text], delimiter=delimiter)) for _, text in pending[:2]]
     header = _header([(n, r) for (n, _), r in zip(pending, rows, strict=False)])
     names = [c.strip() for c in header] if header is not None else None
-    return _match_columns(
+    columns = _match_columns(
         names,
         len(rows[0]),
         model_features=model_features,
@@ -498,3 +529,4 @@ def _columns_from_head(
         where=where,
         model_others=model_others,
     )
+    return dataclasses.replace(columns, delimiter=delimiter)

@@ -253,3 +253,21 @@ async def test_only_a_newline_ends_a_sample_line(model, samples, tmp_path) -> No
     with pytest.raises(StageFailed) as failed:
         await predict(model, path, out=io.StringIO(), workers=1)
     assert ":2: has 6 columns, expected 5" in str(failed.value.error)
+
+
+async def test_samples_in_another_delimiter_or_gzip_read_as_training_files_do(
+    model, samples, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import gzip
+
+    X, _ = samples
+    lines = [";".join(NAMES)] + [";".join(repr(float(v)) for v in r) for r in X[:300]]
+    text = "\n".join(lines) + "\n;;;;\n"  # and a row of empty cells at the end
+    (tmp_path / "semi.csv").write_text(text)
+    (tmp_path / "semi.csv.gz").write_bytes(gzip.compress(text.encode()))
+    expected = [str(v) for v in model.predict(X[:300])]
+    for name in ("semi.csv", "semi.csv.gz"):
+        stream = io.StringIO()
+        summary = await predict(model, tmp_path / name, out=stream, workers=1)
+        _, written = read_predictions(stream.getvalue())
+        assert [r[1] for r in written] == expected and summary.rows == 300, name
