@@ -20,6 +20,7 @@ without distance ties the scores are scikit-learn's, to the last bit.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import numbers
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -206,8 +207,23 @@ def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(make())
+    started: concurrent.futures.Future[tuple[asyncio.AbstractEventLoop, asyncio.Task[T]]]
+    started = concurrent.futures.Future()
+
+    async def main() -> T:
+        task = asyncio.ensure_future(make())
+        started.set_result((asyncio.get_running_loop(), task))
+        return await task
+
     with ThreadPoolExecutor(1, thread_name_prefix="KNNSearchCV") as helper:
-        return helper.submit(lambda: asyncio.run(make())).result()
+        done = helper.submit(asyncio.run, main())
+        try:
+            return done.result()
+        except BaseException:  # Ctrl-C in the caller's thread: stop the search, then wait
+            if not done.done() and started.done():
+                loop, task = started.result()
+                loop.call_soon_threadsafe(task.cancel)
+            raise
 
 
 def _if_refitted(attr: str) -> Callable[[F], F]:

@@ -8,6 +8,7 @@ splitters, handed to both.
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import threading
 import warnings
@@ -572,3 +573,36 @@ def _expected_failed_checks(estimator: Any) -> dict[str, str]:
 )
 def test_scikit_learn_estimator_checks(estimator: Any, check: Any) -> None:
     check(estimator)
+
+
+async def test_ctrl_c_while_fitting_inside_a_running_loop_stops_the_search() -> None:
+    """The caller's Ctrl-C must cancel the search on the helper thread's loop, not wait.
+
+    A notebook's kernel turns SIGINT into KeyboardInterrupt, as Python's default handler
+    does (asyncio's runner, which runs this test, would only cancel its task).
+    """
+    import signal
+
+    from stages.search_cv import _run_sync
+
+    cancelled = threading.Event()
+
+    async def long_search() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    interrupt = threading.Timer(
+        0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)
+    )
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupt.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _run_sync(long_search)
+    finally:
+        interrupt.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert cancelled.is_set()
