@@ -265,6 +265,8 @@ class KNNSearchCV(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         (GridSearchCV's None is one), -2 all but one, ... The compiled kernel
         releases the GIL, so threads use the cores as processes would, with no
         pool to start and nothing for a script to guard.
+    ``pre_dispatch``
+        Kept for GridSearchCV's signature: the pool bounds the work in flight itself.
     ``error_score``
         Kept for GridSearchCV's signature; it is never used, because the grid
         runs whole or fails: a parameter that cannot be searched, or a
@@ -299,6 +301,7 @@ class KNNSearchCV(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         refit: bool | str | Callable[[dict[str, Any]], int] = True,
         cv: int | Any | Iterable[tuple[Any, Any]] | None = None,
         verbose: int = 0,
+        pre_dispatch: int | str = "2*n_jobs",
         error_score: float | str = np.nan,
         return_train_score: bool = False,
     ) -> None:
@@ -308,6 +311,7 @@ class KNNSearchCV(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.refit = refit
         self.cv = cv
         self.verbose = verbose
+        self.pre_dispatch = pre_dispatch
         self.error_score = error_score
         self.return_train_score = return_train_score
 

@@ -515,10 +515,16 @@ def test_clone_get_params_set_params(data: Any) -> None:
         "refit": True,
         "cv": 3,
         "verbose": 0,
+        "pre_dispatch": "2*n_jobs",
         "error_score": params["error_score"],
         "return_train_score": False,
     }
     assert np.isnan(params["error_score"])
+    # every keyword GridSearchCV takes but its estimator is taken here too
+    from sklearn.model_selection import GridSearchCV
+
+    theirs = set(GridSearchCV(KNeighborsClassifier(), GRID).get_params(deep=False)) - {"estimator"}
+    assert theirs == set(params)
     search.fit(X, y)
     twin = clone(search)
     assert twin.get_params() == search.get_params() and not hasattr(twin, "cv_results_")
