@@ -169,6 +169,22 @@ class ComputePool:
         self.restarts = 0
         self.in_flight = 0
 
+    @classmethod
+    def given_or_new(
+        cls,
+        pool: ComputePool | None,
+        executor: Executor | None = None,
+        workers: int | None = None,
+        **options: Any,
+    ) -> tuple[ComputePool, bool]:
+        """A job's pool: the ``pool`` handed in, or a new one (on ``executor``, with
+        ``workers``); and whether the job owns it, and so starts and stops it."""
+        if pool is not None:
+            if executor is not None or workers is not None:
+                raise ValueError("give a pool, or an executor or workers to make one, not both")
+            return pool, False
+        return cls(executor, workers=workers, **options), True
+
     @property
     def executor(self) -> Executor:
         if self._executor is None:

@@ -236,11 +236,8 @@ class Prediction:
         self.proba = proba
         self.label = label
         self.events = events or EventBus()
-        if pool is not None and (executor is not None or workers is not None):
-            raise ValueError("give a pool, or an executor or workers to make one, not both")
-        self._owns_pool = pool is None
-        self.pool = pool or ComputePool(
-            executor, workers=workers, preload=WORKER_PRELOAD, log_level=log_level
+        self.pool, self._owns_pool = ComputePool.given_or_new(
+            pool, executor, workers, preload=WORKER_PRELOAD, log_level=log_level
         )
         self.log_level = log_level
         self._collected: list[_Done] = []

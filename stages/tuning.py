@@ -150,12 +150,10 @@ class Tuning:
         self.checkpoint = CheckpointFile(checkpoint, resume=resume) if checkpoint else None
         self.label = label
         self.events = events or EventBus()
-        if pool is not None and (executor is not None or workers is not None):
-            raise ValueError("give a pool, or an executor or workers to make one, not both")
-        self._owns_pool = pool is None
-        self.pool = pool or ComputePool(
+        self.pool, self._owns_pool = ComputePool.given_or_new(
+            pool,
             executor,
-            workers=workers,
+            workers,
             max_in_flight=max_in_flight,
             preload=WORKER_PRELOAD,
             log_level=log_level,
