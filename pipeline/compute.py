@@ -162,6 +162,7 @@ class ComputePool:
         self._gate: _IsolationGate | None = None
         self._warming: asyncio.Future[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._unsticking: asyncio.Future[None] | None = None
         self._context: BaseContext | None = None
         self._lifeline: tuple[Connection, Connection] | None = None
         self._generation = 0
@@ -240,7 +241,11 @@ class ComputePool:
                 dead_since = loop.time()
             elif loop.time() - dead_since >= _UNNOTICED_SECONDS and executor is not None:
                 log.warning("a worker process died while sending its result; restarting the pool")
-                await asyncio.to_thread(_unstick, executor)
+                # Kept, so a rebuild or a close waits for it: both stop the same workers
+                # and close the same pipe, which must not happen twice at once.
+                self._unsticking = asyncio.ensure_future(asyncio.to_thread(_unstick, executor))
+                await asyncio.shield(self._unsticking)  # a close waits for it, not cancels it
+                self._unsticking = None
                 dead_since = None
 
     def _new_executor(self) -> ProcessPoolExecutor:
@@ -319,8 +324,9 @@ class ComputePool:
         self._generation += 1
         self.restarts += 1
         broken, logs = self._executor, self._logs
-        if self._warming is not None:
-            await asyncio.wait([self._warming])
+        for pending in (self._warming, self._unsticking):
+            if pending is not None:
+                await asyncio.wait([pending])
         _abort(broken)
         if logs is not None:
             logs.stop()
@@ -337,6 +343,9 @@ class ComputePool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
             self._watchdog = None
+        if self._unsticking is not None:  # the watchdog's thread may still be at work
+            await asyncio.wait([self._unsticking])
+            self._unsticking = None
         executor, self._executor = self._executor, None
         if executor is None:
             return
