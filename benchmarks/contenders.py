@@ -302,7 +302,8 @@ CONTENDERS: dict[str, tuple[tuple[str, ...], Contender]] = {
 """Each contender with the modules it imports before the clock starts."""
 
 
-def _cpu_seconds() -> float:
+def own_cpu_seconds() -> float:
+    """User plus system CPU time of this process so far (a contender's own work)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -314,7 +315,7 @@ def main(argv: list[str]) -> int:
     for module in modules:  # an application has imported its libraries before it tunes
         importlib.import_module(module)
     data = Bundle.load(task.bundle)
-    setup_cpu = _cpu_seconds()
+    setup_cpu = own_cpu_seconds()
     started = time.perf_counter()
     scores, extra = contender(task, data)
     seconds = extra.pop("seconds", time.perf_counter() - started)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.contenders import own_cpu_seconds
 from benchmarks.data import SKLEARN_METRIC
 
 CLASSES = (0, 1, 2)
@@ -80,11 +80,6 @@ CONTENDERS: dict[str, tuple[str, Callable[..., Predictor]]] = {
 """Each contender with the module it imports before the clock starts."""
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main(argv: list[str]) -> int:
     """Run the task given as JSON in ``argv[0]``; write predictions and the report."""
     task = PredictTask.from_json(argv[0])
@@ -94,7 +89,7 @@ def main(argv: list[str]) -> int:
         X, y = data["X"], data["y"]
     samples = np.load(task.samples)
     predict = build(task, X, y)
-    setup_cpu = _cpu_seconds()
+    setup_cpu = own_cpu_seconds()
     started = time.perf_counter()
     predictions = predict(samples)
     seconds = time.perf_counter() - started

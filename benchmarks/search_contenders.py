@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import resource
 import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from benchmarks.contenders import own_cpu_seconds
 from benchmarks.data import FOLDS, SEED, SKLEARN_METRIC, Bundle
 
 Scores = dict[str, float]
@@ -94,11 +94,6 @@ CONTENDERS = {
 """Each contender with the modules it imports before the clock starts."""
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main(argv: list[str]) -> int:
     """Run the task given as JSON in ``argv[0]``; write the report to ``task.out``."""
     task = SearchTask.from_json(argv[0])
@@ -107,7 +102,7 @@ def main(argv: list[str]) -> int:
         importlib.import_module(module)
     data = Bundle.load(task.bundle)
     search = build(task)
-    setup_cpu = _cpu_seconds()
+    setup_cpu = own_cpu_seconds()
     started = time.perf_counter()
     search.fit(data.X, data.y)
     seconds = time.perf_counter() - started
