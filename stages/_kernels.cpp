@@ -19,6 +19,7 @@
 #include <Python.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -28,7 +29,17 @@ namespace {
 constexpr Py_ssize_t CHUNK = 256;  // points per chunk
 constexpr int QUERIES_PER_TILE = 4;
 
-enum Metric { EUCLIDEAN = 0, MANHATTAN = 1, CHEBYSHEV = 2, SORENSEN = 3, COSINE = 4, MINKOWSKI = 5 };
+enum Metric {
+    EUCLIDEAN = 0,
+    MANHATTAN = 1,
+    CHEBYSHEV = 2,
+    SORENSEN = 3,
+    COSINE = 4,
+    MINKOWSKI = 5,
+    // Squared Euclidean sums with fused multiply-adds, compared unrooted: a
+    // fast screen whose candidates the caller recomputes exactly.
+    SQUARED_SCREEN = 6,
+};
 
 #if defined(__GNUC__)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -40,7 +51,7 @@ enum Metric { EUCLIDEAN = 0, MANHATTAN = 1, CHEBYSHEV = 2, SORENSEN = 3, COSINE 
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_AVX2 1
-#define AVX2 __attribute__((target("avx2")))
+#define AVX2 __attribute__((target("avx2,fma")))
 #endif
 
 template <typename Real>
@@ -67,7 +78,7 @@ ALWAYS_INLINE Real larger(Real a, Real b) {
 // or, for cosine (rows normalised by the caller), q * p.
 template <int M, typename Real>
 ALWAYS_INLINE Real term(Real q, Real p, Real power) {
-    if constexpr (M == EUCLIDEAN) {
+    if constexpr (M == EUCLIDEAN || M == SQUARED_SCREEN) {
         Real d = q - p;
         return d * d;
     } else if constexpr (M == COSINE) {
@@ -109,7 +120,11 @@ ALWAYS_INLINE void tile_distances(const Search<Real>& s, Py_ssize_t first, Py_ss
             const Real a0 = p0[j], a1 = p1[j], a2 = p2[j], a3 = p3[j];
 #pragma GCC unroll 4
             for (int b = 0; b < T; ++b) {
-                if constexpr (M == CHEBYSHEV) {
+                if constexpr (M == SQUARED_SCREEN) {
+                    const Real d0 = q0[b] - a0, d1 = q1[b] - a1, d2 = q2[b] - a2, d3 = q3[b] - a3;
+                    distance[b][j] = std::fma(
+                        d3, d3, std::fma(d2, d2, std::fma(d1, d1, std::fma(d0, d0, distance[b][j]))));
+                } else if constexpr (M == CHEBYSHEV) {
                     const Real m = larger(larger(std::fabs(q0[b] - a0), std::fabs(q1[b] - a1)),
                                           larger(std::fabs(q2[b] - a2), std::fabs(q3[b] - a3)));
                     distance[b][j] = larger(m, distance[b][j]);
@@ -166,6 +181,31 @@ ALWAYS_INLINE void tile_distances(const Search<Real>& s, Py_ssize_t first, Py_ss
     }
 }
 
+// Whether any of WIDE distances is below `bound`: whole-vector comparisons
+// (GCC's vector extensions, lowered to the instruction set the caller is
+// compiled for) OR-ed together, so a block with no winner, by far the most
+// common case once the k-th has settled, costs a few instructions.
+constexpr Py_ssize_t WIDE = 32;
+
+template <typename Real>
+ALWAYS_INLINE bool any_below(const Real* __restrict values, Real bound) {
+    typedef Real Vector __attribute__((vector_size(32)));
+    constexpr int LANES = 32 / sizeof(Real);
+    Vector limit;
+    for (int l = 0; l < LANES; ++l) limit[l] = bound;
+    Vector first;
+    std::memcpy(&first, values, sizeof first);
+    auto below = first < limit;
+    for (int v = 1; v < WIDE / LANES; ++v) {
+        Vector next;
+        std::memcpy(&next, values + v * LANES, sizeof next);
+        below |= next < limit;
+    }
+    std::uint64_t words[4];
+    std::memcpy(words, &below, sizeof words);
+    return (words[0] | words[1] | words[2] | words[3]) != 0;
+}
+
 // Merge one query's distances to a chunk into its sorted k nearest. Points
 // come in column order and only a strictly smaller distance displaces the
 // k-th, so of equal distances the lower column wins, as a stable sort has it.
@@ -207,15 +247,20 @@ ALWAYS_INLINE void keep_nearest(const Search<Real>& s, Py_ssize_t i, Py_ssize_t 
         kth = row_best[k - 1];
         screen = screen_for(kth);
     };
-    Py_ssize_t j = 0;
-    for (; j + SCREEN <= width; j += SCREEN) {
-        unsigned passed = 0;  // bit l: distance j + l may beat the k-th
-        for (Py_ssize_t l = 0; l < SCREEN; ++l) passed |= unsigned(distance[j + l] < screen) << l;
+    auto visit_block = [&](Py_ssize_t at) ALWAYS_INLINE_LAMBDA {
+        unsigned passed = 0;  // bit l: distance at + l may beat the k-th
+        for (Py_ssize_t l = 0; l < SCREEN; ++l) passed |= unsigned(distance[at + l] < screen) << l;
         while (passed != 0) {
-            consider(j + __builtin_ctz(passed));
+            consider(at + __builtin_ctz(passed));
             passed &= passed - 1;
         }
+    };
+    Py_ssize_t j = 0;
+    for (; j + WIDE <= width; j += WIDE) {
+        if (!any_below(distance + j, screen)) continue;
+        for (Py_ssize_t at = j; at < j + WIDE; at += SCREEN) visit_block(at);
     }
+    for (; j + SCREEN <= width; j += SCREEN) visit_block(j);
     for (; j < width; ++j) consider(j);
 }
 
@@ -249,6 +294,7 @@ ALWAYS_INLINE void search_any(int metric, const Search<Real>& s) {
         case CHEBYSHEV: search_metric<CHEBYSHEV>(s); break;
         case COSINE: search_metric<COSINE>(s); break;
         case MINKOWSKI: search_metric<MINKOWSKI>(s); break;
+        case SQUARED_SCREEN: search_metric<SQUARED_SCREEN>(s); break;
         default: search_metric<SORENSEN>(s); break;
     }
 }
@@ -326,7 +372,8 @@ const char NEAREST_DOC[] =
     "Fill columns and best (queries x k) with each query's k nearest points, nearest\n"
     "first, ties to the lower column. metric: 0 euclidean, 1 manhattan, 2 chebyshev,\n"
     "3 sorensen, 4 cosine (rows normalised by the caller), 5 minkowski with p = power\n"
-    "(at least 1). points_t is features x points, of the queries' dtype (float64 or\n"
+    "(at least 1), 6 squared euclidean with fused multiply-adds, unrooted (a screen\n"
+    "whose candidates refine recomputes). points_t is features x points, of the queries' dtype (float64 or\n"
     "float32), as is best. Empty groups: none; otherwise a query never takes a point\n"
     "of its own group (columns stay -1 where too few points are left).";
 
@@ -349,7 +396,7 @@ PyObject* nearest(PyObject*, PyObject* args) {
     const Py_ssize_t n_queries = dim(queries, 0), features = dim(queries, 1);
     const Py_ssize_t n_points = dim(points, 1), k = dim(columns, 1);
     const bool grouped = dim(qgroups, 0) > 0;
-    if (metric < EUCLIDEAN || metric > MINKOWSKI) {
+    if (metric < EUCLIDEAN || metric > SQUARED_SCREEN) {
         PyErr_Format(PyExc_ValueError, "unknown metric code %d", metric);
         return nullptr;
     }
@@ -393,8 +440,103 @@ PyObject* nearest(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+const char REFINE_DOC[] =
+    "refine(queries, points, candidates, columns, best)\n\n"
+    "The exact Euclidean k nearest among each query's candidates: distances summed\n"
+    "feature after feature, in order, as the exact kernel and SciPy sum them, ordered\n"
+    "by distance, ties to the lower column. queries (queries x features) and points\n"
+    "(points x features, row-major) are float64; candidates (queries x m) holds point\n"
+    "columns, -1 for none; columns and best (queries x k, k <= m) are filled.";
+
+// One query's exact distances to its candidates, then the k smallest by
+// (distance, column). m is small (k plus a margin), so a partial sort is cheap.
+void refine_query(const double* query, const double* points, Py_ssize_t features,
+                  const Py_ssize_t* candidates, Py_ssize_t m, Py_ssize_t k,
+                  Py_ssize_t* columns, double* best, double* roots, Py_ssize_t* order) {
+    Py_ssize_t found = 0;
+    for (Py_ssize_t c = 0; c < m; ++c) {
+        const Py_ssize_t column = candidates[c];
+        if (column < 0) continue;
+        const double* point = points + column * features;
+        double sum = 0;
+        for (Py_ssize_t f = 0; f < features; ++f) {
+            const double d = query[f] - point[f];
+            sum = sum + d * d;
+        }
+        roots[found] = std::sqrt(sum);
+        order[found] = column;
+        ++found;
+    }
+    // insertion sort by (root, column): m is a few dozen at most
+    for (Py_ssize_t a = 1; a < found; ++a) {
+        const double root = roots[a];
+        const Py_ssize_t column = order[a];
+        Py_ssize_t b = a;
+        while (b > 0 && (roots[b - 1] > root || (roots[b - 1] == root && order[b - 1] > column))) {
+            roots[b] = roots[b - 1];
+            order[b] = order[b - 1];
+            --b;
+        }
+        roots[b] = root;
+        order[b] = column;
+    }
+    for (Py_ssize_t n = 0; n < k; ++n) {
+        columns[n] = n < found ? order[n] : -1;
+        best[n] = n < found ? roots[n] : HUGE_VAL;
+    }
+}
+
+PyObject* refine(PyObject*, PyObject* args) {
+    PyObject *queries_obj, *points_obj, *candidates_obj, *columns_obj, *best_obj;
+    if (!PyArg_ParseTuple(args, "OOOOO:refine", &queries_obj, &points_obj, &candidates_obj,
+                          &columns_obj, &best_obj))
+        return nullptr;
+    Buffer queries, points, candidates, columns, best;
+    if (!take(queries_obj, queries, "queries", 2, 'f', false) ||
+        !take(points_obj, points, "points", 2, 'f', false) ||
+        !take(candidates_obj, candidates, "candidates", 2, 'i', false) ||
+        !take(columns_obj, columns, "columns", 2, 'i', true) ||
+        !take(best_obj, best, "best", 2, 'f', true))
+        return nullptr;
+    if (queries.view.itemsize != sizeof(double) || points.view.itemsize != sizeof(double) ||
+        best.view.itemsize != sizeof(double)) {
+        PyErr_SetString(PyExc_TypeError, "refine works in float64");
+        return nullptr;
+    }
+    const Py_ssize_t n_queries = dim(queries, 0), features = dim(queries, 1);
+    const Py_ssize_t n_points = dim(points, 0), m = dim(candidates, 1), k = dim(columns, 1);
+    if (dim(points, 1) != features || dim(candidates, 0) != n_queries ||
+        dim(columns, 0) != n_queries || dim(best, 0) != n_queries || dim(best, 1) != k || k > m) {
+        PyErr_SetString(PyExc_ValueError, "shapes of the arrays do not match");
+        return nullptr;
+    }
+    const auto* candidate = static_cast<const Py_ssize_t*>(candidates.view.buf);
+    for (Py_ssize_t n = 0; n < n_queries * m; ++n) {
+        if (candidate[n] >= n_points) {
+            PyErr_SetString(PyExc_ValueError, "a candidate column is out of range");
+            return nullptr;
+        }
+    }
+    double* roots = static_cast<double*>(std::malloc(m * (sizeof(double) + sizeof(Py_ssize_t)) + 1));
+    if (roots == nullptr) return PyErr_NoMemory();
+    auto* order = reinterpret_cast<Py_ssize_t*>(roots + m);
+    const auto* query = static_cast<const double*>(queries.view.buf);
+    const auto* point = static_cast<const double*>(points.view.buf);
+    auto* out_columns = static_cast<Py_ssize_t*>(columns.view.buf);
+    auto* out_best = static_cast<double*>(best.view.buf);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n_queries; ++i) {
+        refine_query(query + i * features, point, features, candidate + i * m, m, k,
+                     out_columns + i * k, out_best + i * k, roots, order);
+    }
+    Py_END_ALLOW_THREADS
+    std::free(roots);
+    Py_RETURN_NONE;
+}
+
 PyMethodDef METHODS[] = {
     {"nearest", nearest, METH_VARARGS, NEAREST_DOC},
+    {"refine", refine, METH_VARARGS, REFINE_DOC},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -16,3 +16,10 @@ def nearest(
     best: npt.NDArray[np.floating[Any]],
     power: float = 2.0,
 ) -> None: ...
+def refine(
+    queries: npt.NDArray[np.floating[Any]],
+    points: npt.NDArray[np.floating[Any]],
+    candidates: npt.NDArray[np.intp],
+    columns: npt.NDArray[np.intp],
+    best: npt.NDArray[np.floating[Any]],
+) -> None: ...

@@ -83,6 +83,19 @@ def class_values(names: Sequence[str]) -> npt.NDArray[Any]:
     return np.asarray(numbers, dtype=np.float64)
 
 
+_SCAN_ROWS = 16_384
+
+
+def _first_cell(samples: npt.NDArray[np.float64], test: Any) -> tuple[int, int] | None:
+    """Row and column of the first cell where ``test`` holds, scanned a slice at a time
+    so that checking many samples needs no mask as large as they are."""
+    for start in range(0, samples.shape[0], _SCAN_ROWS):
+        hits = np.argwhere(test(samples[start : start + _SCAN_ROWS]))
+        if hits.size:
+            return start + int(hits[0][0]), int(hits[0][1])
+    return None
+
+
 class KNNModel:
     """A k-NN classifier: the training rows, their labels and one ``(k, metric, weights)``.
 
@@ -202,8 +215,10 @@ class KNNModel:
     def worker_inputs(self, share: Any) -> ModelInputs:
         """Worker inputs with each array passed through ``share`` (e.g. ``SharedArrays.share``)."""
         rows = self.X if self.scaler is None else self.scaler.apply(self.X)
+        X_t = transposed(rows)
+        X_t.flags.writeable = False  # lets the kernels keep what they derive from it
         return ModelInputs(
-            X_t=share(transposed(rows)),
+            X_t=share(X_t),
             y=share(self.y),
             k=self.k,
             metric=self.metric,
@@ -247,11 +262,13 @@ class KNNModel:
                 f"{self.n_features_in_} features ({', '.join(self.feature_names[:8])}"
                 f"{', ...' if self.n_features_in_ > 8 else ''}); give one column per feature"
             )
-        if np.isinf(samples).any():
-            row, column = (int(i) for i in np.argwhere(np.isinf(samples))[0])
+        infinite = _first_cell(samples, np.isinf)
+        if infinite is not None:
+            row, column = infinite
             raise InputError(f"{name}: row {row}, column {column} is infinite; give finite numbers")
-        if self.fill_values is None and np.isnan(samples).any():
-            row, column = (int(i) for i in np.argwhere(np.isnan(samples))[0])
+        missing = None if self.fill_values is not None else _first_cell(samples, np.isnan)
+        if missing is not None:
+            row, column = missing
             raise InputError(
                 f"{name}: row {row}, column {column} is missing (NaN), and the model was trained "
                 "with --missing error or drop; fill it in, or tune with --missing mean or median"

@@ -135,6 +135,7 @@ def _cached_training_set(inputs: UnitInputs, fold: int, scale: str | None) -> _T
             if scaler is not None:
                 train_X = scaler.apply(train_X)
             found = _TrainingSet(transposed(train_X, precision), y[train], fill_values, scaler)
+    found.X_t.flags.writeable = False  # lets the kernels keep what they derive from it
     _training_cache[key] = found
     return found
 

@@ -14,7 +14,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from stages import _kernels
-from stages.kernels import CHUNK, kneighbors, transposed
+from stages.kernels import _NO_GROUPS, CHUNK, kneighbors, transposed
 
 SCIPY_METRIC = {
     "euclidean": "euclidean",
@@ -333,3 +333,104 @@ def test_the_compiled_entry_refuses_arrays_it_cannot_read() -> None:
     with pytest.raises(ValueError, match="cannot take 6 neighbours"):
         six_columns, six_best = np.empty((3, 6), np.intp), np.empty((3, 6))
         _kernels.nearest(0, queries, points_t, none, none, six_columns, six_best)
+
+
+# ------------------------------------------------------------- the Euclidean screen
+
+
+def exact_kernel(
+    queries: npt.NDArray[np.float64],
+    points: npt.NDArray[np.float64],
+    k: int,
+    query_groups: npt.NDArray[np.intp] = _NO_GROUPS,
+    point_groups: npt.NDArray[np.intp] = _NO_GROUPS,
+) -> Neighbours:
+    """The direct float64 loops alone, without the screen in front of them."""
+    columns = np.empty((queries.shape[0], k), np.intp)
+    best = np.empty((queries.shape[0], k))
+    _kernels.nearest(
+        0,
+        np.ascontiguousarray(queries),
+        transposed(points),
+        query_groups,
+        point_groups,
+        columns,
+        best,
+    )
+    return columns, best
+
+
+SCREENED_DATA = {
+    "normal": lambda rng: rng.normal(size=(CHUNK * 6 + 5, 12)),
+    "exact ties": lambda rng: rng.integers(0, 3, (CHUNK * 4, 4)).astype(np.float64),
+    "far from the origin": lambda rng: rng.normal(size=(CHUNK * 4, 6)) * 1e-3 + 1e6,
+    "wide": lambda rng: rng.normal(size=(CHUNK * 3, 130)),
+    "tiny values": lambda rng: rng.normal(size=(CHUNK * 4, 5)) * 1e-25,
+    "huge values": lambda rng: rng.normal(size=(CHUNK * 4, 5)) * 1e30,
+    "duplicated rows": lambda rng: np.repeat(rng.normal(size=(CHUNK // 2, 7)), 9, axis=0),
+}
+
+
+@pytest.mark.parametrize("data", list(SCREENED_DATA))
+def test_the_screen_gives_the_exact_kernels_result_to_the_bit(data: str) -> None:
+    """float32 screen, exact refine, exact fallback: nothing of the screen's rounding shows."""
+    rng = np.random.default_rng(len(data))
+    points = SCREENED_DATA[data](rng)
+    queries = np.vstack(
+        [
+            points[rng.choice(len(points), 20)],
+            points[:20] + rng.normal(size=points[:20].shape) * points.std(),
+        ]
+    )
+    for k in (1, 6, 31):
+        got = kneighbors("euclidean", queries, transposed(points), k)
+        want = exact_kernel(queries, points, k)
+        assert np.array_equal(got[0], want[0]), (data, k)
+        assert np.array_equal(got[1], want[1]), (data, k)
+
+
+def test_the_screen_skips_a_querys_own_group_as_the_exact_kernel_does() -> None:
+    rng = np.random.default_rng(3)
+    points = rng.integers(0, 4, (CHUNK * 3, 3)).astype(np.float64)
+    point_groups = rng.integers(0, 5, len(points)).astype(np.intp)
+    rows = rng.choice(len(points), 50, replace=False)
+    for k in (1, 9, 40):
+        got = kneighbors(
+            "euclidean",
+            points[rows],
+            transposed(points),
+            k,
+            query_groups=point_groups[rows],
+            point_groups=point_groups,
+        )
+        want = exact_kernel(points[rows], points, k, point_groups[rows].copy(), point_groups)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), k
+
+
+def test_the_screen_reuses_a_read_only_matrix_and_never_a_writable_one() -> None:
+    """Workers attach one read-only matrix for many blocks; a writable one may change."""
+    rng = np.random.default_rng(8)
+    points, queries = rng.normal(size=(CHUNK * 2, 5)), rng.normal(size=(10, 5))
+    writable = transposed(points)
+    first = kneighbors("euclidean", queries, writable, 3)
+    writable[:] = writable[:, ::-1]  # the same array, its points in reverse order
+    again = kneighbors("euclidean", queries, writable, 3)
+    assert np.array_equal(again[0], len(points) - 1 - first[0])
+    frozen = transposed(points)
+    frozen.flags.writeable = False
+    assert np.array_equal(kneighbors("euclidean", queries, frozen, 3)[0], first[0])
+    assert np.array_equal(kneighbors("euclidean", queries[::-1], frozen, 3)[0], first[0][::-1])
+
+
+def test_refine_refuses_what_it_cannot_read() -> None:
+    queries, points = np.zeros((2, 3)), np.zeros((4, 3))
+    columns, best = np.empty((2, 1), np.intp), np.empty((2, 1))
+    _kernels.refine(queries, points, np.zeros((2, 2), np.intp), columns, best)  # the valid call
+    with pytest.raises(ValueError, match="out of range"):
+        _kernels.refine(queries, points, np.full((2, 2), 4, np.intp), columns, best)
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.refine(queries, points, np.zeros((2, 2), np.intp), np.empty((2, 3), np.intp), best)
+    with pytest.raises(TypeError):
+        _kernels.refine(
+            queries.astype(np.float32), points, np.zeros((2, 2), np.intp), columns, best
+        )
