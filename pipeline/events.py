@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import time
 import types
 import typing
@@ -45,7 +46,10 @@ SCHEMA_VERSION = 1
 
 
 def _plain(value: Any) -> Any:
-    """Mappings as dicts, so ``json.dumps`` accepts any Mapping a stage passed."""
+    """Mappings as dicts, so ``json.dumps`` accepts any Mapping a stage passed, and an
+    undefined number (NaN, as an AUC of a fold with one class) as null, which JSON has."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
     return dict(value) if isinstance(value, Mapping) else value
 
 

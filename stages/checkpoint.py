@@ -2,7 +2,7 @@
 
 The file is JSON lines. The first line names the run it belongs to (a hash
 of the data and of the options that change results) and the work plan; each
-further line is one finished unit's predictions, appended, flushed and
+further line is one finished unit's predictions and vote shares, appended, flushed and
 fsynced as the unit finishes. A torn last line (the process died while
 writing it) is cut off on resume; anything else that does not parse is an
 error, because guessing could give wrong results.
@@ -27,9 +27,12 @@ from pipeline.errors import InputError
 from .dataset import Dataset
 from .plan import WorkUnit
 
-__all__ = ["CHECKPOINT_VERSION", "CheckpointFile", "fingerprint"]
+__all__ = ["CHECKPOINT_VERSION", "CheckpointFile", "Finished", "fingerprint"]
 
-CHECKPOINT_VERSION = 1
+Finished = tuple[npt.NDArray[np.int16], npt.NDArray[np.float64]]
+"""A finished unit: its predictions ``(W, K, rows)`` and vote shares ``(W, K, rows, classes)``."""
+
+CHECKPOINT_VERSION = 2
 
 
 def fingerprint(dataset: Dataset, options: Mapping[str, Any]) -> str:
@@ -60,14 +63,14 @@ class CheckpointFile:
         self._stream: IO[str] | None = None
 
     def begin(
-        self, run: str, units: list[WorkUnit], grid: tuple[int, int] | None = None
-    ) -> tuple[list[WorkUnit], dict[int, npt.NDArray[np.int16]]]:
-        """The work plan to follow and the predictions of units already finished.
+        self, run: str, units: list[WorkUnit], grid: tuple[int, int, int] | None = None
+    ) -> tuple[list[WorkUnit], dict[int, Finished]]:
+        """The work plan to follow and the results of units already finished.
 
         A new checkpoint records ``units``; a resumed one must belong to the
         same ``run`` (fingerprint) and supplies its own plan, so a resumed run
         does exactly the units that are missing. ``grid`` is the number of
-        weightings and of ``k`` values every record must hold.
+        weightings, of ``k`` values and of classes every record must hold.
         """
         if self.path.exists() and not self.resume:
             raise InputError(
@@ -89,13 +92,17 @@ class CheckpointFile:
         self._write(json.dumps(header))
         return units, {}
 
-    def record(self, unit: WorkUnit, predictions: npt.NDArray[np.int16]) -> None:
+    def record(
+        self, unit: WorkUnit, predictions: npt.NDArray[np.int16], shares: npt.NDArray[np.float64]
+    ) -> None:
         """Append one finished unit, durably (flushed and fsynced)."""
         data = np.ascontiguousarray(predictions, dtype="<i2")
+        share_data = np.ascontiguousarray(shares, dtype="<f8")
         line = {
             "unit": unit.id,
-            "shape": list(data.shape),
+            "shape": list(share_data.shape),
             "predictions": base64.b64encode(data.tobytes()).decode("ascii"),
+            "shares": base64.b64encode(share_data.tobytes()).decode("ascii"),
         }
         self._write(json.dumps(line))
 
@@ -113,8 +120,8 @@ class CheckpointFile:
         os.fsync(self._stream.fileno())
 
     def _read(
-        self, run: str, grid: tuple[int, int] | None
-    ) -> tuple[list[WorkUnit], dict[int, npt.NDArray[np.int16]], int]:
+        self, run: str, grid: tuple[int, int, int] | None
+    ) -> tuple[list[WorkUnit], dict[int, Finished], int]:
         raw = self.path.read_bytes()
         lines = raw.split(b"\n")
         # Everything after the last newline is a line the writer never finished.
@@ -139,23 +146,27 @@ class CheckpointFile:
                 "data and options, or remove the file to start again"
             )
         by_id = {u.id: u for u in plan}
-        done: dict[int, npt.NDArray[np.int16]] = {}
+        done: dict[int, Finished] = {}
         for number, line in enumerate(complete[1:], start=2):
             try:
                 record = json.loads(line)
                 unit = by_id[int(record["unit"])]
                 shape = tuple(int(n) for n in record["shape"])
                 data = np.frombuffer(base64.b64decode(record["predictions"]), dtype="<i2")
-                predictions = data.reshape(shape).astype(np.int16)
+                predictions = data.reshape(shape[:-1]).astype(np.int16)
+                share_data = np.frombuffer(base64.b64decode(record["shares"]), dtype="<f8")
+                shares = share_data.reshape(shape).astype(np.float64)
             except (ValueError, KeyError, TypeError):
                 raise InputError(
                     f"{where}:{number}: a damaged record; remove the file to start again"
                 ) from None
-            expected = (*grid, unit.rows) if grid is not None else (*shape[:-1], unit.rows)
+            expected: tuple[int, ...] = (*shape[:2], unit.rows, shape[-1])
+            if grid is not None:
+                expected = (grid[0], grid[1], unit.rows, grid[2])
             if shape != expected:
                 raise InputError(
                     f"{where}:{number}: unit {unit.id} has shape {shape}, expected {expected}; "
                     "remove the file to start again"
                 )
-            done[unit.id] = predictions
+            done[unit.id] = (predictions, shares)
         return plan, done, good_bytes

@@ -27,7 +27,7 @@ from pipeline.events import SILENT, CandidateScored, NewBest, StageEvents, UnitD
 from pipeline.operators import map_concurrently
 from pipeline.shared import SharedArrays
 
-from .checkpoint import CheckpointFile, fingerprint
+from .checkpoint import CheckpointFile, Finished, fingerprint
 from .csv_text import CsvFormat
 from .dataset import Dataset
 from .load import load_dataset
@@ -73,7 +73,7 @@ class Plan:
     inputs: UnitInputs
     test_order: npt.NDArray[np.intp]
     units: list[WorkUnit]
-    resumed: dict[int, npt.NDArray[np.int16]] = dataclasses.field(default_factory=dict)
+    resumed: dict[int, Finished] = dataclasses.field(default_factory=dict)
 
     def unit_label(self, unit: WorkUnit) -> str:
         return unit.label([f.id for f in self.folds.folds])
@@ -206,10 +206,10 @@ async def plan_stage(
                 workers=workers,
                 merge_small_folds=impute is None,
             )
-            resumed: dict[int, npt.NDArray[np.int16]] = {}
+            resumed: dict[int, Finished] = {}
             if checkpoint is not None:
                 run = fingerprint(part.dataset, run_options or {})
-                grid = (len(space.weights), len(space.ks))
+                grid = (len(space.weights), len(space.ks), len(part.dataset.classes))
                 units, resumed = await asyncio.to_thread(checkpoint.begin, run, units, grid)
                 if resumed:
                     log.info("resuming: %d of %d units already done", len(resumed), len(units))
@@ -269,7 +269,7 @@ async def neighbours_stage(
     async def compute_or_resume(job: UnitJob) -> UnitOutput:
         resumed = job.plan.resumed.get(job.unit.id)
         if resumed is not None:
-            return UnitOutput(job.unit, resumed, 0.0, 0)
+            return UnitOutput(job.unit, *resumed, 0.0, 0)
         try:
             if reuse_neighbours:
                 output = await pool.run(compute, job.plan.inputs, job.unit)
@@ -279,7 +279,9 @@ async def neighbours_stage(
             raise WorkerCrashed(f"{job.plan.unit_label(job.unit)}: {crash}") from crash
         if checkpoint is not None:
             async with recording:
-                await asyncio.to_thread(checkpoint.record, job.unit, output.predictions)
+                await asyncio.to_thread(
+                    checkpoint.record, job.unit, output.predictions, output.shares
+                )
         return output
 
     async def run(job: UnitJob) -> UnitDoneItem:
@@ -316,10 +318,12 @@ async def _once_per_candidate(
         )
     )
     predictions = np.empty((len(inputs.weights), len(inputs.ks), job.unit.rows), dtype=np.int16)
+    shares = np.empty((*predictions.shape, inputs.n_classes), dtype=np.float64)
     for (w, k), output in zip(grid, outputs, strict=True):
         predictions[w, k] = output.predictions[0, 0]
+        shares[w, k] = output.shares[0, 0]
     seconds = sum(o.seconds for o in outputs)
-    return UnitOutput(job.unit, predictions, seconds, outputs[0].pid)
+    return UnitOutput(job.unit, predictions, shares, seconds, outputs[0].pid)
 
 
 async def enumerate_async(items: AsyncIterable[T], start: int = 1) -> AsyncIterator[tuple[int, T]]:
@@ -349,9 +353,10 @@ async def score_stage(
                     test_order=plan.test_order,
                     fold_sizes=[f.test.size for f in plan.folds.folds],
                     searches=plan.space.searches,
-                    n_weights=len(plan.space.weights),
-                    n_ks=len(plan.space.ks),
+                    weights=plan.space.weights,
+                    ks=plan.space.ks,
                     n_classes=len(plan.dataset.classes),
+                    pooled=plan.folds.single_rows,
                 )
             for scores in board.add(item.output):
                 await outbox.send(ScoredFold(plan, scores))
@@ -373,15 +378,14 @@ async def rank_stage(
         fold_id = item.plan.folds.folds[fold].id
         scores = leaderboard.ranking.reshape(len(leaderboard.candidates), -1)
         for index in touched:
-            done = scores[index][~np.isnan(scores[index])]
             events.emit(
                 CandidateScored,
                 params=leaderboard.candidates[index].params(),
                 fold=fold_id,
                 score=float(scores[index, fold]),
-                folds_done=int(done.size),
+                folds_done=leaderboard.folds_done(index),
                 folds_total=leaderboard.n_folds,
-                mean_score=float(np.mean(done)),
+                mean_score=leaderboard.mean_score(index),
             )
         leader = leaderboard.best()
         if leader is not None and leader[0] != best:

@@ -25,7 +25,7 @@ from .kernels import DTYPES, kneighbors, transposed
 from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .scaling import FittedScale, fit_scale
-from .vote import predict_every_k
+from .vote import vote_every_k
 
 __all__ = [
     "PRECISIONS",
@@ -74,10 +74,12 @@ class UnitInputs:
 
 @dataclass(frozen=True)
 class UnitOutput:
-    """Predictions of shape ``(len(weights), len(ks), unit.rows)`` for one unit."""
+    """Predictions of shape ``(len(weights), len(ks), unit.rows)`` for one unit, and the
+    vote shares behind them, ``(len(weights), len(ks), unit.rows, classes)``."""
 
     unit: WorkUnit
     predictions: npt.NDArray[np.int16]
+    shares: npt.NDArray[np.float64]
     seconds: float
     pid: int
 
@@ -163,7 +165,7 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
         query_groups=query_groups,
         point_groups=point_groups,
     )
-    predictions = predict_every_k(
+    votes = vote_every_k(
         training.y[columns],
         nearest_distances.astype(np.float64, copy=False),
         inputs.ks,
@@ -172,4 +174,4 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     )
     seconds = time.perf_counter() - started
     log.debug("unit %d: %d test rows, %s, %.3f s", unit.id, unit.rows, unit.metric, seconds)
-    return UnitOutput(unit, predictions, seconds, os.getpid())
+    return UnitOutput(unit, votes.predictions, votes.shares, seconds, os.getpid())

@@ -142,6 +142,12 @@ class Folds:
     def smallest_train(self) -> int:
         return min(int(f.train.size) for f in self.folds)
 
+    @property
+    def single_rows(self) -> bool:
+        """Every fold tests one row (leave-one-out): per-fold F1 or AUC mean nothing, so
+        scores are also taken over all out-of-fold predictions at once (``pooled_``)."""
+        return len(self.folds) > 1 and all(f.test.size == 1 for f in self.folds)
+
 
 def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
     """Split ``dataset`` as ``cv`` says; raise :class:`InputError` when it cannot be done."""

@@ -58,6 +58,8 @@ class RankedCandidate:
     folds_done: int
     fold_scores: dict[str, list[float]] = field(default_factory=dict)
     scoring: str = "accuracy"
+    pooled_scores: dict[str, float] = field(default_factory=dict)
+    """Leave-one-out only: every score over all out-of-fold predictions at once."""
 
     def mean(self, name: str) -> float:
         return float(np.mean(self.fold_scores[name]))
@@ -67,7 +69,9 @@ class RankedCandidate:
 
     @property
     def mean_score(self) -> float:
-        """The mean of the ranking score."""
+        """The ranking score: its mean over folds, or for leave-one-out its pooled value."""
+        if self.scoring in self.pooled_scores:
+            return self.pooled_scores[self.scoring]
         return self.mean(self.scoring)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,10 +87,18 @@ class RankedCandidate:
             "mean_f1_macro": self.mean_f1_macro,
         }
         for name, values in self.fold_scores.items():
-            entry[f"mean_{name}"] = float(np.mean(values))
-            entry[f"std_{name}"] = float(np.std(values))
-            entry[f"fold_{name}"] = values
+            entry[f"mean_{name}"] = _number(np.mean(values))
+            entry[f"std_{name}"] = _number(np.std(values))
+            entry[f"fold_{name}"] = [_number(v) for v in values]
+        for name, value in self.pooled_scores.items():
+            entry[f"pooled_{name}"] = _number(value)
         return entry
+
+
+def _number(value: Any) -> float | None:
+    """A float for JSON; an undefined score (NaN) as null."""
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 class Leaderboard:
@@ -98,6 +110,8 @@ class Leaderboard:
         n_folds: int,
         fold_sizes: Sequence[int] | None = None,
         scoring: str = "accuracy",
+        *,
+        pooled: bool = False,
     ) -> None:
         if scoring not in SCORES:
             raise InputError(f"--scoring: unknown {scoring!r}; choose from {', '.join(SCORES)}")
@@ -106,6 +120,10 @@ class Leaderboard:
         self.candidates = list(space.candidates())
         shape = (len(space.searches), len(space.weights), len(space.ks), n_folds)
         self.scores = {name: np.full(shape, np.nan) for name in SCORES}
+        # Leave-one-out: pooled scores per search, filled as each search completes; they
+        # rank, except accuracy, whose pooled value is the mean of the folds' anyway.
+        self.pooled = pooled
+        self.pooled_scores = {name: np.full(shape[:3], np.nan) for name in SCORES}
         self.n_folds = n_folds
         # Exact means of accuracy (see the module docstring); without fold sizes, or for
         # the other scores, ranks compare float means rounded to RANK_DIGITS decimals.
@@ -130,6 +148,8 @@ class Leaderboard:
         """Record one (fold, search); return the candidate indices it touched."""
         for name, values in scores.scores.items():
             self.scores[name][scores.search, :, :, scores.fold] = values
+        for name, values in (scores.pooled or {}).items():
+            self.pooled_scores[name][scores.search] = values
         if self._hits_sum is not None and self._fold_sizes is not None:
             hits = np.rint(scores.accuracy * self._fold_sizes[scores.fold]).astype(np.int64)
             if self._hits_sum.dtype == object:
@@ -145,10 +165,19 @@ class Leaderboard:
         return int(np.count_nonzero(~np.isnan(self._flat(self.accuracy)[index])))
 
     def mean_score(self, index: int) -> float:
-        """Mean of the ranking score over the folds done so far."""
-        done = self._flat(self.ranking)[index]
-        done = done[~np.isnan(done)]
-        return float(np.mean(done)) if done.size else float("nan")
+        """The ranking score over the folds done so far (NaN: none, or undefined)."""
+        return float(self._means()[index])
+
+    def _means(self) -> npt.NDArray[np.float64]:
+        """Every candidate's ranking score: the mean over its folds done, or for a pooled
+        board (and a score other than accuracy) the pooled value once its search is in."""
+        if self.pooled and self.scoring != "accuracy":
+            return self.pooled_scores[self.scoring].reshape(-1)
+        return _fold_mean(self._flat(self.ranking), self._done())
+
+    def _done(self) -> npt.NDArray[np.bool_]:
+        """Which (candidate, fold) has been scored: accuracy is always defined."""
+        return ~np.isnan(self._flat(self.accuracy))
 
     @property
     def complete(self) -> bool:
@@ -156,8 +185,8 @@ class Leaderboard:
 
     def _order(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
         """Indices of the scored candidates, best first, and their mean ranking scores."""
-        means = _fold_mean(self._flat(self.ranking))
-        scored = np.flatnonzero(~np.isnan(means))
+        means = self._means()
+        scored = np.flatnonzero(self._done().any(axis=1))
         ks = np.array([self.candidates[i].k for i in scored])
         level = self._level(means)
         # Candidates are enumerated search-major (scaling, then metric), then weights, so
@@ -168,8 +197,9 @@ class Leaderboard:
     def _level(self, means: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
         """What ranks compare: the exact mean's place among all, once every fold is in."""
         if self._hits_sum is None or not self.complete:
-            # a live board, or a score other than accuracy: the means, to RANK_DIGITS
-            return np.round(means, RANK_DIGITS)
+            # a live board, or a score other than accuracy: the means, to RANK_DIGITS;
+            # an undefined score ranks last
+            return np.nan_to_num(np.round(means, RANK_DIGITS), nan=-np.inf)
         _, level = np.unique(self._hits_sum.reshape(-1), return_inverse=True)
         return np.asarray(level, dtype=np.int64).reshape(-1)
 
@@ -179,14 +209,15 @@ class Leaderboard:
         if order.size == 0:
             return []
         accuracy = self._flat(self.accuracy)
-        stds = _fold_std(accuracy)
+        done = self._done()
+        stds = _fold_std(accuracy, done)
         flat = {name: self._flat(values) for name, values in self.scores.items()}
-        balanced = _fold_mean(flat["balanced_accuracy"])
-        f1 = _fold_mean(flat["f1_macro"])
-        accuracy_means = _fold_mean(accuracy)
+        balanced = _fold_mean(flat["balanced_accuracy"], done)
+        f1 = _fold_mean(flat["f1_macro"], done)
+        accuracy_means = _fold_mean(accuracy, done)
+        pooled = {name: values.reshape(-1) for name, values in self.pooled_scores.items()}
         ordered = -self._level(means)[order]
         ranks = 1 + np.searchsorted(ordered, ordered, side="left")
-        done = ~np.isnan(accuracy)
         return [
             RankedCandidate(
                 rank=int(rank),
@@ -199,6 +230,11 @@ class Leaderboard:
                 folds_done=int(done[index].sum()),
                 fold_scores={n: v[index][done[index]].tolist() for n, v in flat.items()},
                 scoring=self.scoring,
+                pooled_scores=(
+                    {n: float(v[index]) for n, v in pooled.items()}
+                    if self.pooled and not np.isnan(pooled["accuracy"][index])
+                    else {}
+                ),
             )
             for rank, index in zip(ranks, order, strict=True)
         ]
@@ -206,28 +242,33 @@ class Leaderboard:
     def best(self) -> tuple[int, float] | None:
         """Index and mean ranking score of the current leader, without building the table."""
         order, means = self._order()
-        if order.size == 0:
+        if order.size == 0 or np.isnan(means[order[0]]):
             return None
         return int(order[0]), float(means[order[0]])
 
 
-def _fold_mean(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Mean over the folds scored so far (NaN: none yet), row by row.
+def _fold_mean(
+    scores: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """Mean over the folds scored so far (``done``; NaN: none yet), row by row.
 
     Complete rows use ``np.mean`` along the row, the computation behind
-    scikit-learn's ``mean_test_score``, so the two agree to the last bit.
+    scikit-learn's ``mean_test_score``, so the two agree to the last bit, and
+    like it a fold whose score is undefined (NaN) makes the mean NaN.
     """
-    complete = ~np.isnan(scores).any(axis=1)
+    complete = done.all(axis=1)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no fold yet
-        partial = np.nanmean(scores, axis=1)
+        partial = np.nanmean(np.where(done, scores, np.nan), axis=1)
     return np.asarray(np.where(complete, np.mean(scores, axis=1), partial), dtype=np.float64)
 
 
-def _fold_std(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _fold_std(
+    scores: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
     """Population standard deviation over the folds scored so far, row by row."""
-    complete = ~np.isnan(scores).any(axis=1)
+    complete = done.all(axis=1)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        partial = np.nanstd(scores, axis=1)
+        partial = np.nanstd(np.where(done, scores, np.nan), axis=1)
     return np.asarray(np.where(complete, np.std(scores, axis=1), partial), dtype=np.float64)

@@ -3,7 +3,8 @@
 Version 2 keeps every field of version 1 with its meaning and adds, per
 candidate, ``mean_<score>``, ``std_<score>`` and ``fold_<score>`` for every
 score of :data:`stages.score.SCORES`, and at the top ``scoring``: the score
-that ranks.
+that ranks. Leave-one-out runs (every fold one row) also give ``pooled_<score>``,
+every score over all out-of-fold predictions at once, and rank by it.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ class TuningResult:
         title = f"k-NN leaderboard: {self.dataset['source']}, {self.cv['kind']} ({folds} folds)"
         if self.scoring != "accuracy":
             title += f", ranked by {self.scoring}"
+        if any(row.pooled_scores for row in self.candidates):
+            title += ", scores pooled over all folds"
         if not self.complete:
             title += " [PARTIAL: interrupted]"
         table = Table(title=title, title_justify="left")
@@ -129,11 +132,12 @@ class TuningResult:
             how = [str(row.rank), str(row.candidate.k), row.candidate.metric, row.candidate.weights]
             if scaled:
                 how.append(str(row.candidate.scale))
+            pooled = row.pooled_scores
             values = [
                 f"{row.mean_accuracy:.4f}",
                 f"{row.std_accuracy:.4f}",
-                f"{row.mean_balanced_accuracy:.4f}",
-                f"{row.mean_f1_macro:.4f}",
+                f"{pooled.get('balanced_accuracy', row.mean_balanced_accuracy):.4f}",
+                f"{pooled.get('f1_macro', row.mean_f1_macro):.4f}",
             ]
             if extra:
                 values.append(f"{row.mean_score:.4f}")

@@ -192,8 +192,12 @@ def _store(
     means = np.average(array, axis=1)
     results[f"mean_{key}"] = means
     results[f"std_{key}"] = np.sqrt(np.average((array - means[:, np.newaxis]) ** 2, axis=1))
-    if rank:
-        results[f"rank_{key}"] = rankdata(-means, method="min").astype(np.int32, copy=False)
+    if rank:  # an undefined mean (NaN) ties with the worst, as GridSearchCV ranks it
+        if np.isnan(means).all():
+            results[f"rank_{key}"] = np.ones(means.shape, dtype=np.int32)
+        else:
+            defined = np.nan_to_num(means, nan=np.nanmin(means) - 1)
+            results[f"rank_{key}"] = rankdata(-defined, method="min").astype(np.int32, copy=False)
 
 
 def _run_sync(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -252,8 +256,11 @@ class KNNSearchCV(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         distance) and ``p``. Anything else is refused at :meth:`fit` with a
         ValueError naming it as it was written.
     ``scoring``
-        None, ``"accuracy"``, or a list or dict of ``"accuracy"`` (multi-metric
-        keys in ``cv_results_``); other scorers are refused at :meth:`fit`.
+        None (accuracy), a scorer name of :data:`stages.score.SCORES`
+        (accuracy, balanced_accuracy, f1_macro, f1_weighted,
+        precision_macro, recall_macro, roc_auc_ovr, neg_log_loss), or a list
+        or dict of them (multi-metric keys in ``cv_results_``); other
+        scorers are refused at :meth:`fit`.
     ``cv``
         None (5 folds), an int (``StratifiedKFold(n)`` without shuffling, as
         ``check_cv`` makes it), a splitter, or an iterable of ``(train, test)``.

@@ -263,7 +263,9 @@ class Tuning:
     def _on_plan(self, plan: Plan) -> None:
         self._plan = plan
         sizes = [f.test.size for f in plan.folds.folds]
-        self._leaderboard = Leaderboard(plan.space, len(sizes), sizes, self.scoring)
+        self._leaderboard = Leaderboard(
+            plan.space, len(sizes), sizes, self.scoring, pooled=plan.folds.single_rows
+        )
         self.events.emit(
             RunStarted(
                 run_id=self.run_id,

@@ -9,11 +9,12 @@ the smallest class code, as scikit-learn does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["class_votes", "neighbour_weights", "predict_every_k"]
+__all__ = ["EveryKVotes", "class_votes", "neighbour_weights", "predict_every_k", "vote_every_k"]
 
 
 def neighbour_weights(distances: npt.NDArray[np.float64], weights: str) -> npt.NDArray[np.float64]:
@@ -34,15 +35,26 @@ def neighbour_weights(distances: npt.NDArray[np.float64], weights: str) -> npt.N
     return inverse
 
 
-def predict_every_k(
+@dataclass(frozen=True)
+class EveryKVotes:
+    """Predicted codes ``(W, K, rows)`` and vote shares ``(W, K, rows, classes)``."""
+
+    predictions: npt.NDArray[np.int16]
+    shares: npt.NDArray[np.float64]
+
+
+def vote_every_k(
     neighbour_labels: npt.NDArray[np.intp],
     neighbour_distances: npt.NDArray[np.float64],
     ks: Sequence[int],
     weightings: Sequence[str],
     n_classes: int,
-) -> npt.NDArray[np.int16]:
-    """Predicted class codes, shape ``(len(weightings), len(ks), rows)``.
+) -> EveryKVotes:
+    """The class and the vote shares of every row for each weighting and ``k``.
 
+    Shares are the summed weights divided by their total, as scikit-learn's
+    ``predict_proba`` divides them; the class is the ``argmax`` of the summed
+    weights themselves, so dividing never changes which class wins.
     Neighbours must be sorted nearest first; ``ks`` may not exceed their count.
     """
     rows, depth = neighbour_labels.shape
@@ -50,11 +62,25 @@ def predict_every_k(
     one_hot = np.zeros((rows, depth, n_classes), dtype=np.float64)
     one_hot[np.arange(rows)[:, None], np.arange(depth)[None, :], neighbour_labels] = 1.0
     predictions = np.empty((len(weightings), len(ks), rows), dtype=np.int16)
+    shares = np.empty((len(weightings), len(ks), rows, n_classes), dtype=np.float64)
     for w, weighting in enumerate(weightings):
         weight = neighbour_weights(neighbour_distances, weighting)
-        votes = np.cumsum(one_hot * weight[:, :, None], axis=1)
-        predictions[w] = votes[:, k_index, :].argmax(axis=2).T
-    return predictions
+        votes = np.cumsum(one_hot * weight[:, :, None], axis=1)[:, k_index, :]  # rows, K, C
+        predictions[w] = votes.argmax(axis=2).T
+        shares[w] = (votes / votes.sum(axis=2, keepdims=True)).transpose(1, 0, 2)
+    return EveryKVotes(predictions, shares)
+
+
+def predict_every_k(
+    neighbour_labels: npt.NDArray[np.intp],
+    neighbour_distances: npt.NDArray[np.float64],
+    ks: Sequence[int],
+    weightings: Sequence[str],
+    n_classes: int,
+) -> npt.NDArray[np.int16]:
+    """Predicted class codes, shape ``(len(weightings), len(ks), rows)``."""
+    votes = vote_every_k(neighbour_labels, neighbour_distances, ks, weightings, n_classes)
+    return votes.predictions
 
 
 def class_votes(

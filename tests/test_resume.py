@@ -141,20 +141,29 @@ def units(n: int) -> list[WorkUnit]:
     return [WorkUnit(i, "euclidean", 0, 10 * i, 10 * i + 10) for i in range(n)]
 
 
+def shares_of(predictions: np.ndarray, classes: int = 3) -> np.ndarray:
+    """Vote shares that put everything on the predicted class."""
+    return np.eye(classes)[predictions.astype(np.intp)]
+
+
 def test_a_torn_last_line_is_cut_and_a_damaged_middle_line_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.ckpt"
     writer = CheckpointFile(path, resume=False)
     writer.begin("run-a", units(3))
     for unit in units(3)[:2]:
-        writer.record(unit, np.full((1, 2, 10), unit.id, dtype=np.int16))
+        predictions = np.full((1, 2, 10), unit.id, dtype=np.int16)
+        writer.record(unit, predictions, shares_of(predictions))
     writer.close()
     whole = path.read_bytes()
     path.write_bytes(whole[:-7])  # the second record torn mid-write
     reader = CheckpointFile(path, resume=True)
     plan, done = reader.begin("run-a", units(5))
     assert plan == units(3) and sorted(done) == [0]
-    assert (done[0] == 0).all() and done[0].shape == (1, 2, 10)
-    reader.record(units(3)[1], np.ones((1, 2, 10), dtype=np.int16))
+    predictions, shares = done[0]
+    assert (predictions == 0).all() and predictions.shape == (1, 2, 10)
+    assert np.array_equal(shares, shares_of(predictions))
+    ones = np.ones((1, 2, 10), dtype=np.int16)
+    reader.record(units(3)[1], ones, shares_of(ones))
     reader.close()
     assert sorted(CheckpointFile(path, resume=True).begin("run-a", [])[1]) == [0, 1]
 
@@ -176,10 +185,11 @@ def test_resume_needs_a_checkpoint() -> None:
 def test_a_record_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.ckpt"
     writer = CheckpointFile(path, resume=False)
-    writer.begin("run-a", units(2), (1, 2))
-    writer.record(units(2)[0], np.zeros((1, 3, 10), dtype=np.int16))  # three k values, not two
+    writer.begin("run-a", units(2), (1, 2, 3))
+    three_ks = np.zeros((1, 3, 10), dtype=np.int16)  # three k values, not two
+    writer.record(units(2)[0], three_ks, shares_of(three_ks))
     writer.close()
     with pytest.raises(
-        InputError, match=r":2: unit 0 has shape \(1, 3, 10\), expected \(1, 2, 10\)"
+        InputError, match=r":2: unit 0 has shape \(1, 3, 10, 3\), expected \(1, 2, 10, 3\)"
     ):
-        CheckpointFile(path, resume=True).begin("run-a", [], (1, 2))
+        CheckpointFile(path, resume=True).begin("run-a", [], (1, 2, 3))

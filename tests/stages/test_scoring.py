@@ -10,16 +10,18 @@ from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
     f1_score,
+    log_loss,
     precision_score,
     recall_score,
+    roc_auc_score,
 )
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, LeaveOneOut, StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 
 from pipeline.errors import InputError
 from stages import Dataset, Tuning, tune
 from stages.metrics import sklearn_params
-from stages.score import SCORES
+from stages.score import SCORES, scores_from_shares
 from tests.stages.test_model import tie_free
 
 METRIC_FUNCTIONS = {
@@ -29,6 +31,12 @@ METRIC_FUNCTIONS = {
     "f1_weighted": lambda t, p: f1_score(t, p, average="weighted"),
     "precision_macro": lambda t, p: precision_score(t, p, average="macro"),
     "recall_macro": lambda t, p: recall_score(t, p, average="macro"),
+}
+PROBA_FUNCTIONS = {  # as scikit-learn's scorers call them on predict_proba
+    "roc_auc_ovr": lambda t, p: roc_auc_score(
+        t, p[:, 1] if p.shape[1] == 2 else p, multi_class="ovr"
+    ),
+    "neg_log_loss": lambda t, p: -log_loss(t, p),
 }
 
 
@@ -52,18 +60,25 @@ async def test_every_score_of_every_fold_equals_scikit_learns(skewed) -> None:  
         knn = KNeighborsClassifier(
             n_neighbors=c.k, weights=c.weights, algorithm="brute", **sklearn_params(c.metric)
         )
-        for name, function in METRIC_FUNCTIONS.items():
+        for name in SCORES:
             expected = []
             for train, test in folds:
+                knn.fit(X[train], y[train])
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # undefined precision: 0, as we count it
-                    expected.append(function(y[test], knn.fit(X[train], y[train]).predict(X[test])))
+                    if name in PROBA_FUNCTIONS:
+                        score = PROBA_FUNCTIONS[name](y[test], knn.predict_proba(X[test]))
+                    else:
+                        score = METRIC_FUNCTIONS[name](y[test], knn.predict(X[test]))
+                expected.append(score)
             assert row.fold_scores[name] == pytest.approx(expected, abs=1e-12), (c, name)
             assert row.to_dict()[f"mean_{name}"] == pytest.approx(np.mean(expected), abs=1e-12)
             assert row.to_dict()[f"std_{name}"] == pytest.approx(np.std(expected), abs=1e-12)
 
 
-@pytest.mark.parametrize("scoring", ["balanced_accuracy", "f1_weighted", "recall_macro"])
+@pytest.mark.parametrize(
+    "scoring", ["balanced_accuracy", "f1_weighted", "recall_macro", "roc_auc_ovr", "neg_log_loss"]
+)
 async def test_scoring_ranks_as_grid_search_with_that_scorer(skewed, scoring) -> None:  # type: ignore[no-untyped-def]
     X, y = skewed
     data = Dataset(X=X, y=y.astype(np.intp), classes=["a", "b", "c"], source="skewed")
@@ -97,3 +112,50 @@ def test_an_unknown_scoring_is_refused() -> None:
     with pytest.raises(InputError, match="--scoring: unknown 'roc'; choose from accuracy"):
         Tuning("iris", scoring="roc")
     assert "accuracy" in SCORES
+
+
+def test_share_scores_equal_scikit_learns_with_ties_binary_and_a_missing_class() -> None:
+    """Vote shares tie a lot (multiples of 1/k); AUC counts a tie half, as roc_curve does."""
+    rng = np.random.default_rng(4)
+    for n_classes in (2, 3, 5):
+        truth = np.concatenate([np.arange(n_classes), rng.integers(0, n_classes, 60)])
+        counts = rng.multinomial(7, np.ones(n_classes) / n_classes, size=(4, truth.size))
+        shares = counts / 7.0  # (4 candidates, rows, classes)
+        got = scores_from_shares(shares, truth)
+        counted = scores_from_shares(shares, truth, np.full(4, 7))
+        np.testing.assert_allclose(counted["roc_auc_ovr"], got["roc_auc_ovr"], rtol=0, atol=1e-15)
+        for c in range(4):
+            for name, function in PROBA_FUNCTIONS.items():
+                want = function(truth, shares[c])
+                assert got[name][c] == pytest.approx(want, abs=1e-12), (n_classes, name)
+    missing = scores_from_shares(shares, np.zeros(truth.size, dtype=np.intp))
+    assert np.isnan(missing["roc_auc_ovr"]).all()  # one class only: undefined, as sklearn raises
+    assert np.isfinite(missing["neg_log_loss"]).all()
+
+
+async def test_leave_one_out_pools_every_score_and_ranks_by_the_pooled_one() -> None:
+    """Per-fold F1 or AUC of one row means nothing: cross_val_predict, then the metric."""
+    X, y = tie_free(60, features=4, seed=8)
+    data = Dataset(X=X, y=y.astype(np.intp), classes=["a", "b", "c"], source="small")
+    result = await tune(
+        data, k=[1, 4, 9], weights="uniform,distance", cv="loo", scoring="f1_macro", workers=2
+    )
+    entries = [row.to_dict() for row in result.candidates]
+    for row, entry in zip(result.candidates, entries, strict=True):
+        c = row.candidate
+        knn = KNeighborsClassifier(
+            n_neighbors=c.k, weights=c.weights, algorithm="brute", **sklearn_params(c.metric)
+        )
+        predicted = cross_val_predict(knn, X, y, cv=LeaveOneOut())
+        proba = cross_val_predict(knn, X, y, cv=LeaveOneOut(), method="predict_proba")
+        for name in SCORES:
+            if name in PROBA_FUNCTIONS:
+                want = PROBA_FUNCTIONS[name](y, proba)
+            else:
+                want = METRIC_FUNCTIONS[name](y, predicted)
+            assert entry[f"pooled_{name}"] == pytest.approx(want, abs=1e-12), (c, name)
+        assert entry["mean_roc_auc_ovr"] is None  # each one-row fold's AUC is undefined
+        assert row.mean_score == entry["pooled_f1_macro"]
+    pooled = [e["pooled_f1_macro"] for e in entries]
+    assert pooled == sorted(pooled, reverse=True)
+    assert entries[0]["rank"] == 1
