@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these CSV columns are features (names or 0-based indices)",
     )
     run.add_argument(
+        "--categorical",
+        choices=("onehot", "error"),
+        default="onehot",
+        help="feature columns of text: one-hot encode them, categories learned on each "
+        "training fold (default), or refuse the file",
+    )
+    run.add_argument(
         "--skip-rows",
         type=_non_negative,
         default=0,
@@ -320,6 +327,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         skip_rows=args.skip_rows,
         drop=_columns(args.drop, "--drop"),
         features=_columns(args.features, "--features"),
+        categorical=args.categorical,
     )
     result, interrupted = await _watched(tuning, sinks)
     if interrupted is not None:

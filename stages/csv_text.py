@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from pipeline.errors import InputError
 
-__all__ = ["DELIMITERS", "CsvFormat", "decode", "detect_delimiter", "parse_numbers"]
+__all__ = ["DELIMITERS", "CsvFormat", "decode", "detect_delimiter", "parse_numbers", "unpack"]
 
 DELIMITERS = (",", ";", "\t", "|")
 """Delimiters recognised without being told; ``--delimiter`` takes any single character."""
@@ -35,15 +35,23 @@ class CsvFormat:
     """How to read a CSV: ``delimiter`` (None: detected), ``header`` (None: detected),
     ``skip_rows`` (lines dropped before the header or the data, e.g. a metadata line),
     and which columns are features: all but ``drop``, or only ``keep`` (names or
-    0-based indices; the label and fold columns are never features)."""
+    0-based indices; the label and fold columns are never features).
+    ``categorical`` says what becomes of a feature column of text: ``onehot``
+    encodes it (:mod:`stages.encoding`), ``error`` refuses the file."""
 
     delimiter: str | None = None
     header: bool | None = None
     skip_rows: int = 0
     drop: tuple[str | int, ...] = ()
     keep: tuple[str | int, ...] = ()
+    categorical: str = "onehot"
 
     def __post_init__(self) -> None:
+        if self.categorical not in ("onehot", "error"):
+            raise InputError(
+                f"--categorical {self.categorical!r}: choose onehot (encode text columns) "
+                "or error (refuse them)"
+            )
         if self.delimiter is not None and (
             len(self.delimiter) != 1 or self.delimiter in '\r\n"' or self.delimiter.isalnum()
         ):
@@ -57,15 +65,21 @@ class CsvFormat:
             raise InputError("--drop and --features: give one of them, not both")
 
 
+def unpack(raw: bytes, source: str) -> bytes:
+    """The file's bytes, gzip unpacked (whatever the file is called)."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(
+            f"{source}: a damaged or truncated gzip file ({error}); compress it again"
+        ) from None
+
+
 def decode(raw: bytes, source: str) -> str:
     """The file's text: gzip is unpacked (whatever the name), UTF-8 with or without a BOM."""
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise InputError(
-                f"{source}: a damaged or truncated gzip file ({error}); compress it again"
-            ) from None
+    raw = unpack(raw, source)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:

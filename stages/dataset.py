@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .encoding import Encoding
+
 __all__ = ["Dataset"]
 
 
@@ -18,7 +20,8 @@ class Dataset:
     ``groups`` holds the values of a predefined-fold column, when one was read;
     ``label_name`` is the label column's header name, when the file had one;
     ``other_columns`` names the file's columns that are neither features nor the
-    label (left out with ``--drop``, or the fold column).
+    label (left out with ``--drop``, or the fold column). ``encoding`` says how
+    text feature columns were one-hot encoded into ``X`` (None: all numeric).
     """
 
     X: npt.NDArray[np.float64]
@@ -29,6 +32,7 @@ class Dataset:
     groups: npt.NDArray[Any] | None = None
     label_name: str | None = None
     other_columns: list[str] = field(default_factory=list)
+    encoding: Encoding | None = None
 
     @property
     def rows(self) -> int:

@@ -204,7 +204,8 @@ async def plan_stage(
                 space.metrics,
                 scales=space.scales or (None,),
                 workers=workers,
-                merge_small_folds=impute is None,
+                # units spanning folds share one training set: no per-fold fitting
+                merge_small_folds=impute is None and part.dataset.encoding is None,
             )
             resumed: dict[int, Finished] = {}
             if checkpoint is not None:
@@ -225,6 +226,7 @@ async def plan_stage(
                 n_classes=len(part.dataset.classes),
                 impute=impute,
                 precision=precision,
+                one_hot=_one_hot_columns(part.dataset),
             )
             plan = Plan(part.dataset, part.folds, space, inputs, test_order, units, resumed)
             if on_plan is not None:
@@ -324,6 +326,13 @@ async def _once_per_candidate(
         shares[w, k] = output.shares[0, 0]
     seconds = sum(o.seconds for o in outputs)
     return UnitOutput(job.unit, predictions, shares, seconds, outputs[0].pid)
+
+
+def _one_hot_columns(dataset: Dataset) -> tuple[int, int] | None:
+    if dataset.encoding is None or not dataset.encoding.text:
+        return None
+    one_hot = dataset.encoding.one_hot
+    return one_hot.start, one_hot.stop
 
 
 async def enumerate_async(items: AsyncIterable[T], start: int = 1) -> AsyncIterator[tuple[int, T]]:

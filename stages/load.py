@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import csv
 import io
+import logging
 import math
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,12 @@ import numpy.typing as npt
 
 from pipeline.errors import InputError
 
-from .csv_text import DELIMITERS, CsvFormat, decode, detect_delimiter, parse_numbers
+from . import _fastcsv
+from .csv_text import DELIMITERS, CsvFormat, decode, detect_delimiter, parse_numbers, unpack
 from .dataset import Dataset
+from .encoding import Encoding, TextColumn
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -73,7 +79,7 @@ async def load_dataset(
     if is_frame(source):
         fmt = csv_format or CsvFormat()
         return await asyncio.to_thread(
-            dataset_from_frame, source, label, "<DataFrame>", fmt.drop, fmt.keep
+            dataset_from_frame, source, label, "<DataFrame>", fmt.drop, fmt.keep, fmt.categorical
         )
     if not isinstance(source, str | os.PathLike):
         raise InputError(
@@ -141,6 +147,10 @@ def parse_csv(
     with ``allow_missing``. Infinity is always an error.
     """
     fmt = csv_format or CsvFormat()
+    raw = unpack(raw, source)
+    fast = _fast_dataset(raw, fmt, source, label, group_column)
+    if fast is not None:
+        return fast
     text = decode(raw, source).replace("\r\n", "\n")
     lines = [
         (number, line)
@@ -166,21 +176,13 @@ def parse_csv(
         lines = []
     if not numbered:
         raise InputError(f"{source}: the file is empty; it needs rows of features and a label")
-    header = _header(numbered) if fmt.header is None else (numbered[0][1] if fmt.header else None)
-    if header is not None:
-        header = [cell.strip() for cell in header]
+    layout = _layout(numbered, fmt, source, label, group_column)
+    if layout.named:
         numbered, lines = numbered[1:], lines[1:]
         if not (lines if plain else numbered):
             raise InputError(f"{source}: has a header but no data rows; add rows below the header")
-    width = len(header) if header is not None else len(numbered[0][1])
-    names = header if header is not None else [str(i) for i in range(width)]
-    label_at = _column(label, names, header is not None, source, "--label", default=width - 1)
-    group_at = None
-    if group_column is not None:
-        group_at = _column(group_column, names, header is not None, source, "--cv column:NAME")
-        if group_at == label_at:
-            raise InputError(f"{source}: the fold column {group_column!r} is also the label column")
-    feature_at = _chosen_features(fmt, names, header is not None, source, (label_at, group_at))
+    names, width = layout.names, len(layout.names)
+    label_at, group_at, feature_at = layout.label_at, layout.group_at, layout.feature_at
     if not feature_at:
         others = [d for d in DELIMITERS if d != delimiter and d in (lines or numbered)[0][1]]
         hint = f" (the file may use {others[0]!r}: --delimiter {others[0]!r})" if others else ""
@@ -188,10 +190,17 @@ def parse_csv(
             f"{source}: no feature columns left besides the label{hint}; add feature columns"
         )
     X = parse_numbers([line for _, line in lines], delimiter, feature_at, width) if plain else None
+    encoding = None
     if X is None:  # the careful reading: every cell, so the first bad one is named
         if plain:
             numbered = [(number, line.split(delimiter)) for number, line in lines]
-        X = _careful_features(numbered, width, feature_at, source, names, allow_missing)
+        _check_widths(numbered, width, source)
+        text_at = _text_columns(numbered, feature_at, fmt.categorical, source, names)
+        numeric_at = [at for at in feature_at if at not in text_at]
+        X = _careful_features(numbered, width, numeric_at, source, names, allow_missing)
+        if text_at:
+            encoding, X = _one_hot(numbered, feature_at, text_at, X, source, names)
+            log.warning("%s: %s", source, encoding.notice())
         column = [(number, row[label_at]) for number, row in numbered]
     else:  # every row has ``width`` cells: cut out just the label's
         column = [(number, _cell_at(line, delimiter, label_at, width)) for number, line in lines]
@@ -202,7 +211,6 @@ def parse_csv(
                 f"{source}:{number}: column {names[label_at]!r} (the label) is empty; "
                 "every row needs a label"
             )
-    y, classes = encode_labels(labels)
     groups = None
     if group_at is not None:
         cells = (
@@ -210,19 +218,148 @@ def parse_csv(
             if lines and len(lines) == len(labels)
             else [row[group_at] for _, row in numbered]
         )
-        groups = np.array([cell.strip() for cell in cells], dtype=object)
-    return Dataset(
-        X=X,
-        y=y,
-        classes=classes,
-        source=source,
-        feature_names=[names[i] for i in feature_at],
-        groups=groups,
-        label_name=names[label_at] if header is not None else None,
-        other_columns=[names[i] for i in range(width) if i not in feature_at and i != label_at]
+        groups = [cell.strip() for cell in cells]
+    return layout.dataset(X, labels, groups, source, encoding)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which columns of a CSV are what: their names (from a header, when ``named``, else
+    ``0, 1, ...``), the label, the fold column and the features."""
+
+    names: list[str]
+    named: bool
+    label_at: int
+    group_at: int | None
+    feature_at: list[int]
+
+    def dataset(
+        self,
+        X: npt.NDArray[np.float64],
+        labels: list[str],
+        groups: list[str] | None,
+        source: str,
+        encoding: Encoding | None = None,
+    ) -> Dataset:
+        """The data set of these columns' values: features, label and fold cells."""
+        y, classes = encode_labels(labels)
+        names = self.names
+        taken = (*self.feature_at, self.label_at)
+        return Dataset(
+            X=X,
+            y=y,
+            classes=classes,
+            source=source,
+            feature_names=encoding.feature_names
+            if encoding
+            else [names[i] for i in self.feature_at],
+            encoding=encoding,
+            groups=None if groups is None else np.array(groups, dtype=object),
+            label_name=names[self.label_at] if self.named else None,
+            other_columns=[n for i, n in enumerate(names) if i not in taken] if self.named else [],
+        )
+
+
+def _layout(
+    numbered: list[tuple[int, list[str]]],
+    fmt: CsvFormat,
+    source: str,
+    label: str | int | None,
+    group_column: str | None,
+) -> _Layout:
+    """The layout, from the first two rows (split into cells): is the first a header?"""
+    header = _header(numbered) if fmt.header is None else (numbered[0][1] if fmt.header else None)
+    names = (
+        [cell.strip() for cell in header]
         if header is not None
-        else [],
+        else [str(i) for i in range(len(numbered[0][1]))]
     )
+    named = header is not None
+    label_at = _column(label, names, named, source, "--label", default=len(names) - 1)
+    group_at = None
+    if group_column is not None:
+        group_at = _column(group_column, names, named, source, "--cv column:NAME")
+        if group_at == label_at:
+            raise InputError(f"{source}: the fold column {group_column!r} is also the label column")
+    feature_at = _chosen_features(fmt, names, named, source, (label_at, group_at))
+    return _Layout(names, named, label_at, group_at, feature_at)
+
+
+_HEAD_LINES = 64
+"""Lines the fast reading looks at to find the delimiter and the header."""
+
+
+def _fast_dataset(
+    data: bytes,
+    fmt: CsvFormat,
+    source: str,
+    label: str | int | None,
+    group_column: str | None,
+) -> Dataset | None:
+    """The data set of a plain CSV of numbers (but the label and fold columns), read from
+    its bytes by the compiled pass (:mod:`stages._fastcsv`); None for anything it does
+    not take, which the careful reading then reads or explains."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None  # quotes, NUL bytes and lone carriage returns: the csv module's reading
+    try:
+        parts = [
+            line.decode("utf-8").removesuffix("\r")
+            for line in data.split(b"\n", fmt.skip_rows + _HEAD_LINES)[
+                : fmt.skip_rows + _HEAD_LINES
+            ]
+        ]
+    except UnicodeDecodeError:
+        return None
+    head = [
+        (number, line)
+        for number, line in enumerate(parts, start=1)
+        if number > fmt.skip_rows and line.strip()
+    ]
+    delimiter = fmt.delimiter or detect_delimiter([line for _, line in head])
+    head = [(number, line) for number, line in head if line.replace(delimiter, "").strip()]
+    if len(head) < 2:
+        return None
+    layout = _layout(
+        [(number, line.split(delimiter)) for number, line in head[:2]],
+        fmt,
+        source,
+        label,
+        group_column,
+    )
+    if not layout.feature_at:
+        return None
+    offset = 0
+    for _ in range((head[1][0] if layout.named else head[0][0]) - 1):  # to the first data line
+        offset = data.index(b"\n", offset) + 1
+    body = data[offset:]
+    capacity = body.count(b"\n") + 1
+    text_at = [layout.label_at] + ([layout.group_at] if layout.group_at is not None else [])
+    X = np.empty((capacity, len(layout.feature_at)))
+    spans = np.empty((capacity, len(text_at), 2), dtype=np.intp)
+    rows, failed = _fastcsv.parse(
+        body,
+        delimiter,
+        len(layout.names),
+        np.asarray(layout.feature_at, dtype=np.intp),
+        np.asarray(text_at, dtype=np.intp),
+        X,
+        spans,
+    )
+    if failed >= 0 or rows == 0:
+        return None
+    cells = []
+    for column in range(len(text_at)):
+        raw = [body[a:b] for a, b in spans[:rows, column].tolist()]
+        try:  # few distinct values: decode each once
+            text = {value: value.decode("utf-8").strip() for value in set(raw)}
+        except UnicodeDecodeError:
+            return None
+        cells.append([text[value] for value in raw])
+    if not all(cells[0]):
+        return None  # an empty label: the careful reading names its line
+    groups = cells[1] if layout.group_at is not None else None
+    return layout.dataset(X[:rows], cells[0], groups, source)
 
 
 def _chosen_features(
@@ -264,6 +401,72 @@ def _csv_rows(
         raise InputError(f"{source}:{reader.line_num}: cannot read this CSV: {error}") from None
 
 
+def _check_widths(numbered: list[tuple[int, list[str]]], width: int, source: str) -> None:
+    for number, row in numbered:
+        if len(row) != width:
+            raise InputError(
+                f"{source}:{number}: has {len(row)} columns, expected {width}; "
+                "every row needs the same number of cells"
+            )
+
+
+def _text_columns(
+    numbered: list[tuple[int, list[str]]],
+    feature_at: list[int],
+    categorical: str,
+    source: str,
+    names: list[str],
+) -> list[int]:
+    """Feature columns of text: more cells that are words than numbers. A numeric column
+    with a stray word stays numeric, so the careful reading names that cell."""
+    text_at = []
+    for at in feature_at:
+        present = [
+            (n, row[at]) for n, row in numbered if row[at].strip().lower() not in MISSING_TOKENS
+        ]
+        words = [(number, cell) for number, cell in present if not _is_number(cell)]
+        if 2 * len(words) > len(present):
+            if categorical == "error":
+                number, cell = words[0]
+                raise InputError(
+                    f"{source}:{number}: {describe_column(at, names)} holds text ({cell!r}); "
+                    "make it numeric or --drop it (without --categorical error it is one-hot "
+                    "encoded)"
+                )
+            text_at.append(at)
+    return text_at
+
+
+def _one_hot(
+    numbered: list[tuple[int, list[str]]],
+    feature_at: list[int],
+    text_at: list[int],
+    numeric: npt.NDArray[np.float64],
+    source: str,
+    names: list[str],
+) -> tuple[Encoding, npt.NDArray[np.float64]]:
+    """The text columns' encoding (categories as the file holds them) and the encoded X."""
+    cells = []
+    for at in text_at:
+        column = [row[at].strip() for _, row in numbered]
+        for (number, _), cell in zip(numbered, column, strict=True):
+            if cell.lower() in MISSING_TOKENS:
+                raise InputError(
+                    f"{source}:{number}: {describe_column(at, names)}, a text column, is "
+                    f"{'empty' if not cell else repr(cell)}; give every row a category, "
+                    "or --drop the column"
+                )
+        cells.append(column)
+    encoding = Encoding(
+        tuple(names[at] for at in feature_at),
+        tuple(
+            TextColumn(names[at], tuple(sorted(set(column))))
+            for at, column in zip(text_at, cells, strict=True)
+        ),
+    )
+    return encoding, encoding.encode(numeric, cells)
+
+
 def _careful_features(
     numbered: list[tuple[int, list[str]]],
     width: int,
@@ -272,12 +475,7 @@ def _careful_features(
     names: list[str],
     allow_missing: bool,
 ) -> npt.NDArray[np.float64]:
-    for number, row in numbered:
-        if len(row) != width:
-            raise InputError(
-                f"{source}:{number}: has {len(row)} columns, expected {width}; "
-                "every row needs the same number of cells"
-            )
+    _check_widths(numbered, width, source)
     X = np.empty((len(numbered), len(feature_at)), dtype=np.float64)
     for r, (number, row) in enumerate(numbered):
         for c, at in enumerate(feature_at):

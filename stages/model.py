@@ -24,6 +24,12 @@ code of theirs. The format, version 1:
 - ``y.npy``: int64 ``(rows,)``, class codes into ``classes``;
 - ``fill_values.npy`` (only with ``missing`` ``mean``/``median``): float64
   ``(features,)``, what a missing feature value of a new sample becomes.
+
+Version 2 is version 1 plus ``encoding`` in the header, for a model whose
+data had text columns: ``columns`` (the raw feature columns samples give, in
+order) and ``text`` (each text column's ``name`` and sorted ``categories``,
+one-hot encoded into ``X`` after the numeric columns). A model without text
+columns is still written as version 1.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from pipeline.shared import InlineArray
 
 from .classify import ModelInputs, classify_block, neighbours_of_block
 from .dataset import Dataset
+from .encoding import Encoding
 from .kernels import transposed
 from .metrics import parse_metric, sklearn_params
 from .missing import MISSING_POLICIES, fit_fill_values
@@ -56,7 +63,7 @@ from .search_space import WEIGHTS
 __all__ = ["MODEL_FORMAT", "MODEL_VERSION", "KNNModel", "ModelFileError"]
 
 MODEL_FORMAT = "knn-pipeline-model"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 _MEMBERS = ("header.npy", "X.npy", "y.npy", "fill_values.npy")
 _HEADER_LIMIT = 64 * 2**20
 """A header larger than this is not one we wrote (feature names of a million columns fit)."""
@@ -120,6 +127,7 @@ class KNNModel:
         fill_values: npt.ArrayLike | None = None,
         scale: str = "none",
         other_columns: Sequence[str] = (),
+        encoding: Encoding | None = None,
     ) -> None:
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.y = np.ascontiguousarray(y, dtype=np.intp)
@@ -139,6 +147,9 @@ class KNNModel:
         if len(names) != self.X.shape[1]:
             raise ValueError(f"feature_names: {len(names)} names for {self.X.shape[1]} features")
         self.feature_names = names
+        self.encoding = encoding if encoding is not None and encoding.text else None
+        if self.encoding is not None and self.encoding.feature_names != names:
+            raise ValueError("encoding: its encoded columns are not the feature names")
         self.label = label
         self.other_columns = list(other_columns)  # in the training file, neither feature nor label
         self.source = source
@@ -147,7 +158,9 @@ class KNNModel:
         if scale not in SCALES:
             raise ValueError(f"scale: unknown {scale!r}; choose from {', '.join(SCALES)}")
         self.scale = scale
-        self.scaler = fit_scale(scale, self.X)  # fitted on every training row, as the folds were
+        # fitted on every training row, as the folds were; one-hot columns are not scaled
+        one_hot = None if self.encoding is None else self.encoding.one_hot
+        self.scaler = fit_scale(scale, self.X, keep=one_hot)
         self._inputs: ModelInputs | None = None
 
     @classmethod
@@ -178,13 +191,19 @@ class KNNModel:
             fill_values=fill_values,
             scale=str(params.get("scale") or "none"),
             other_columns=dataset.other_columns,
+            encoding=dataset.encoding,
         )
 
     # -- describing -------------------------------------------------------------------------
 
     @property
+    def input_columns(self) -> list[str]:
+        """The columns samples give: the features, or with text columns the raw ones."""
+        return list(self.encoding.columns) if self.encoding else self.feature_names
+
+    @property
     def n_features_in_(self) -> int:
-        return int(self.X.shape[1])
+        return len(self.input_columns)
 
     @property
     def class_names(self) -> list[str]:
@@ -244,23 +263,25 @@ class KNNModel:
         A DataFrame that names every feature is read by those names, in the model's order.
         """
         columns = getattr(X, "columns", None)
-        if columns is not None and set(self.feature_names) <= {str(c) for c in columns}:
+        if columns is not None and set(self.input_columns) <= {str(c) for c in columns}:
             by_name = {str(c): c for c in columns}
             frame: Any = X
-            X = frame[[by_name[name] for name in self.feature_names]]
+            X = frame[[by_name[name] for name in self.input_columns]]
+        if self.encoding is not None:  # text columns: one-hot, as the training rows were
+            X = self.encoding.encode_raw(X, name)
         try:
             samples = np.asarray(X, dtype=np.float64)
         except (TypeError, ValueError):
             raise InputError(
                 f"{name}: the samples are not numeric; convert them to numbers"
             ) from None
-        if samples.ndim == 1 and self.n_features_in_ == 1:
+        if samples.ndim == 1 and self.X.shape[1] == 1:
             samples = samples[:, None]
-        if samples.ndim != 2 or samples.shape[1] != self.n_features_in_:
+        if samples.ndim != 2 or samples.shape[1] != self.X.shape[1]:
             raise InputError(
                 f"{name}: samples of shape {samples.shape}, but the model has "
-                f"{self.n_features_in_} features ({', '.join(self.feature_names[:8])}"
-                f"{', ...' if self.n_features_in_ > 8 else ''}); give one column per feature"
+                f"{self.X.shape[1]} features ({', '.join(self.feature_names[:8])}"
+                f"{', ...' if self.X.shape[1] > 8 else ''}); give one column per feature"
             )
         infinite = _first_cell(samples, np.isinf)
         if infinite is not None:
@@ -348,7 +369,9 @@ class KNNModel:
         ``KNeighborsClassifier(algorithm="brute")``, or a ``Pipeline`` of
         ``SimpleImputer`` and the scaler before it when the model fills missing
         values or scales; fitted on the same rows and labels, so its
-        ``classes_`` equal ``classes``.
+        ``classes_`` equal ``classes``. With text columns, a ``ColumnTransformer``
+        (the numeric steps, ``OneHotEncoder``) comes first, and the pipeline takes
+        DataFrames with the raw columns (pandas needed).
         """
         from sklearn.impute import SimpleImputer
         from sklearn.neighbors import KNeighborsClassifier
@@ -364,16 +387,68 @@ class KNNModel:
         scaler = sklearn_scaler(self.scale)
         if scaler is not None:
             steps.append(scaler)
+        labels = self.classes[self.y]
+        if self.encoding is not None:
+            return self._sklearn_with_text(steps, classifier).fit(self._raw_frame(), labels)
         if not steps:
-            return classifier.fit(self.X, self.classes[self.y])
-        return make_pipeline(*steps, classifier).fit(self.X, self.classes[self.y])
+            return classifier.fit(self.X, labels)
+        return make_pipeline(*steps, classifier).fit(self.X, labels)
+
+    def _sklearn_with_text(self, numeric_steps: list[Any], classifier: Any) -> Any:
+        """``ColumnTransformer`` (numeric steps, ``OneHotEncoder``) then the classifier:
+        the same columns, in the same order, as our encoded rows."""
+        from sklearn.compose import ColumnTransformer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder
+
+        assert self.encoding is not None
+        numeric: Any = make_pipeline(*numeric_steps) if numeric_steps else "passthrough"
+        encoder = OneHotEncoder(
+            categories=[list(t.categories) for t in self.encoding.text],
+            handle_unknown="ignore",
+            sparse_output=False,
+        )
+        prepare = ColumnTransformer(
+            [
+                ("numeric", numeric, self.encoding.numeric_columns),
+                ("text", encoder, [t.name for t in self.encoding.text]),
+            ]
+        )
+        return make_pipeline(prepare, classifier)
+
+    def _raw_frame(self) -> Any:
+        """The training rows as a DataFrame with the raw columns' names: text columns are
+        picked by name, so the scikit-learn pipeline takes DataFrames in any column order."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "to_sklearn of a model with text columns needs pandas: pip install pandas"
+            ) from None
+        assert self.encoding is not None
+        return pd.DataFrame(self._raw_rows(), columns=list(self.encoding.columns))
+
+    def _raw_rows(self) -> npt.NDArray[Any]:
+        """The training rows as samples give them: numbers, and text for text columns."""
+        assert self.encoding is not None
+        raw = np.empty((self.X.shape[0], len(self.encoding.columns)), dtype=object)
+        numeric = self.encoding.numeric_positions
+        for c, at in enumerate(numeric):
+            raw[:, at] = self.X[:, c]
+        start = len(numeric)
+        for column, at in zip(self.encoding.text, self.encoding.text_positions, strict=True):
+            width = len(column.categories)
+            codes = self.X[:, start : start + width].argmax(axis=1)
+            raw[:, at] = np.asarray(column.categories, dtype=object)[codes]
+            start += width
+        return raw
 
     # -- files ------------------------------------------------------------------------------
 
     def _header(self) -> dict[str, Any]:
         return {
             "format": MODEL_FORMAT,
-            "version": MODEL_VERSION,
+            "version": MODEL_VERSION if self.encoding else 1,
             "params": self.params(),
             "classes": [_json_scalar(c) for c in self.classes.tolist()],
             "feature_names": self.feature_names,
@@ -384,6 +459,7 @@ class KNNModel:
             "other_columns": self.other_columns,
             "rows": int(self.X.shape[0]),
             "features": int(self.X.shape[1]),
+            **({"encoding": self.encoding.describe()} if self.encoding else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -535,6 +611,11 @@ class KNNModel:
                 fill_values=fill_values,
                 scale=str(header.get("scale", "none")),
                 other_columns=[str(c) for c in header.get("other_columns") or []],
+                encoding=(
+                    Encoding.from_description(header["encoding"])
+                    if header.get("encoding") is not None
+                    else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise refuse(f"its parameters are not valid ({error})") from None

@@ -70,6 +70,7 @@ class UnitInputs:
     precision: str = "float64"
     train_rows: ArrayRef | None = None  # folds' training rows, when not the complement
     train_offsets: tuple[int, ...] = ()
+    one_hot: tuple[int, int] | None = None  # X's one-hot columns (start, stop), if any
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class _TrainingSet:
     y: npt.NDArray[np.intp]
     fill_values: npt.NDArray[np.float64] | None
     scaler: FittedScale | None = None
+    unknown: npt.NDArray[np.intp] | None = None  # one-hot columns of categories not in training
 
 
 _training_cache: dict[tuple[str, int, str | None], _TrainingSet] = {}
@@ -123,7 +125,8 @@ def _cached_training_set(inputs: UnitInputs, fold: int, scale: str | None) -> _T
             train = inputs.train_rows.attach()[start:stop]
         else:
             train = np.flatnonzero(inputs.fold_of_row.attach() != fold)
-        if inputs.impute is None and scale in (None, "none"):
+        one_hot = None if inputs.one_hot is None else slice(*inputs.one_hot)
+        if inputs.impute is None and scale in (None, "none") and one_hot is None:
             # straight into the kernels' layout, no row-major copy
             X_t = np.take(X.T, train, axis=1).astype(DTYPES[precision], copy=False)
             found = _TrainingSet(X_t, y[train], None)
@@ -133,10 +136,16 @@ def _cached_training_set(inputs: UnitInputs, fold: int, scale: str | None) -> _T
             if inputs.impute is not None:
                 fill_values = fit_fill_values(train_X, inputs.impute)
                 train_X = fill(train_X, fill_values)
-            scaler = fit_scale(scale or "none", train_X)
+            scaler = fit_scale(scale or "none", train_X, keep=one_hot)
+            unknown = None
+            if one_hot is not None:  # what an encoder fitted on these rows would not know
+                seen = train_X[:, one_hot].any(axis=0)
+                unknown = np.flatnonzero(~seen) + one_hot.start
             if scaler is not None:
                 train_X = scaler.apply(train_X)
-            found = _TrainingSet(transposed(train_X, precision), y[train], fill_values, scaler)
+            found = _TrainingSet(
+                transposed(train_X, precision), y[train], fill_values, scaler, unknown
+            )
     found.X_t.flags.writeable = False  # lets the kernels keep what they derive from it
     _training_cache[key] = found
     return found
@@ -153,6 +162,9 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
         queries = fill(queries, training.fill_values)
     if training.scaler is not None:
         queries = training.scaler.apply(queries)
+    if training.unknown is not None and training.unknown.size:
+        queries = queries.copy() if queries.base is X else queries
+        queries[:, training.unknown] = 0.0  # unseen categories: all zeros, as "ignore" has it
     query_groups = point_groups = None
     if unit.fold == MASKED:  # a test row's own fold is not its training set
         point_groups = inputs.fold_of_row.attach().astype(np.intp, copy=False)

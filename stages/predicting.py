@@ -268,12 +268,13 @@ class Prediction:
         if isinstance(self.data, str | os.PathLike):
             return file_source(
                 self.data,
-                model_features=self.model.feature_names,
+                model_features=self.model.input_columns,
                 model_label=self.model.label,
                 model_others=self.model.other_columns,
                 label=self.label,
                 block_rows=block_rows,
                 allow_missing=self.model.fill_values is not None,
+                encoding=self.model.encoding,
             )
         return array_source(self.model.check_samples(self.data), block_rows)
 

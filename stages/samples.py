@@ -37,6 +37,7 @@ import numpy.typing as npt
 from pipeline.errors import InputError
 
 from .csv_text import DELIMITERS, detect_delimiter
+from .encoding import Encoding
 from .load import MISSING_TOKENS, _header, describe_column
 
 __all__ = ["SampleBlock", "SampleSource", "array_source", "count_rows", "file_source"]
@@ -222,8 +223,12 @@ def _parse_rows(
     *,
     where: str,
     allow_missing: bool,
+    encoding: Encoding | None = None,
 ) -> tuple[npt.NDArray[np.float64], list[str] | None]:
-    """Fast parse of plain rows; the careful pass explains any row it refuses."""
+    """Fast parse of plain rows; the careful pass explains any row it refuses. With an
+    ``encoding``, the numeric columns are parsed so and the text ones one-hot encoded."""
+    if encoding is not None:
+        return _encoded_rows(lines, columns, encoding, where=where, allow_missing=allow_missing)
     texts = [text for _, text in lines]
     if not any('"' in t for t in texts):
         try:
@@ -248,6 +253,34 @@ def _parse_rows(
         except ValueError:
             pass
     return _careful_rows(lines, columns, where=where, allow_missing=allow_missing)
+
+
+def _encoded_rows(
+    lines: list[tuple[int, str]],
+    columns: _Columns,
+    encoding: Encoding,
+    *,
+    where: str,
+    allow_missing: bool,
+) -> tuple[npt.NDArray[np.float64], list[str] | None]:
+    numeric = dataclasses.replace(
+        columns, features=[columns.features[i] for i in encoding.numeric_positions]
+    )
+    X, labels = _parse_rows(lines, numeric, where=where, allow_missing=allow_missing)
+    text_at = [columns.features[i] for i in encoding.text_positions]
+    cells: list[list[str]] = [[] for _ in text_at]
+    for number, text in lines:
+        row = next(csv.reader([text], delimiter=columns.delimiter)) if '"' in text else None
+        row = row if row is not None else text.split(columns.delimiter)
+        for column, at in zip(cells, text_at, strict=True):
+            cell = row[at].strip()
+            if cell.lower() in MISSING_TOKENS:
+                raise InputError(
+                    f"{where}:{number}: {describe_column(at, columns.names)}, a text column, "
+                    f"is {'empty' if not cell else repr(cell)}; give every row a category"
+                )
+            column.append(cell)
+    return encoding.encode(X, cells), labels
 
 
 async def count_rows(path: Path) -> int:
@@ -303,13 +336,24 @@ def file_source(
     label: str | int | None = None,
     block_rows: int,
     allow_missing: bool = False,
+    encoding: Encoding | None = None,
 ) -> SampleSource:
-    """Blocks of a CSV, ``.npy`` or ``.npz`` file; :class:`InputError` on anything wrong."""
+    """Blocks of a CSV, ``.npy`` or ``.npz`` file; :class:`InputError` on anything wrong.
+
+    With an ``encoding`` of text columns, ``model_features`` are its raw columns
+    and each CSV block is one-hot encoded as the model's training rows were.
+    """
     where = os.fspath(path)
     file = Path(where)
     if not file.is_file():
         raise InputError(f"{where}: no such file; give a CSV, .npy or .npz file of samples")
     suffix = file.suffix.lower()
+    if suffix in (".npy", ".npz") and encoding is not None:
+        names = ", ".join(repr(t.name) for t in encoding.text)
+        raise InputError(
+            f"{where}: the model reads text columns ({names}), which a NumPy file cannot "
+            "hold; give the samples as a CSV"
+        )
     if suffix in (".npy", ".npz"):
         X, labels = _numpy_samples(file, model_features, label)
         blocks = (
@@ -329,6 +373,7 @@ def file_source(
             label=label,
             block_rows=block_rows,
             allow_missing=allow_missing,
+            encoding=encoding,
         ),
     )
 
@@ -451,6 +496,7 @@ async def _csv_blocks(
     label: str | int | None,
     block_rows: int,
     allow_missing: bool,
+    encoding: Encoding | None = None,
 ) -> AsyncIterator[SampleBlock]:
     where = str(file)
     columns: _Columns | None = None
@@ -497,7 +543,12 @@ async def _csv_blocks(
             while columns is not None and (len(pending) >= block_rows or (not chunk and pending)):
                 taken, pending = pending[:block_rows], pending[block_rows:]
                 X, labels = await asyncio.to_thread(
-                    _parse_rows, taken, columns, where=where, allow_missing=allow_missing
+                    _parse_rows,
+                    taken,
+                    columns,
+                    where=where,
+                    allow_missing=allow_missing,
+                    encoding=encoding,
                 )
                 yield SampleBlock(index, row, X, labels)
                 index += 1

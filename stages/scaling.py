@@ -52,8 +52,22 @@ def _nonzero(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return values
 
 
-def fit_scale(kind: str, X: npt.NDArray[np.float64]) -> FittedScale | None:
-    """The scaler ``kind`` fitted on the rows of ``X`` (None for ``none``)."""
+def fit_scale(
+    kind: str, X: npt.NDArray[np.float64], keep: slice | None = None
+) -> FittedScale | None:
+    """The scaler ``kind`` fitted on the rows of ``X`` (None for ``none``); the columns of
+    ``keep`` (one-hot ones) pass through unchanged, as a ``ColumnTransformer`` scales only
+    the numeric columns."""
+    fitted = _fit(kind, X)
+    if fitted is not None and keep is not None:
+        first, second = fitted.first.copy(), fitted.second.copy()
+        # x * 1 + 0 for minmax, (x - 0) / 1 otherwise: the same number, to the bit
+        first[keep], second[keep] = (1.0, 0.0) if kind == "minmax" else (0.0, 1.0)
+        fitted = FittedScale(kind, first, second)
+    return fitted
+
+
+def _fit(kind: str, X: npt.NDArray[np.float64]) -> FittedScale | None:
     if kind == "none":
         return None
     if kind == "standard":

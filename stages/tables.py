@@ -6,6 +6,7 @@ its type's module and read through its own methods.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, TypeGuard
 
@@ -14,7 +15,10 @@ import numpy as np
 from pipeline.errors import InputError
 
 from .dataset import Dataset
+from .encoding import Encoding, TextColumn
 from .load import dataset_from_arrays
+
+log = logging.getLogger(__name__)
 
 __all__ = ["dataset_from_frame", "dataset_from_pair", "is_frame", "is_pair"]
 
@@ -33,7 +37,8 @@ def dataset_from_pair(pair: tuple[Any, Any], source: str = "<arrays>") -> Datase
     """``(X, y)``: features as a 2-D array-like, labels of any type (sorted unique: the classes)."""
     X, y = pair
     if is_frame(X):
-        return _named(dataset_from_arrays(_frame_features(X, source), _labels(y), source), X)
+        features, encoding = _frame_features(X, source)
+        return _named(dataset_from_arrays(features, _labels(y), source), X, encoding=encoding)
     return dataset_from_arrays(X, _labels(y), source)
 
 
@@ -43,9 +48,12 @@ def dataset_from_frame(
     source: str = "<DataFrame>",
     drop: Sequence[str | int] = (),
     keep: Sequence[str | int] = (),
+    categorical: str = "onehot",
 ) -> Dataset:
     """A DataFrame whose column ``label`` (name or 0-based position; default the last) holds
-    the labels and every other column (but ``drop``, or only ``keep``) a numeric feature."""
+    the labels and every other column (but ``drop``, or only ``keep``) a feature: numbers,
+    or text (string, object or category columns), one-hot encoded unless ``categorical``
+    is ``error``."""
     columns = [str(c) for c in frame.columns]
     if len(columns) < 2:
         raise InputError(f"{source}: needs feature columns and a label column; it has {columns}")
@@ -70,8 +78,9 @@ def dataset_from_frame(
     else:
         features = frame.iloc[:, [i for i in range(len(columns)) if i != at and i not in chosen]]
     labels = frame.iloc[:, at]
-    dataset = dataset_from_arrays(_frame_features(features, source), _labels(labels), source)
-    return _named(dataset, features, label_name=columns[at])
+    X, encoding = _frame_features(features, source, categorical)
+    dataset = dataset_from_arrays(X, _labels(labels), source)
+    return _named(dataset, features, label_name=columns[at], encoding=encoding)
 
 
 def _position(column: str | int, columns: list[str], source: str, option: str) -> int:
@@ -84,14 +93,39 @@ def _position(column: str | int, columns: list[str], source: str, option: str) -
     )
 
 
-def _frame_features(frame: Any, source: str) -> np.ndarray[Any, Any]:
-    for name, dtype in frame.dtypes.items():
-        if dtype.kind not in "biuf":
+def _frame_features(
+    frame: Any, source: str, categorical: str = "onehot"
+) -> tuple[np.ndarray[Any, Any], Encoding | None]:
+    """The features as floats, text columns one-hot encoded (see :mod:`stages.encoding`)."""
+    text = [str(name) for name, dtype in frame.dtypes.items() if dtype.kind not in "biuf"]
+    if text and categorical == "error":
+        name = text[0]
+        raise InputError(
+            f"{source}: column {name!r} holds {frame[name].dtype} values, not numbers; "
+            "convert it to numbers or leave it out (without categorical='error' it is "
+            "one-hot encoded)"
+        )
+    columns = [str(c) for c in frame.columns]
+    numeric = frame[[c for c in frame.columns if str(c) not in text]]
+    numbers = np.asarray(numeric.to_numpy(dtype=np.float64, na_value=np.nan))
+    if not text:
+        return numbers, None
+    cells = []
+    for name in text:
+        values = frame[name]
+        if values.isna().any():
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
             raise InputError(
-                f"{source}: column {str(name)!r} holds {dtype} values, not numbers; "
-                "convert it to numbers or leave it out"
+                f"{source}: row {row} of text column {name!r} is missing; give every row a "
+                "category, or leave the column out"
             )
-    return np.asarray(frame.to_numpy(dtype=np.float64, na_value=np.nan))
+        cells.append([str(v).strip() for v in values.tolist()])
+    encoding = Encoding(
+        tuple(columns),
+        tuple(TextColumn(n, tuple(sorted(set(c)))) for n, c in zip(text, cells, strict=True)),
+    )
+    log.warning("%s: %s", source, encoding.notice())
+    return encoding.encode(numbers, cells), encoding
 
 
 def _labels(y: Any) -> list[Any]:
@@ -101,7 +135,13 @@ def _labels(y: Any) -> list[Any]:
     return list(values.tolist())
 
 
-def _named(dataset: Dataset, frame: Any, label_name: str | None = None) -> Dataset:
+def _named(
+    dataset: Dataset,
+    frame: Any,
+    label_name: str | None = None,
+    encoding: Encoding | None = None,
+) -> Dataset:
     from dataclasses import replace
 
-    return replace(dataset, feature_names=[str(c) for c in frame.columns], label_name=label_name)
+    names = encoding.feature_names if encoding else [str(c) for c in frame.columns]
+    return replace(dataset, feature_names=names, label_name=label_name, encoding=encoding)

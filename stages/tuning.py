@@ -118,6 +118,7 @@ class Tuning:
         skip_rows: int = 0,
         drop: Sequence[str | int] = (),
         features: Sequence[str | int] = (),
+        categorical: str = "onehot",
     ) -> None:
         self.data = data
         self.csv_format = CsvFormat(
@@ -126,6 +127,7 @@ class Tuning:
             skip_rows=skip_rows,
             drop=tuple(drop),
             keep=tuple(features),
+            categorical=categorical,
         )
         self.space = SearchSpace(
             ks=parse_k(k) if isinstance(k, str) else tuple(sorted({int(v) for v in k})),

@@ -73,3 +73,13 @@ def test_search_cv_benchmark_runs_and_agrees() -> None:
     assert "ratio XS: fit " in out and ", whole process " in out, out
     assert "agree (24/24 within 1e-12)" in out, out
     assert "DISAGREE" not in out and "DIFFER" not in out
+
+
+def test_csv_loading_benchmark_runs_and_reads_what_numpy_reads() -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "csv_load.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "features equal to np.loadtxt's: yes" in done.stdout
+    assert "== targets" in done.stdout and "ours, load_dataset" in done.stdout

@@ -135,12 +135,15 @@ async def test_arrays_and_data_frames_tune_like_a_dataset() -> None:
     assert model.feature_names == ["p", "q", "r", "s"] and model.label == "answer"
 
 
-async def test_a_text_column_in_a_data_frame_is_refused() -> None:
+async def test_a_text_column_in_a_data_frame_is_encoded_or_refused() -> None:
     frame = pd.DataFrame(
         {"a": [1.0, 2, 3, 4], "b": ["u", "v", "u", "v"], "c": ["x", "y", "x", "y"]}
     )
+    encoded = await load_dataset(frame, label="c")
+    assert encoded.feature_names == ["a", "b=u", "b=v"]
+    assert encoded.X.tolist() == [[1, 1, 0], [2, 0, 1], [3, 1, 0], [4, 0, 1]]
     with pytest.raises(InputError, match="column 'b' holds"):
-        await load_dataset(frame, label="c")
+        await load_dataset(frame, label="c", csv_format=CsvFormat(categorical="error"))
 
 
 ID_CSV = b"id,a,b,kind\n1,0.5,3,x\n2,0.7,1,y\n3,0.1,2,x\n4,0.9,5,y\n"
