@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from pipeline.errors import InputError
 from pipeline.runner import StageFailed
 from stages import KNNModel, tune
 from stages.metrics import sklearn_params
+from tests.test_predict_cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["size", "colour", "weight", "shape"]
@@ -112,16 +111,6 @@ async def test_the_model_encodes_new_samples_and_its_scikit_learn_twin_agrees(
     assert np.array_equal(again.predict(new), twin.predict(new))
     with pytest.raises(InputError, match="'size' must hold numbers"):
         model.predict(new.assign(size="big").to_numpy(dtype=object))
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_command_line_notice_save_and_predict(mixed: Any, tmp_path: Path) -> None:
