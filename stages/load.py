@@ -446,6 +446,13 @@ def _one_hot(
     names: list[str],
 ) -> tuple[Encoding, npt.NDArray[np.float64]]:
     """The text columns' encoding (categories as the file holds them) and the encoded X."""
+    columns = [names[at] for at in feature_at]
+    twice = next((c for c in columns if columns.count(c) > 1), None)
+    if twice is not None:
+        raise InputError(
+            f"{source}: two feature columns are named {twice!r}; text columns are encoded "
+            "by name, so give every column its own name"
+        )
     cells = []
     for at in text_at:
         column = [row[at].strip() for _, row in numbered]
