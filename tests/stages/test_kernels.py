@@ -166,7 +166,10 @@ def _squared_sums_with_one_root() -> npt.NDArray[np.float64]:
         a = rng.uniform(0.0, 1.0, 2)
         b = a.copy()
         b[1] = np.nextafter(b[1], 0.0)
-        squared_a, squared_b = a @ a, b @ b
+        # Summed in Python floats, one rounding a step as the kernel and SciPy sum
+        # (a BLAS dot product may fuse the steps and round differently).
+        squared_a = float(a[0]) * float(a[0]) + float(a[1]) * float(a[1])
+        squared_b = float(b[0]) * float(b[0]) + float(b[1]) * float(b[1])
         if squared_b < squared_a and np.sqrt(squared_a) == np.sqrt(squared_b):
             return np.array([a, b])
 
