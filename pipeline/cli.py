@@ -102,6 +102,12 @@ def _delimiter(text: str | None) -> str | None:
     return "\t" if text.lower() in ("tab", "\\t") else text
 
 
+_DASK_HELP = (
+    "run on a Dask cluster: tcp://HOST:PORT of a running scheduler, or local[:N] "
+    "to start N worker processes here for this run (needs the dask extra)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from stages.metrics import metric_help
 
@@ -175,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
     run.add_argument("--workers", type=_workers, help="worker processes (default: CPU count)")
+    run.add_argument("--dask", metavar="ADDRESS", help=_DASK_HELP)
     run.add_argument("--out", type=Path, help="write the results JSON here")
     run.add_argument("--save-model", type=Path, metavar="FILE", help="write the best model to FILE")
     run.add_argument(
@@ -222,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="column of true classes (header name or 0-based index): print the accuracy",
     )
     predict.add_argument("--workers", type=_workers, help="worker processes (default: CPU count)")
+    predict.add_argument("--dask", metavar="ADDRESS", help=_DASK_HELP)
     predict.add_argument("--quiet", action="store_true", help="no progress display")
     predict.add_argument("--events", type=Path, help="write every event as a JSON line here")
     predict.add_argument(
@@ -318,6 +326,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         seed=args.seed,
         label=args.label,
         workers=args.workers,
+        dask=args.dask,
         missing=args.missing,
         precision=args.precision,
         checkpoint=args.checkpoint,
@@ -358,6 +367,7 @@ async def _predict(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> i
         proba=args.proba,
         label=args.label,
         workers=args.workers,
+        dask=args.dask,
     )
     summary, interrupted = await _watched(prediction, sinks)
     if interrupted is not None:
@@ -392,7 +402,8 @@ def _run_command(args: argparse.Namespace) -> int:
 
     # The workers' forkserver imports NumPy and the kernels (a third of a
     # second) while this process imports scikit-learn and reads the data.
-    prestart_forkserver(WORKER_PRELOAD)
+    if args.dask is None:
+        prestart_forkserver(WORKER_PRELOAD)
     return asyncio.run(_run(args, _sinks(args)))
 
 
@@ -401,7 +412,8 @@ def _predict_command(args: argparse.Namespace) -> int:
     _check_out_path(args.events, "--events")
     from stages.neighbours import WORKER_PRELOAD
 
-    prestart_forkserver(WORKER_PRELOAD)
+    if args.dask is None:
+        prestart_forkserver(WORKER_PRELOAD)
     return asyncio.run(_predict(args, _sinks(args)))
 
 

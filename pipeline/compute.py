@@ -14,6 +14,10 @@ they still get every core, but the event loop's process wins the CPU at once
 when it wakes, so an application's coroutines keep their timing. Any
 :class:`concurrent.futures.Executor` handed in is used as it is, and is left
 running for its owner.
+
+On a Dask cluster (``dask=`` an address, a ``Client``, or an executor from
+``Client.get_executor()``) the pool is sized from the cluster's threads and
+re-sized as workers join and leave; see :mod:`pipeline.cluster`.
 """
 
 from __future__ import annotations
@@ -32,10 +36,15 @@ from multiprocessing.context import BaseContext
 from types import TracebackType
 from typing import Any, TypeVar
 
+import anyio
+
 from . import worker
+from .cluster import ClusterLost, DaskCluster
+from .errors import InputError
+from .shared import SharedArrays
 from .worker_logs import WorkerLogForwarder
 
-__all__ = ["ComputePool", "WorkerCrashed", "default_workers"]
+__all__ = ["ClusterLost", "ComputePool", "WorkerCrashed", "default_workers"]
 
 R = TypeVar("R")
 log = logging.getLogger(__name__)
@@ -44,6 +53,8 @@ _REAP_SECONDS = 2.0
 _WATCH_SECONDS = 0.5
 _UNNOTICED_SECONDS = 2.0
 """A dead worker the executor has not reported for this long is stuck mid-send."""
+_CLUSTER_POLL_SECONDS = 0.5
+"""How often a Dask cluster's workers are counted, to follow joins and departures."""
 
 
 def default_workers() -> int:
@@ -143,22 +154,38 @@ class ComputePool:
         log_level: int = logging.INFO,
         retries: int = 3,
         niceness: int = 5,
+        dask: Any = None,
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        self.workers = workers or (getattr(executor, "_max_workers", None) or default_workers())
-        self._owned = executor is None
+        if dask is not None and (executor is not None or workers is not None):
+            raise InputError(
+                "--dask: give a cluster, or an executor or a worker count, not both "
+                "(a local cluster's size is --dask local:N)"
+            )
+        self._dask_address = dask if isinstance(dask, str) else None
+        if dask is not None and self._dask_address is None:
+            self.cluster: DaskCluster | None = DaskCluster.of(dask)
+        else:
+            self.cluster = DaskCluster.of_executor(executor) if executor is not None else None
+        sized_by_executor = executor is not None and self.cluster is None
+        self.workers = (
+            workers
+            or (getattr(executor, "_max_workers", None) if sized_by_executor else None)
+            or default_workers()
+        )
+        self._owned = executor is None and dask is None
+        self._owns_cluster = self._dask_address is not None
         self._executor = executor
         self._preload = list(preload)
         self._blas_threads = blas_threads
         self._log_level = log_level
         self._niceness = niceness
         self._logs: WorkerLogForwarder | None = None
-        limit = max_in_flight if max_in_flight is not None else 2 * self.workers
-        if limit < 1:
-            raise ValueError(f"max_in_flight must be at least 1, got {limit}")
-        self.max_in_flight = limit
-        self._slots: asyncio.Semaphore | None = None
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        self._max_in_flight = max_in_flight
+        self._slots: anyio.CapacityLimiter | None = None
         self._gate: _IsolationGate | None = None
         self._warming: asyncio.Future[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -166,9 +193,15 @@ class ComputePool:
         self._context: BaseContext | None = None
         self._lifeline: tuple[Connection, Connection] | None = None
         self._generation = 0
+        self._cluster_workers: dict[str, int] = {}
         self.retries = retries
         self.restarts = 0
         self.in_flight = 0
+
+    @property
+    def max_in_flight(self) -> int:
+        """Tasks submitted at once: twice the workers unless given (so it follows a cluster)."""
+        return self._max_in_flight if self._max_in_flight is not None else 2 * self.workers
 
     @classmethod
     def given_or_new(
@@ -181,8 +214,10 @@ class ComputePool:
         """A job's pool: the ``pool`` handed in, or a new one (on ``executor``, with
         ``workers``); and whether the job owns it, and so starts and stops it."""
         if pool is not None:
-            if executor is not None or workers is not None:
-                raise ValueError("give a pool, or an executor or workers to make one, not both")
+            if executor is not None or workers is not None or options.get("dask") is not None:
+                raise ValueError(
+                    "give a pool, or an executor, a cluster or workers to make one, not both"
+                )
             return pool, False
         return cls(executor, workers=workers, **options), True
 
@@ -202,8 +237,70 @@ class ComputePool:
         """True when workers are processes on this machine (so shared memory works)."""
         return self._owned or isinstance(self._executor, ProcessPoolExecutor)
 
+    def placement(self) -> SharedArrays:
+        """Where a run's arrays go: shared memory for local processes, else inline,
+        and on a cluster placed on every worker once."""
+        return SharedArrays(use_shared_memory=self.local_processes, cluster=self.cluster)
+
+    async def open(self) -> None:
+        """Start the pool; on a Dask cluster, connect and size it first."""
+        if self._dask_address is not None and self.cluster is None:
+            self.cluster = await DaskCluster.connect(self._dask_address)
+        if self.cluster is not None:
+            try:
+                await self.cluster.check_workers(self._preload)
+                self._cluster_workers = await self.cluster.threads()
+                self._resize(self._cluster_workers)
+                self._executor = self.cluster.executor()
+            except BaseException:
+                await self._close_cluster()
+                raise
+        self.start()
+        if self.cluster is not None:
+            self._watchdog = asyncio.get_running_loop().create_task(
+                self._watch_cluster(self.cluster), name="compute-pool-cluster-watch"
+            )
+
+    def _resize(self, threads: dict[str, int]) -> None:
+        self.workers = max(1, sum(threads.values()))
+        if self._slots is not None:
+            self._slots.total_tokens = self.max_in_flight
+
+    async def _watch_cluster(self, cluster: DaskCluster) -> None:
+        """Follow workers joining and leaving while the pool is open."""
+        while True:
+            await asyncio.sleep(_CLUSTER_POLL_SECONDS)
+            if not await self._follow_cluster(cluster):
+                return
+
+    async def _follow_cluster(self, cluster: DaskCluster) -> bool:
+        """Re-size to the cluster's workers now, and say which left; False if it is gone.
+
+        Dask itself re-runs a departed worker's tasks elsewhere; the warning
+        tells the user why the run slowed down.
+        """
+        try:
+            now = await cluster.threads()
+        except Exception:  # the scheduler is gone: the tasks report it
+            return False
+        known = self._cluster_workers
+        for address in sorted(set(known) - set(now)):
+            log.warning(
+                "Dask worker %s left the cluster; its tasks run again on the %d workers left",
+                address,
+                len(now),
+            )
+        for address in sorted(set(now) - set(known)):
+            log.info("Dask worker %s joined the cluster", address)
+        if now != known:
+            self._resize(now)
+        self._cluster_workers = now
+        return True
+
     def start(self) -> None:
         """Create the default process pool (no-op for an executor handed in)."""
+        if self.cluster is not None and self._executor is None:
+            raise RuntimeError("a pool on a Dask cluster starts with 'async with' or open()")
         if self._executor is None:
             method = _start_method()
             self._context = multiprocessing.get_context(method)
@@ -214,7 +311,7 @@ class ComputePool:
             self._watchdog = asyncio.get_running_loop().create_task(
                 self._watch_workers(), name="compute-pool-watchdog"
             )
-        self._slots = asyncio.Semaphore(self.max_in_flight)
+        self._slots = anyio.CapacityLimiter(self.max_in_flight)
         self._gate = _IsolationGate()
 
     async def _watch_workers(self) -> None:
@@ -275,6 +372,10 @@ class ComputePool:
     async def run(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn(*args)`` on the pool, waiting for a free slot first.
 
+        On a Dask cluster, Dask re-runs the tasks of a worker that died; a task
+        that kills every worker it runs on raises :class:`WorkerCrashed` too,
+        and a scheduler gone raises :class:`ClusterLost`.
+
         If a worker process dies (killed, out of memory), an owned pool is
         rebuilt and the task retried alone, so a task that kills its worker
         every time is recognised: after ``retries`` such deaths it raises
@@ -290,12 +391,22 @@ class ComputePool:
                 generation = self._generation
                 try:
                     return await self._submit(fn, *args)
+                except asyncio.CancelledError:
+                    self._raise_if_cluster_lost()
+                    raise
                 except BrokenProcessPool as error:
                     if not self._owned:
                         raise
                     broken = error
                     # Rebuild before leaving the gate, so the next task alone meets a sound pool.
                     await self._rebuild(generation)
+                except Exception as error:
+                    if self.cluster is not None and self.cluster.killed_worker(error):
+                        raise WorkerCrashed(
+                            "a Dask worker died each time it ran this task "
+                            "(the scheduler's allowed failures)"
+                        ) from error
+                    raise
             if suspect:
                 deaths += 1
                 if deaths >= self.retries:
@@ -304,6 +415,16 @@ class ComputePool:
                     ) from broken
             suspect = True
             log.warning("a worker process died; the pool was restarted and the task is retried")
+
+    def _raise_if_cluster_lost(self) -> None:
+        """A Dask future cancelled while nobody cancelled this task: the scheduler is gone."""
+        task = asyncio.current_task()
+        if self.cluster is None or task is None or task.cancelling():
+            return
+        raise ClusterLost(
+            f"lost the Dask scheduler at {self.cluster.address} mid-run; "
+            "start it again (with --checkpoint the run resumes where it stopped)"
+        )
 
     async def _submit(self, fn: Callable[..., R], *args: Any) -> R:
         assert self._slots is not None
@@ -336,6 +457,9 @@ class ComputePool:
         """Shut an owned pool down; with ``abort``, drop queued work and stop the workers now."""
         if self._warming is not None:
             await asyncio.wait([self._warming])  # no worker may appear after the abort
+        if self.cluster is not None:
+            await self._close_cluster()
+            return
         if not self._owned:
             return  # the caller's executor: used, never shut down
         if self._watchdog is not None:
@@ -363,8 +487,23 @@ class ComputePool:
                     end.close()
                 self._lifeline = None
 
+    async def _close_cluster(self) -> None:
+        """Stop following the cluster (a last look first: a worker may have left
+        since); close it if this pool connected to it."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+            self._watchdog = None
+            if self.cluster is not None:
+                await self._follow_cluster(self.cluster)
+        cluster = self.cluster
+        if cluster is not None and self._owns_cluster:
+            self.cluster = self._executor = None
+            await cluster.aclose()
+
     async def __aenter__(self) -> ComputePool:
-        self.start()
+        await self.open()
         return self
 
     async def __aexit__(

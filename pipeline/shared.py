@@ -4,7 +4,9 @@ A task never carries the data set: it carries an :class:`ArrayRef`. For a
 local process pool that is a :class:`SharedArrayHandle` (segment name, shape,
 dtype) which each worker attaches once and caches; for executors whose workers
 cannot see this machine's shared memory (threads need no copy, a distributed
-cluster cannot attach) it is an :class:`InlineArray` carrying the array itself.
+cluster cannot attach) it is an :class:`InlineArray` carrying the array itself. On a
+Dask cluster, :meth:`SharedArrays.publish` then places the whole bundle of a
+run's inputs on every worker once, and tasks carry the bundle's future.
 
 :class:`SharedArrays` owns the segments and unlinks every one on exit,
 including on error and cancellation. It is written here rather than using
@@ -21,10 +23,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from multiprocessing import shared_memory
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from .cluster import DaskCluster
 
 __all__ = ["ArrayRef", "InlineArray", "SharedArrayHandle", "SharedArrays", "segment_prefix"]
 
@@ -92,9 +97,22 @@ class SharedArrays:
     With ``use_shared_memory=False`` arrays are passed inline instead.
     """
 
-    def __init__(self, *, use_shared_memory: bool = True) -> None:
+    def __init__(
+        self, *, use_shared_memory: bool = True, cluster: DaskCluster | None = None
+    ) -> None:
         self.use_shared_memory = use_shared_memory
         self._segments: list[shared_memory.SharedMemory] = []
+        self._cluster = cluster
+        self._published: list[Any] = []
+
+    async def publish(self, value: Any) -> Any:
+        """``value`` as tasks should take it: itself, or on a Dask cluster a future
+        of it placed on every worker once (Dask hands tasks the value)."""
+        if self._cluster is None:
+            return value
+        future = await self._cluster.broadcast(value)
+        self._published.append(future)
+        return future
 
     def share(self, array: npt.ArrayLike) -> ArrayRef:
         """Copy ``array`` into a new segment (once) and return its handle."""
@@ -115,7 +133,9 @@ class SharedArrays:
         return [s.name for s in self._segments]
 
     def close(self) -> None:
-        """Unlink every segment; safe to call more than once."""
+        """Unlink every segment and release what was published; safe to call more than once."""
+        while self._published:
+            self._published.pop().release()
         while self._segments:
             segment = self._segments.pop()
             _attached.pop(segment.name, None)

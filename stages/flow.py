@@ -74,6 +74,12 @@ class Plan:
     test_order: npt.NDArray[np.intp]
     units: list[WorkUnit]
     resumed: dict[int, Finished] = dataclasses.field(default_factory=dict)
+    published: Any = None  # ``inputs`` as tasks take them, if placed apart (a Dask future)
+
+    @property
+    def task_inputs(self) -> Any:
+        """What each unit's task is given for ``inputs``."""
+        return self.inputs if self.published is None else self.published
 
     def unit_label(self, unit: WorkUnit) -> str:
         return unit.label([f.id for f in self.folds.folds])
@@ -180,7 +186,8 @@ async def plan_stage(
     on_plan: Callable[[Plan], None] | None = None,
     events: StageEvents = SILENT,
 ) -> None:
-    """Place the data in shared memory once, then send the units of work.
+    """Place the data in shared memory (or on a cluster's workers) once, then send
+    the units of work.
 
     ``impute_with`` (``mean`` or ``median``) fills missing feature values
     from each fold's training rows, in the workers; ``precision`` is the
@@ -228,7 +235,10 @@ async def plan_stage(
                 precision=precision,
                 one_hot=_one_hot_columns(part.dataset),
             )
-            plan = Plan(part.dataset, part.folds, space, inputs, test_order, units, resumed)
+            published = await shared.publish(inputs)
+            plan = Plan(
+                part.dataset, part.folds, space, inputs, test_order, units, resumed, published
+            )
             if on_plan is not None:
                 on_plan(plan)
             for sent, unit in enumerate(units, start=1):
@@ -274,7 +284,7 @@ async def neighbours_stage(
             return UnitOutput(job.unit, *resumed, 0.0, 0)
         try:
             if reuse_neighbours:
-                output = await pool.run(compute, job.plan.inputs, job.unit)
+                output = await pool.run(compute, job.plan.task_inputs, job.unit)
             else:
                 output = await _once_per_candidate(pool, job, compute)
         except WorkerCrashed as crash:

@@ -43,7 +43,6 @@ from pipeline.files import atomic_text_file
 from pipeline.operators import map_concurrently
 from pipeline.runner import Pipeline
 from pipeline.runs import observed_run
-from pipeline.shared import SharedArrays
 
 from .classify import Classified, ModelInputs, classify_block
 from .model import KNNModel
@@ -122,7 +121,7 @@ async def classify_stage(
     outbox: Channel[_Done],
     *,
     pool: ComputePool,
-    inputs: ModelInputs,
+    inputs: ModelInputs | Any,
     proba: bool,
     total: Callable[[int], int],
     events: StageEvents = SILENT,
@@ -213,7 +212,8 @@ class Prediction:
     ``data`` is a CSV/``.npy``/``.npz`` path or an array; ``out`` a file path
     (written atomically), a text stream, or None to keep the predictions in
     memory (:attr:`codes`, :attr:`proba`). ``label`` names a column of true
-    classes, to measure the accuracy.
+    classes, to measure the accuracy. ``dask`` runs on a Dask cluster: an
+    address (``local:N`` starts one for the run) or a ``distributed.Client``.
     """
 
     def __init__(
@@ -227,6 +227,7 @@ class Prediction:
         workers: int | None = None,
         pool: ComputePool | None = None,
         executor: Any = None,
+        dask: Any = None,
         events: EventBus | None = None,
         log_level: int = logging.INFO,
     ) -> None:
@@ -237,7 +238,7 @@ class Prediction:
         self.label = label
         self.events = events or EventBus()
         self.pool, self._owns_pool = ComputePool.given_or_new(
-            pool, executor, workers, preload=WORKER_PRELOAD, log_level=log_level
+            pool, executor, workers, dask=dask, preload=WORKER_PRELOAD, log_level=log_level
         )
         self.log_level = log_level
         self._collected: list[_Done] = []
@@ -293,16 +294,15 @@ class Prediction:
         accuracy = _Accuracy(self.model)
         async with observed_run(self.events, self.log_level):
             rows = await self._rows()
-            block_rows = self.model.block_rows(rows, self.pool.workers)
-            source = self._source(block_rows)
             async with contextlib.AsyncExitStack() as stack:
                 if self._owns_pool:
                     await stack.enter_async_context(self.pool)
                 elif not self.pool.started:
                     raise RuntimeError("the pool handed in is not started: 'async with' it first")
-                shared = stack.enter_context(
-                    SharedArrays(use_shared_memory=self.pool.local_processes)
-                )
+                block_rows = self.model.block_rows(rows, self.pool.workers)  # a cluster's, now
+                source = self._source(block_rows)
+                shared = stack.enter_context(self.pool.placement())
+                inputs = await shared.publish(self.model.worker_inputs(shared.share))
                 estimate = max(1, -(-rows // block_rows))
                 self.events.emit(
                     RunStarted(
@@ -314,7 +314,7 @@ class Prediction:
                     )
                 )
                 writer = await self._writer(stack)
-                pipe = self._build(source, shared, writer, accuracy, estimate)
+                pipe = self._build(source, inputs, writer, accuracy, estimate)
                 await pipe.run()
         summary = PredictionSummary(
             rows=self._written,
@@ -349,7 +349,7 @@ class Prediction:
     def _build(
         self,
         source: SampleSource,
-        shared: SharedArrays,
+        inputs: Any,
         writer: _CsvWriter | None,
         accuracy: _Accuracy,
         estimate: int,
@@ -371,7 +371,7 @@ class Prediction:
             blocks,
             classified,
             pool=self.pool,
-            inputs=self.model.worker_inputs(shared.share),
+            inputs=inputs,
             proba=self.proba,
             total=lambda done: max(estimate, done),
             events=pipe.events_for("classify"),

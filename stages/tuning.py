@@ -87,6 +87,10 @@ class Tuning:
     ``k="1-39:2"`` or ``k=[1, 3, 5]``; ``metrics="euclidean,manhattan"`` or a list;
     ``scale="none,standard"`` searches scalings fitted on each training fold
     (None: not searched, the features as they are).
+
+    ``dask`` runs the units on a Dask cluster: a scheduler's address
+    (``tcp://HOST:PORT``), ``local:N`` to start a cluster of N worker processes
+    for this run, or a ``distributed.Client``; the data reach each worker once.
     """
 
     def __init__(
@@ -103,6 +107,7 @@ class Tuning:
         label: str | int | None = None,
         workers: int | None = None,
         executor: Executor | None = None,
+        dask: Any = None,
         pool: ComputePool | None = None,
         max_in_flight: int | None = None,
         events: EventBus | None = None,
@@ -156,6 +161,7 @@ class Tuning:
             pool,
             executor,
             workers,
+            dask=dask,
             max_in_flight=max_in_flight,
             preload=WORKER_PRELOAD,
             log_level=log_level,
@@ -224,7 +230,7 @@ class Tuning:
                     await stack.enter_async_context(self.pool)
                 elif not self.pool.started:
                     raise RuntimeError("the pool handed in is not started: 'async with' it first")
-                with SharedArrays(use_shared_memory=self.pool.local_processes) as shared:
+                with self.pool.placement() as shared:
                     self.pipeline = self._build(shared)
                     await self.pipeline.run()
         finally:

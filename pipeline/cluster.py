@@ -1,0 +1,221 @@
+"""A Dask cluster behind the compute pool: connect, size the work, place data once.
+
+``local[:N]`` starts a :class:`distributed.LocalCluster` of N worker processes
+for one run and closes it after; any other address (``tcp://HOST:PORT``) joins
+a running scheduler and leaves it running. Dask runs the tasks, re-runs those
+of a worker that dies, and moves data between workers; what this module adds
+is what the pool needs on top:
+
+- the cluster's size, read from the scheduler (its workers' threads), never
+  from an executor's private attributes, so work is planned for the cluster;
+- :meth:`DaskCluster.broadcast`, which places a run's data on every worker
+  once (``Client.scatter(..., broadcast=True)``), so tasks carry a small
+  future instead of pickling the data set into every task;
+- one clear error when the workers lack this package, or the scheduler is
+  unreachable or goes away.
+
+Dask is an optional extra, imported only when a cluster is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from distributed import Client, Future, LocalCluster
+
+__all__ = ["ClusterLost", "DaskCluster", "parse_local"]
+
+log = logging.getLogger(__name__)
+
+CONNECT_SECONDS = 10.0
+"""How long to try reaching a scheduler, and to wait for its first worker."""
+
+CLOSE_SECONDS = 5.0
+"""How long closing the client may take (a scheduler that is gone does not answer)."""
+
+_LOCAL = re.compile(r"local(?::([0-9]+))?")
+_INSTALL = "pip install 'knn-pipeline[dask]'"
+
+
+class ClusterLost(RuntimeError):
+    """The Dask scheduler went away while the run's tasks were on it."""
+
+
+def parse_local(address: str) -> int | None:
+    """The worker count of ``local`` (the CPU count) or ``local:N``; None for other addresses."""
+    match = _LOCAL.fullmatch(address.strip())
+    if match is None:
+        return None
+    count = int(match.group(1)) if match.group(1) else _cpus()
+    if count < 1:
+        raise InputError(f"--dask {address}: a local cluster needs at least 1 worker (local:N)")
+    return count
+
+
+def _cpus() -> int:
+    from .compute import default_workers  # compute imports this module
+
+    return default_workers()
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise InputError(f"--dask needs Dask's distributed package: {_INSTALL}") from None
+    return distributed
+
+
+class DaskCluster:
+    """A Dask client to run on, and the local cluster started for it, if any."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        local: LocalCluster | None = None,
+        owned: bool = False,
+        executor: Executor | None = None,
+    ) -> None:
+        self.client = client
+        self.local = local
+        self.owned = owned  # the client (and a local cluster) is closed with the pool
+        self._executor = executor
+
+    @property
+    def address(self) -> str:
+        return str(getattr(self.client.scheduler, "address", "the scheduler"))
+
+    @classmethod
+    def of(cls, spec: Any) -> DaskCluster:
+        """A cluster from a :class:`distributed.Client` or a :class:`DaskCluster`."""
+        if isinstance(spec, DaskCluster):
+            return spec
+        client_type = _distributed().Client
+        if not isinstance(spec, client_type):
+            raise TypeError(
+                f"dask must be an address, a distributed.Client or a DaskCluster, got {spec!r}"
+            )
+        return cls(spec)
+
+    @classmethod
+    def of_executor(cls, executor: Executor) -> DaskCluster | None:
+        """The cluster behind a ``Client.get_executor()``; None for any other executor."""
+        if "distributed" not in sys.modules:  # no Dask executor can exist without it
+            return None
+        from distributed.cfexecutor import ClientExecutor
+
+        if not isinstance(executor, ClientExecutor):
+            return None
+        # Dask offers no public accessor for an executor's client; this attribute
+        # has held it since the executor was added.
+        client = executor._client
+        return cls(client, executor=executor)
+
+    @classmethod
+    async def connect(cls, address: str, *, timeout: float = CONNECT_SECONDS) -> DaskCluster:
+        """Start ``local[:N]`` or join the scheduler at ``address`` (trying for ``timeout`` s)."""
+        distributed = _distributed()
+        workers = parse_local(address)
+        if workers is not None:
+            local = await asyncio.to_thread(
+                distributed.LocalCluster,
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            try:
+                client = await asyncio.to_thread(distributed.Client, local, set_as_default=False)
+            except BaseException:
+                await asyncio.to_thread(local.close)
+                raise
+            return cls(client, local=local, owned=True)
+        try:
+            client = await asyncio.to_thread(
+                distributed.Client, address, timeout=timeout, set_as_default=False
+            )
+        except (OSError, ValueError, TypeError) as error:
+            raise InputError(
+                f"--dask {address}: cannot reach a Dask scheduler there ({_reason(error)}); "
+                "start one with 'dask scheduler', or give local:N for a cluster on this machine"
+            ) from None
+        cluster = cls(client, owned=True)
+        try:
+            await cluster.wait_for_workers(timeout)
+        except BaseException:
+            await cluster.aclose()
+            raise
+        return cluster
+
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = self.client.get_executor()  # type: ignore[no-untyped-call]
+        return self._executor
+
+    async def wait_for_workers(self, timeout: float = CONNECT_SECONDS) -> None:
+        try:
+            await asyncio.to_thread(self.client.wait_for_workers, 1, timeout)
+        except TimeoutError:
+            raise InputError(
+                f"--dask {self.address}: the scheduler has no workers; "
+                f"start some with 'dask worker {self.address}'"
+            ) from None
+
+    async def threads(self) -> dict[str, int]:
+        """Each worker's threads, as the scheduler knows them now."""
+        threads: dict[str, int] = await asyncio.to_thread(self.client.nthreads)
+        return threads
+
+    async def check_workers(self, modules: Sequence[str]) -> None:
+        """Make sure every worker can import ``modules`` (the tasks' code and kernels).
+
+        A worker without them would otherwise fail each task with a pickling
+        traceback. The probe is ``exec``, a builtin, so it reaches any worker.
+        """
+        for module in modules:
+            try:
+                await asyncio.to_thread(self.client.run, exec, f"import {module}")
+            except ImportError as error:
+                raise InputError(
+                    f"--dask {self.address}: a worker cannot import {module} ({error}); "
+                    "install knn-pipeline, the same version as here, on every worker "
+                    f"(pip install knn-pipeline, or {_INSTALL} from its source)"
+                ) from None
+
+    @staticmethod
+    def killed_worker(error: BaseException) -> bool:
+        """Whether ``error`` is Dask giving up on a task that killed its workers."""
+        return isinstance(error, _distributed().KilledWorker)
+
+    async def broadcast(self, value: Any) -> Future[Any]:
+        """``value`` placed on every worker once; tasks take the returned future."""
+        future: Future[Any] = await asyncio.to_thread(
+            self.client.scatter, value, broadcast=True, hash=False
+        )
+        return future
+
+    async def aclose(self) -> None:
+        """Close what this process opened: the client, and a local cluster with its workers."""
+        if not self.owned:
+            return
+        try:
+            await asyncio.to_thread(self.client.close, CLOSE_SECONDS)
+        finally:
+            if self.local is not None:
+                await asyncio.to_thread(self.local.close, CLOSE_SECONDS)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.rstrip(".")

@@ -1,0 +1,197 @@
+"""Tuning and prediction on a real Dask ``LocalCluster`` of worker processes.
+
+Each test starts its own cluster, so the suite's leak check also proves the
+cluster's processes are gone once it is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+from benchmarks.cluster_wire import received_bytes
+from pipeline.cluster import DaskCluster, parse_local
+from pipeline.errors import InputError
+from stages import KNNModel, Tuning
+from stages.predicting import Prediction
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID: dict[str, Any] = {
+    "k": "1-15:2",
+    "metrics": "euclidean,manhattan",
+    "weights": "uniform,distance",
+    "scale": "none,standard",
+}
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+def comparable(result: Any) -> dict[str, Any]:
+    """The results JSON without what may differ between equal runs (timing, workers)."""
+    document = result.to_dict()
+    document.pop("timing")
+    return {key: value for key, value in document.items() if key != "workers"}
+
+
+def blobs(
+    rows: int, features: int, seed: int = 3
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.int64]]]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (3, features))
+    y = rng.integers(0, 3, rows)
+    return centres[y] + rng.normal(0, 1.5, (rows, features)), y
+
+
+async def test_a_run_on_a_cluster_equals_a_run_on_the_local_pool(client: Client) -> None:
+    local = await Tuning("wine", workers=2, **GRID).run()
+    tuning = Tuning("wine", dask=client, **GRID)
+    remote = await tuning.run()
+    assert comparable(remote) == comparable(local)
+    assert tuning.pool.workers == 2  # the cluster's threads, read from the scheduler
+    assert client.status == "running"  # a client handed in is left open
+
+
+async def test_the_data_reach_each_worker_once(client: Client) -> None:
+    """Tasks carry a future of the scattered inputs, not the data set."""
+    data = blobs(20_000, 32)
+    data_bytes = data[0].nbytes + data[1].nbytes
+    before = sum(received_bytes(client).values())
+    result = await Tuning(data, k="1-5", metrics="manhattan", executor=client.get_executor()).run()
+    received = sum(received_bytes(client).values()) - before
+    workers = len(client.nthreads())
+    assert result.workers == workers == 2
+    # Scattered once to each worker; pickled into every task it would be about
+    # 20 times this (one copy a unit).
+    assert received <= 3 * data_bytes * workers, (received, data_bytes)
+    assert received >= data_bytes * workers  # the counter counts what is sent
+
+
+async def test_a_killed_worker_is_replaced_and_the_results_stay_the_same(
+    client: Client,
+) -> None:
+    data = blobs(6_000, 16)
+    options: dict[str, Any] = {"k": "1-40", "weights": "uniform,distance", "metrics": "manhattan"}
+    local = await Tuning(data, workers=2, **options).run()
+    tuning = Tuning(data, dask=client, max_in_flight=2, **options)
+    killed = asyncio.Event()
+    warnings: list[str] = []
+
+    async def kill_a_worker_after_the_first_unit() -> None:
+        async for event in tuning.subscribe():
+            if event.kind == "unit_done" and not killed.is_set():
+                pid = next(iter(client.run(os.getpid).values()))
+                os.kill(pid, signal.SIGKILL)
+                killed.set()
+            if event.kind == "log" and event.level == "WARNING":
+                warnings.append(event.message)
+
+    watcher = asyncio.create_task(kill_a_worker_after_the_first_unit())
+    result = await tuning.run()
+    await watcher
+    assert killed.is_set()
+    assert comparable(result) == comparable(local)
+    assert any("left the cluster" in message for message in warnings), warnings
+
+
+async def test_a_client_from_an_address_is_closed_after_the_run(client: Client) -> None:
+    address = client.scheduler.address
+    tuning = Tuning("iris", k="1-9", dask=address)
+    await tuning.run()
+    assert tuning.pool.cluster is None  # the pool's own client, closed
+    assert len(client.nthreads()) == 2  # the cluster itself still runs
+
+
+async def test_prediction_on_a_cluster_equals_the_local_pool(client: Client) -> None:
+    data = blobs(3_000, 8)
+    model = (await Tuning(data, k="1-9", workers=2).run()).model()
+    samples = blobs(5_000, 8, seed=4)[0]
+    local = Prediction(model, samples, workers=2, proba=True)
+    await local.run()
+    remote = Prediction(model, samples, dask=client, proba=True)
+    summary = await remote.run()
+    assert summary.workers == 2
+    np.testing.assert_array_equal(remote.codes, local.codes)
+    assert remote.shares is not None and local.shares is not None
+    np.testing.assert_array_equal(remote.shares, local.shares)
+
+
+def test_local_addresses_name_their_worker_count() -> None:
+    assert parse_local("local:3") == 3
+    assert parse_local("local") == os.cpu_count() or parse_local("local") >= 1
+    assert parse_local("tcp://127.0.0.1:8786") is None
+    with pytest.raises(InputError, match="at least 1 worker"):
+        parse_local("local:0")
+
+
+async def test_an_unreachable_scheduler_is_one_clear_error() -> None:
+    with pytest.raises(InputError, match=r"cannot reach a Dask scheduler.*dask scheduler"):
+        await DaskCluster.connect("tcp://127.0.0.1:1", timeout=0.5)
+
+
+def test_a_cluster_and_a_worker_count_are_refused_together() -> None:
+    with pytest.raises(InputError, match="local:N"):
+        Tuning("iris", dask="local:2", workers=2)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_the_command_line_starts_and_closes_a_local_cluster(tmp_path: Path) -> None:
+    """``--dask local:2``: the same results JSON and model as a local run, nothing left."""
+    on_dask, here = tmp_path / "dask.json", tmp_path / "here.json"
+    model = tmp_path / "model.json"
+    options = ["--k", "1-9", "--weights", "uniform,distance", "--quiet"]
+    done = cli("run", "wine", *options, "--dask", "local:2", "--out", str(on_dask))
+    assert done.returncode == 0, done.stderr
+    assert "2 workers" in done.stdout
+    done = cli("run", "wine", *options, "--out", str(here), "--save-model", str(model))
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads(p.read_text()) for p in (on_dask, here))
+    first.pop("timing"), second.pop("timing")
+    assert first == second
+    samples = tmp_path / "samples.npy"
+    np.save(samples, KNNModel.load(model).X[:50] + 0.25)
+    predicted = {}
+    for where, extra in (("dask", ["--dask", "local:2"]), ("here", [])):
+        out = tmp_path / f"{where}.csv"
+        done = cli("predict", str(model), str(samples), "--out", str(out), "--quiet", *extra)
+        assert done.returncode == 0, done.stderr
+        predicted[where] = out.read_text()
+    assert predicted["dask"] == predicted["here"]
+
+
+def test_the_command_line_refuses_workers_with_a_cluster() -> None:
+    done = cli("run", "--dask", "local:2", "--workers", "2")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--dask" in done.stderr
