@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -404,6 +405,8 @@ def _run_command(args: argparse.Namespace) -> int:
     # second) while this process imports scikit-learn and reads the data.
     if args.dask is None:
         prestart_forkserver(WORKER_PRELOAD)
+    else:
+        _quiet_dask()
     return asyncio.run(_run(args, _sinks(args)))
 
 
@@ -414,7 +417,22 @@ def _predict_command(args: argparse.Namespace) -> int:
 
     if args.dask is None:
         prestart_forkserver(WORKER_PRELOAD)
+    else:
+        _quiet_dask()
     return asyncio.run(_predict(args, _sinks(args)))
+
+
+def _quiet_dask() -> None:
+    """Keep Dask's own log lines (reconnecting, restarting workers) off the terminal:
+    what matters reaches the user as this tool's warnings and errors, one line each."""
+    with contextlib.suppress(ImportError):  # --dask then says what to install
+        import distributed  # noqa: F401  (configures its loggers on import)
+    families = ("distributed", "dask", "tornado", "bokeh")
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in families]
+    for name in {*families, *names}:  # Dask's config gives some children handlers of their own
+        logger = logging.getLogger(name)
+        logger.handlers = [logging.NullHandler()]
+        logger.propagate = False
 
 
 def _logs_command(args: argparse.Namespace) -> int:

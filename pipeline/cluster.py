@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 CONNECT_SECONDS = 10.0
 """How long to try reaching a scheduler, and to wait for its first worker."""
 
+ANSWER_SECONDS = 2.0
+"""How long a question to the scheduler (its workers' threads) may take."""
+
 CLOSE_SECONDS = 5.0
 """How long closing the client may take (a scheduler that is gone does not answer)."""
 
@@ -173,8 +176,17 @@ class DaskCluster:
             ) from None
 
     async def threads(self) -> dict[str, int]:
-        """Each worker's threads, as the scheduler knows them now."""
-        threads: dict[str, int] = await asyncio.to_thread(self.client.nthreads)
+        """Each worker's threads, as the scheduler knows them now.
+
+        Bounded in time: a scheduler that has gone would hold the call (and
+        its thread, which the event loop waits for at exit) until the client
+        gives up reconnecting.
+        """
+        if self.client.status != "running":
+            raise ClusterLost(f"the Dask scheduler at {self.address} is not reachable")
+        threads: dict[str, int] = await asyncio.to_thread(
+            self.client.nthreads, callback_timeout=ANSWER_SECONDS
+        )
         return threads
 
     async def check_workers(self, modules: Sequence[str]) -> None:
