@@ -136,6 +136,7 @@ class DaskCluster:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server: any free port
                 silence_logs=logging.ERROR,
             )
             try:

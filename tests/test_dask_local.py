@@ -43,6 +43,7 @@ def client() -> Iterator[Client]:
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server: any free port
             silence_logs=50,
         ) as cluster,
         Client(cluster, set_as_default=False) as client,

@@ -76,7 +76,8 @@ def start_cluster(
             "127.0.0.1",
             "--port",
             "0",
-            "--no-dashboard",
+            "--dashboard-address",
+            ":0",  # its HTTP server on any free port
             "--scheduler-file",
             str(scheduler_file),
         ],
