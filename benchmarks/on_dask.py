@@ -1,17 +1,21 @@
 """Benchmark the tuning on a Dask cluster: bytes shipped, 1 against 2 workers, and the local pool.
 
-    python benchmarks/on_dask.py            # bench M: 20,000 x 32, k 1..50, 4 metrics x 2 weightings
-    python benchmarks/on_dask.py --quick    # bench XS with k 1..5: a smoke test
+    python benchmarks/on_dask.py          # bench M: 20,000 x 32, k 1..50, 4 metrics x 2 weightings
+    python benchmarks/on_dask.py --quick  # bench XS with k 1..5: a smoke test
 
 In process, on clusters started once beforehand (``LocalCluster`` of 1 and of
-2 worker processes, one thread each) and on the local process pool of 2
-workers, best of ``--repeat`` runs of ``Tuning(...).run()``:
+2 worker processes, one thread each, as ``--dask local:N`` starts them) and on
+a local process pool of 2 workers kept for every run, best of ``--repeat``
+runs of ``Tuning(...).run()``:
 
 - bytes: what the cluster's workers read from their TCP comms during one run
   (task messages, the scattered data, copies fetched from each other),
   counted by ``benchmarks.cluster_wire``, against the data's size times the
   workers; target at most 3.
 - scaling: 1 Dask worker's time over 2 Dask workers'; target at least 1.8.
+- this process's CPU seconds during the run (scoring, ranking, receiving
+  results; for a local cluster its scheduler too): on a 2-core machine
+  these are taken from the workers.
 - overhead: a 2-worker ``LocalCluster`` against the local pool of 2; target
   at most 1.25, in process and as whole processes (``python -m pipeline run
   DATA --dask local:2`` against ``--workers 2``, median of ``--repeat``, the
@@ -66,6 +70,7 @@ class Timed:
         self.board: list[tuple[Any, ...]] = []
         self.units = 0
         self.unit_seconds = 0.0
+        self.parent_cpu = 0.0
 
 
 async def tune_once(data: Bundle, ks: list[int], timed: Timed, **where: Any) -> None:
@@ -87,52 +92,49 @@ async def tune_once(data: Bundle, ks: list[int], timed: Timed, **where: Any) -> 
                 unit_seconds.append(event.seconds)
 
     watcher = asyncio.create_task(collect())
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = await tuning.run()
     seconds = time.perf_counter() - started
+    parent_cpu = time.process_time() - cpu
     await watcher
     if seconds < timed.seconds:
         timed.seconds = seconds
         timed.units = len(unit_seconds)
         timed.unit_seconds = statistics.fmean(unit_seconds)
+        timed.parent_cpu = parent_cpu
     timed.board = [(r.candidate.params(), r.fold_accuracy) for r in result.candidates]
 
 
 def in_process(data: Bundle, ks: list[int], repeat: int) -> dict[str, Any]:
-    from distributed import Client, LocalCluster
-
+    """Each configuration ``repeat`` times, all warm: the local pool kept for every
+    run, the clusters started beforehand as ``--dask local:N`` starts them."""
     from pipeline.cli import _quiet_dask
+    from pipeline.cluster import DaskCluster
+    from stages import compute_pool
 
     _quiet_dask()  # the scheduler runs in this process: its log lines would fill the report
-
     timings = {name: Timed() for name in ("local pool, 2", "dask, 1 worker", "dask, 2 workers")}
     wire: dict[str, int] = {}
-    clusters = {
-        name: LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server: any free port
-            silence_logs=50,
-        )
-        for name, workers in (("dask, 1 worker", 1), ("dask, 2 workers", 2))
-    }
-    try:
-        clients = {
-            name: Client(cluster, set_as_default=False) for name, cluster in clusters.items()
+
+    async def measure() -> None:
+        clusters = {
+            "dask, 1 worker": await DaskCluster.connect("local:1"),
+            "dask, 2 workers": await DaskCluster.connect("local:2"),
         }
-        for _ in range(repeat):
-            asyncio.run(tune_once(data, ks, timings["local pool, 2"], workers=2))
-            for name, client in clients.items():
-                before = sum(received_bytes(client).values())
-                asyncio.run(tune_once(data, ks, timings[name], dask=client))
-                wire[name] = sum(received_bytes(client).values()) - before
-        for client in clients.values():
-            client.close()
-    finally:
-        for cluster in clusters.values():
-            cluster.close()
+        try:
+            async with compute_pool(workers=2) as pool:
+                for _ in range(repeat):
+                    await tune_once(data, ks, timings["local pool, 2"], pool=pool)
+                    for name, cluster in clusters.items():
+                        before = await asyncio.to_thread(received_bytes, cluster.client)
+                        await tune_once(data, ks, timings[name], dask=cluster)
+                        after = await asyncio.to_thread(received_bytes, cluster.client)
+                        wire[name] = sum(after.values()) - sum(before.values())
+        finally:
+            for cluster in clusters.values():
+                await cluster.aclose()
+
+    asyncio.run(measure())
     return {"timings": timings, "wire": wire}
 
 
@@ -188,13 +190,23 @@ def main(argv: list[str] | None = None) -> int:
                 f"{timed.seconds / base:.2f}{TIMES}",
                 str(timed.units),
                 f"{timed.unit_seconds * 1000:.0f}",
+                f"{timed.parent_cpu:.2f}",
                 "-" if shipped is None else f"{shipped / 1e6:.1f}",
                 "-" if shipped is None else f"{shipped / (data_bytes * workers):.2f}",
             ]
         )
     print(
         table(
-            ["in process", "s", "÷ local", "units", "ms/unit", "MB to workers", "÷ data×workers"],
+            [
+                "in process",
+                "s",
+                "÷ local",
+                "units",
+                "ms/unit",
+                "this process's CPU s",
+                "MB to workers",
+                f"÷ data{TIMES}workers",
+            ],
             rows,
         )
     )
@@ -221,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n== targets")
     print(
-        f"bytes to workers ≤ {BYTES_TARGET:.0f}{TIMES} data × workers: "
+        f"bytes to workers ≤ {BYTES_TARGET:.0f}{TIMES} data {TIMES} workers: "
         f"{verdict(shipped <= BYTES_TARGET)} ({shipped:.2f}{TIMES})"
     )
     print(

@@ -55,6 +55,8 @@ _UNNOTICED_SECONDS = 2.0
 """A dead worker the executor has not reported for this long is stuck mid-send."""
 _CLUSTER_POLL_SECONDS = 0.5
 """How often a Dask cluster's workers are counted, to follow joins and departures."""
+_LOCAL_TASK_SECONDS = 0.001
+_CLUSTER_TASK_SECONDS = 0.004
 
 
 def default_workers() -> int:
@@ -197,6 +199,13 @@ class ComputePool:
         self.retries = retries
         self.restarts = 0
         self.in_flight = 0
+
+    @property
+    def task_seconds(self) -> float:
+        """About what one task costs beyond its work: ~1 ms on the local pool; on a
+        Dask cluster the scheduler's and client's share in this process, ~4 ms
+        (measured with ``benchmarks/on_dask.py``). Stages size their tasks from it."""
+        return _CLUSTER_TASK_SECONDS if self.cluster is not None else _LOCAL_TASK_SECONDS
 
     @property
     def max_in_flight(self) -> int:

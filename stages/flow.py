@@ -34,7 +34,7 @@ from .load import load_dataset
 from .missing import drop_incomplete_rows
 from .neighbours import UnitInputs, UnitOutput, compute_unit
 from .partition import CvSpec, Folds, make_folds
-from .plan import WorkUnit, plan_units
+from .plan import LOCAL_TASK_SECONDS, WorkUnit, pairs_for, plan_units
 from .rank import Leaderboard, RankedCandidate
 from .score import FoldScores, Scoreboard
 from .search_space import SearchSpace
@@ -179,6 +179,7 @@ async def plan_stage(
     space: SearchSpace,
     shared: SharedArrays,
     workers: int,
+    task_seconds: float = LOCAL_TASK_SECONDS,
     impute_with: str | None = None,
     precision: str = "float64",
     checkpoint: CheckpointFile | None = None,
@@ -194,6 +195,8 @@ async def plan_stage(
     distances' arithmetic (``float64``, or the faster ``float32``). With a ``checkpoint``,
     a resumed run follows the checkpoint's plan and skips its finished units;
     ``run_options`` (the options that decide the results) identify the run.
+    ``task_seconds`` is what a task costs beyond its work on the pool (see
+    :attr:`ComputePool.task_seconds`): units are made larger where it is more.
     """
     async with outbox:
         async for part in inbox:
@@ -211,6 +214,7 @@ async def plan_stage(
                 space.metrics,
                 scales=space.scales or (None,),
                 workers=workers,
+                pairs_per_unit=pairs_for(task_seconds),
                 # units spanning folds share one training set: no per-fold fitting
                 merge_small_folds=impute is None and part.dataset.encoding is None,
             )

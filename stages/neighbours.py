@@ -8,10 +8,13 @@ class codes for every candidate: a small array, not Python objects per sample.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +28,7 @@ from .kernels import DTYPES, kneighbors, transposed
 from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .scaling import FittedScale, fit_scale
-from .vote import vote_every_k
+from .vote import EveryKVotes, vote_every_k
 
 __all__ = [
     "PRECISIONS",
@@ -95,26 +98,55 @@ class _TrainingSet:
 
 
 _training_cache: dict[tuple[str, int, str | None], _TrainingSet] = {}
-
+_folds_in_use: collections.Counter[tuple[str, int]] = collections.Counter()
+"""Units running now in this process, per (run, fold): their training sets stay."""
 
 _training_lock = threading.Lock()
-"""A thread executor (KNNSearchCV's) runs units side by side in one process."""
+"""A thread executor (KNNSearchCV's, or a Dask worker's threads) runs units side by
+side in one process."""
 
 
-def _training_set(inputs: UnitInputs, fold: int, scale: str | None = None) -> _TrainingSet:
+@contextlib.contextmanager
+def _training_set(
+    inputs: UnitInputs, fold: int, scale: str | None = None
+) -> Iterator[_TrainingSet]:
     """Training rows of ``fold`` (all rows for masked units), imputed and scaled as the
-    unit says, kept per worker: one fold at a time, each of its scalings."""
+    unit says, kept per worker while units of the fold arrive.
+
+    Units arrive fold-major, so a fold's training sets are dropped when a unit
+    of another fold arrives and no unit of theirs is running: one fold at a
+    time in a worker of one thread, the few folds its threads are at in one
+    of many.
+    """
+    in_use = (inputs.token, fold)
     with _training_lock:
-        return _cached_training_set(inputs, fold, scale)
+        _folds_in_use[in_use] += 1
+        try:
+            found = _cached_training_set(inputs, fold, scale)
+        except BaseException:
+            _release_fold(in_use)
+            raise
+    try:
+        yield found
+    finally:
+        with _training_lock:
+            _release_fold(in_use)
+
+
+def _release_fold(in_use: tuple[str, int]) -> None:
+    _folds_in_use[in_use] -= 1
+    if _folds_in_use[in_use] <= 0:
+        del _folds_in_use[in_use]
 
 
 def _cached_training_set(inputs: UnitInputs, fold: int, scale: str | None) -> _TrainingSet:
     key = (inputs.token, fold, scale)
+    for cached in list(_training_cache):
+        if cached[:2] != key[:2] and cached[:2] not in _folds_in_use:
+            del _training_cache[cached]  # a fold no unit here is at any more
     hit = _training_cache.get(key)
     if hit is not None:
         return hit
-    if any(cached[:2] != key[:2] for cached in list(_training_cache)):
-        _training_cache.clear()  # units arrive fold-major: free the previous fold first
     X, y = inputs.X.attach(), inputs.y.attach()
     precision = inputs.precision
     if fold == MASKED:
@@ -154,9 +186,16 @@ def _cached_training_set(inputs: UnitInputs, fold: int, scale: str | None) -> _T
 def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     """Distances from the unit's test rows to its training rows, top ``k_max``, every vote."""
     started = time.perf_counter()
+    with _training_set(inputs, unit.fold, unit.scale) as training:
+        votes = _votes(inputs, unit, training)
+    seconds = time.perf_counter() - started
+    log.debug("unit %d: %d test rows, %s, %.3f s", unit.id, unit.rows, unit.metric, seconds)
+    return UnitOutput(unit, votes.predictions, votes.shares, seconds, os.getpid())
+
+
+def _votes(inputs: UnitInputs, unit: WorkUnit, training: _TrainingSet) -> EveryKVotes:
     X = inputs.X.attach()
     rows = inputs.test_order.attach()[unit.start : unit.stop]
-    training = _training_set(inputs, unit.fold, unit.scale)
     queries = X[rows]
     if training.fill_values is not None:
         queries = fill(queries, training.fill_values)
@@ -177,13 +216,10 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
         query_groups=query_groups,
         point_groups=point_groups,
     )
-    votes = vote_every_k(
+    return vote_every_k(
         training.y[columns],
         nearest_distances.astype(np.float64, copy=False),
         inputs.ks,
         inputs.weights,
         inputs.n_classes,
     )
-    seconds = time.perf_counter() - started
-    log.debug("unit %d: %d test rows, %s, %.3f s", unit.id, unit.rows, unit.metric, seconds)
-    return UnitOutput(unit, votes.predictions, votes.shares, seconds, os.getpid())

@@ -22,12 +22,19 @@ import numpy.typing as npt
 if TYPE_CHECKING:  # importing partition would pull scikit-learn into every worker
     from .partition import Folds
 
-__all__ = ["MASKED", "WorkUnit", "plan_units", "rows_per_block"]
+__all__ = ["MASKED", "WorkUnit", "pairs_for", "plan_units", "rows_per_block"]
 
 MASKED = -1
 """``WorkUnit.fold`` of a unit whose block spans folds (training rows masked per test row)."""
 
 PAIRS_PER_UNIT = 2**22
+LOCAL_TASK_SECONDS = 0.001
+"""What a task costs beyond its work on the local pool; PAIRS_PER_UNIT is sized for it."""
+
+MAX_UNITS_PER_WORKER = 256
+"""At most this many units a worker: on big data, units grow instead of multiplying,
+so the tasks' overhead in this process stays bounded (see :func:`plan_units`)."""
+
 MIN_BLOCK_ROWS = 8
 MAX_BLOCK_ROWS = 4096
 MERGE_BELOW_ROWS = 16
@@ -62,6 +69,12 @@ def rows_per_block(train_rows: int, pairs: int = PAIRS_PER_UNIT) -> int:
     return int(np.clip(pairs // max(train_rows, 1), MIN_BLOCK_ROWS, MAX_BLOCK_ROWS))
 
 
+def pairs_for(task_seconds: float) -> int:
+    """Distances a unit should hold where a task costs ``task_seconds`` beyond its
+    work: units grow with the overhead, so it stays the same small share."""
+    return PAIRS_PER_UNIT * max(1, round(task_seconds / LOCAL_TASK_SECONDS))
+
+
 def plan_units(
     folds: Folds,
     metrics: tuple[str, ...],
@@ -86,9 +99,14 @@ def plan_units(
     largest_train = max(f.train.size for f in folds.folds)
     block = rows_per_block(largest_train, pairs_per_unit)
     total_rows = int(test_order.size)
+    searches = len(metrics) * len(scales)
+    # No more units than a few hundred a worker: each costs this process about
+    # a millisecond (more on a cluster) however small it is.
+    fewest_rows = -(-total_rows * searches // (MAX_UNITS_PER_WORKER * workers))
+    block = max(block, min(fewest_rows, MAX_BLOCK_ROWS))
     # Enough units that every worker has several to the end: no long tail of one big unit.
     wanted_units = 4 * workers
-    per_metric = max(1, -(-wanted_units // (len(metrics) * len(scales))))
+    per_metric = max(1, -(-wanted_units // searches))
     block = max(MIN_BLOCK_ROWS, min(block, -(-total_rows // per_metric)))
 
     spans: list[tuple[int, int, int]] = []

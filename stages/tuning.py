@@ -323,6 +323,7 @@ class Tuning:
             space=self.space,
             shared=shared,
             workers=self.pool.workers,
+            task_seconds=self.pool.task_seconds,
             impute_with=self.missing if self.missing in ("mean", "median") else None,
             precision=self.precision,
             checkpoint=self.checkpoint,

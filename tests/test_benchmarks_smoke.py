@@ -83,3 +83,13 @@ def test_csv_loading_benchmark_runs_and_reads_what_numpy_reads() -> None:
     assert done.returncode == 0, done.stderr
     assert "features equal to np.loadtxt's: yes" in done.stdout
     assert "== targets" in done.stdout and "ours, load_dataset" in done.stdout
+
+
+def test_dask_benchmark_runs_and_every_configuration_agrees() -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "on_dask.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "leaderboards equal everywhere: yes" in done.stdout
+    assert "bytes to workers" in done.stdout and "dask local:2" in done.stdout

@@ -196,3 +196,33 @@ def test_the_command_line_refuses_workers_with_a_cluster() -> None:
     done = cli("run", "--dask", "local:2", "--workers", "2")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--dask" in done.stderr
+
+
+async def test_the_pool_follows_workers_that_join_a_cluster_of_threads() -> None:
+    """Sized by threads (one process of two threads, then two such processes), and
+    a worker's threads run units side by side with the results unchanged."""
+    from pipeline.compute import ComputePool
+
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},
+            silence_logs=50,
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        async with ComputePool(dask=client, preload=("stages.neighbours",)) as pool:
+            assert (pool.workers, pool.max_in_flight) == (2, 4)
+            threaded = await Tuning("wine", pool=pool, **GRID).run()
+            await asyncio.to_thread(cluster.scale, 2)
+            await asyncio.to_thread(client.wait_for_workers, 2, 60)
+            for _ in range(100):
+                if pool.workers == 4:
+                    break
+                await asyncio.sleep(0.1)
+            assert (pool.workers, pool.max_in_flight) == (4, 8)
+    local = await Tuning("wine", workers=2, **GRID).run()
+    assert comparable(threaded) == comparable(local)

@@ -1,0 +1,65 @@
+"""Units of work: every test row once per (scaling, metric), sized to the pool's task cost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stages.dataset import Dataset
+from stages.partition import make_folds, parse_cv
+from stages.plan import (
+    LOCAL_TASK_SECONDS,
+    MAX_UNITS_PER_WORKER,
+    PAIRS_PER_UNIT,
+    pairs_for,
+    plan_units,
+)
+
+
+def folds(rows: int = 20_000):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    data = Dataset(
+        X=rng.random((rows, 4)), y=rng.integers(0, 3, rows), classes=["a", "b", "c"], source="r"
+    )
+    return make_folds(data, parse_cv("kfold:5"), 0)
+
+
+def test_units_grow_with_what_a_task_costs() -> None:
+    assert pairs_for(LOCAL_TASK_SECONDS) == PAIRS_PER_UNIT
+    assert pairs_for(0.0) == PAIRS_PER_UNIT  # never smaller than the local size
+    assert pairs_for(4 * LOCAL_TASK_SECONDS) == 4 * PAIRS_PER_UNIT
+
+
+@pytest.mark.parametrize("task_seconds", [LOCAL_TASK_SECONDS, 0.004, 0.05])
+@pytest.mark.parametrize("workers", [1, 2, 16])
+def test_every_test_row_is_in_one_unit_per_metric(task_seconds: float, workers: int) -> None:
+    split = folds()
+    metrics = ("euclidean", "manhattan")
+    test_order, units = plan_units(
+        split, metrics, workers=workers, pairs_per_unit=pairs_for(task_seconds)
+    )
+    assert sorted(test_order.tolist()) == list(range(20_000))
+    for metric in metrics:
+        covered = np.zeros(20_000, dtype=int)
+        for unit in (u for u in units if u.metric == metric):
+            rows = test_order[unit.start : unit.stop]
+            assert (split.fold_of_row[rows] == unit.fold).all()
+            covered[rows] += 1
+        assert (covered == 1).all()
+    assert len(units) >= min(4 * workers, len(metrics) * 20_000 // 8)  # every worker kept busy
+
+
+def test_a_costlier_task_means_fewer_larger_units() -> None:
+    split = folds()
+    _, local = plan_units(split, ("euclidean",), workers=2)
+    _, cluster = plan_units(split, ("euclidean",), workers=2, pairs_per_unit=pairs_for(0.004))
+    assert len(cluster) < len(local)
+    assert len(cluster) >= 8  # still four a worker
+
+
+def test_units_stay_a_few_hundred_a_worker_on_big_data() -> None:
+    split = folds(200_000)
+    metrics = ("euclidean", "manhattan", "chebyshev", "sorensen")
+    _, units = plan_units(split, metrics, workers=2)
+    rounding = len(split.folds) * len(metrics)  # each fold's last block may be a short one
+    assert 4 * 2 <= len(units) <= MAX_UNITS_PER_WORKER * 2 + rounding
