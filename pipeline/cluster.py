@@ -33,7 +33,7 @@ from .errors import InputError
 if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster
 
-__all__ = ["ClusterLost", "DaskCluster", "parse_local"]
+__all__ = ["ClusterLost", "DaskCluster", "Published", "parse_local"]
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +224,13 @@ class DaskCluster:
         """Whether ``error`` is Dask giving up on a task that killed its workers."""
         return isinstance(error, _distributed().KilledWorker)
 
-    async def broadcast(self, value: Any) -> Future[Any]:
-        """``value`` placed on every worker once; tasks take the returned future."""
+    async def broadcast(self, value: Any) -> Published:
+        """``value`` placed on every worker once; tasks take the returned handle."""
+        published = Published(self, value)
+        await published.place()
+        return published
+
+    async def scatter(self, value: Any) -> Future[Any]:
         future: Future[Any] = await asyncio.to_thread(
             self.client.scatter, value, broadcast=True, hash=False
         )
@@ -240,6 +245,40 @@ class DaskCluster:
         finally:
             if self.local is not None:
                 await asyncio.to_thread(self.local.close, CLOSE_SECONDS)
+
+
+class Published:
+    """A value placed on every worker of a cluster, placed again if the cluster loses it.
+
+    Every worker holds a copy, so a worker that dies loses nothing, unless it
+    held the last copy (a cluster of one worker): the tasks that need it are
+    then cancelled, and :meth:`replace` places it anew for their retry.
+    """
+
+    def __init__(self, cluster: DaskCluster, value: Any) -> None:
+        self.cluster = cluster
+        self.value = value
+        self.future: Future[Any] | None = None
+        self._placing = asyncio.Lock()
+
+    async def place(self) -> None:
+        self.future = await self.cluster.scatter(self.value)
+
+    @property
+    def lost(self) -> bool:
+        return self.future is None or self.future.status != "finished"
+
+    async def replace(self, seen: Future[Any] | None) -> None:
+        """Place the value again, once however many tasks saw ``seen`` lost."""
+        async with self._placing:
+            if self.future is seen:
+                log.warning("the Dask cluster lost the run's data with a worker; placing it again")
+                await self.place()
+
+    def release(self) -> None:
+        if self.future is not None:
+            self.future.release()  # type: ignore[no-untyped-call]
+            self.future = None
 
 
 def _reason(error: BaseException) -> str:

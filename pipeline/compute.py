@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import anyio
 
 from . import worker
-from .cluster import ClusterLost, DaskCluster
+from .cluster import ClusterLost, DaskCluster, Published
 from .errors import InputError
 from .shared import SharedArrays
 from .worker_logs import WorkerLogForwarder
@@ -393,16 +393,30 @@ class ComputePool:
         """
         if self._slots is None or self._gate is None:
             raise RuntimeError("the compute pool is not started; use 'async with ComputePool()'")
-        deaths = 0
+        deaths = losses = 0
         suspect = False
         while True:
             async with self._gate.exclusive() if suspect else self._gate.shared():
                 generation = self._generation
+                placed = [(a, a.future) for a in args if isinstance(a, Published)]
                 try:
                     return await self._submit(fn, *args)
                 except asyncio.CancelledError:
-                    self._raise_if_cluster_lost()
-                    raise
+                    if not self._cancelled_by_cluster():
+                        raise
+                    lost = [(a, seen) for a, seen in placed if a.lost]
+                    if not lost:
+                        raise RuntimeError(
+                            "a Dask task of this run was cancelled outside it"
+                        ) from None
+                    if losses >= self.retries:
+                        raise RuntimeError(
+                            f"the Dask cluster lost the run's data {losses} times"
+                        ) from None
+                    losses += 1
+                    for value, seen in lost:  # the data went with their last worker
+                        await value.replace(seen)
+                    continue
                 except BrokenProcessPool as error:
                     if not self._owned:
                         raise
@@ -425,11 +439,17 @@ class ComputePool:
             suspect = True
             log.warning("a worker process died; the pool was restarted and the task is retried")
 
-    def _raise_if_cluster_lost(self) -> None:
-        """A Dask future cancelled while nobody cancelled this task: the scheduler is gone."""
+    def _cancelled_by_cluster(self) -> bool:
+        """Whether a cancellation came from the Dask cluster, not from this task's owner.
+
+        Raises :class:`ClusterLost` when the client is cut off: the scheduler is
+        gone. Connected, it is data lost with a worker (or a cancel from outside).
+        """
         task = asyncio.current_task()
         if self.cluster is None or task is None or task.cancelling():
-            return
+            return False
+        if self.cluster.client.status == "running":
+            return True
         raise ClusterLost(
             f"lost the Dask scheduler at {self.cluster.address} mid-run; "
             "start it again (with --checkpoint the run resumes where it stopped)"
@@ -443,7 +463,8 @@ class ComputePool:
             self.in_flight += 1
             try:
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self.executor, fn, *args)
+                placed = [a.future if isinstance(a, Published) else a for a in args]
+                return await loop.run_in_executor(self.executor, fn, *placed)
             finally:
                 self.in_flight -= 1
 

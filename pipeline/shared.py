@@ -106,13 +106,14 @@ class SharedArrays:
         self._published: list[Any] = []
 
     async def publish(self, value: Any) -> Any:
-        """``value`` as tasks should take it: itself, or on a Dask cluster a future
-        of it placed on every worker once (Dask hands tasks the value)."""
+        """``value`` as tasks should take it: itself, or on a Dask cluster a handle
+        of it placed on every worker once (the pool hands tasks its future, and
+        Dask the tasks the value)."""
         if self._cluster is None:
             return value
-        future = await self._cluster.broadcast(value)
-        self._published.append(future)
-        return future
+        published = await self._cluster.broadcast(value)
+        self._published.append(published)
+        return published
 
     def share(self, array: npt.ArrayLike) -> ArrayRef:
         """Copy ``array`` into a new segment (once) and return its handle."""

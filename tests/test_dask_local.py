@@ -226,3 +226,48 @@ async def test_the_pool_follows_workers_that_join_a_cluster_of_threads() -> None
             assert (pool.workers, pool.max_in_flight) == (4, 8)
     local = await Tuning("wine", workers=2, **GRID).run()
     assert comparable(threaded) == comparable(local)
+
+
+def one_worker() -> LocalCluster:
+    return LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": ":0"},
+        silence_logs=50,
+    )
+
+
+async def test_data_lost_with_the_only_worker_are_placed_again() -> None:
+    """One worker holds the only copy of the scattered data: killed, it takes them along."""
+    data = blobs(6_000, 16)
+    options: dict[str, Any] = {"k": "1-40", "weights": "uniform,distance", "metrics": "manhattan"}
+    local = await Tuning(data, workers=2, **options).run()
+    with one_worker() as cluster, Client(cluster, set_as_default=False) as client:
+        tuning = Tuning(data, dask=client, max_in_flight=1, **options)
+        warnings: list[str] = []
+
+        async def kill_the_worker_after_the_first_unit() -> None:
+            killed = False
+            async for event in tuning.subscribe():
+                if event.kind == "unit_done" and not killed:
+                    os.kill(next(iter(client.run(os.getpid).values())), signal.SIGKILL)
+                    killed = True
+                if event.kind == "log" and event.level == "WARNING":
+                    warnings.append(event.message)
+
+        watcher = asyncio.create_task(kill_the_worker_after_the_first_unit())
+        result = await tuning.run()
+        await watcher
+    assert comparable(result) == comparable(local)
+    assert any("placing it again" in message for message in warnings), warnings
+
+
+async def test_a_task_that_kills_every_worker_is_a_crash() -> None:
+    from pipeline.compute import ComputePool, WorkerCrashed
+
+    with one_worker() as cluster, Client(cluster, set_as_default=False) as client:
+        async with ComputePool(dask=client) as pool:
+            with pytest.raises(WorkerCrashed, match="Dask worker died each time"):
+                await pool.run(os._exit, 1)
