@@ -16,16 +16,17 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .compute import prestart_forkserver
 from .errors import InputError
+from .files import file_identity
 from .logclient import SenderStats, parse_log_target
 from .progress import show_progress
 from .runner import StageFailed
-from .sinks import Sink, run_sink, stream_to_consumer, write_jsonl
+from .sinks import Sink, SinkStopped, WriteFailed, run_sink, stream_to_consumer, write_jsonl
 
 __all__ = ["main"]
 
@@ -80,6 +81,15 @@ def _seed(text: str) -> int:
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 4294967295")
     return value
+
+
+def _output(text: str) -> Path:
+    """An output file's path, as typed: a trailing slash names a directory, not a file."""
+    if text == "--":
+        raise argparse.ArgumentTypeError("'--' is not a value; give a file name")
+    if not text or text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file name (it ends with /)")
+    return Path(text)
 
 
 def _label(text: str) -> str | int:
@@ -183,8 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, default=0, help="shuffling seed (default: 0)")
     run.add_argument("--workers", type=_workers, help="worker processes (default: CPU count)")
     run.add_argument("--dask", metavar="ADDRESS", help=_DASK_HELP)
-    run.add_argument("--out", type=Path, help="write the results JSON here")
-    run.add_argument("--save-model", type=Path, metavar="FILE", help="write the best model to FILE")
+    run.add_argument("--out", type=_output, help="write the results JSON here")
+    run.add_argument(
+        "--save-model", type=_output, metavar="FILE", help="write the best model to FILE"
+    )
     run.add_argument(
         "--top", type=_positive, default=10, help="leaderboard rows to print (default: 10)"
     )
@@ -205,12 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: float64)",
     )
     run.add_argument(
-        "--checkpoint", type=Path, help="record each finished unit in FILE, to resume later"
+        "--checkpoint", type=_output, help="record each finished unit in FILE, to resume later"
     )
     run.add_argument(
         "--resume", action="store_true", help="continue the run recorded in --checkpoint FILE"
     )
-    run.add_argument("--events", type=Path, help="write every event as a JSON line to this file")
+    run.add_argument("--events", type=_output, help="write every event as a JSON line to this file")
     run.add_argument(
         "--log-to", metavar="tcp://HOST:PORT", help="stream every event to a log consumer"
     )
@@ -219,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", type=Path, help="a model file written by run --save-model")
     predict.add_argument("data", type=Path, help="CSV, .npy or .npz file of samples")
     predict.add_argument(
-        "--out", type=Path, help="write the predictions CSV here (default: standard output)"
+        "--out", type=_output, help="write the predictions CSV here (default: standard output)"
     )
     predict.add_argument(
         "--proba", action="store_true", help="add a proba_<class> column per class (vote shares)"
@@ -232,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--workers", type=_workers, help="worker processes (default: CPU count)")
     predict.add_argument("--dask", metavar="ADDRESS", help=_DASK_HELP)
     predict.add_argument("--quiet", action="store_true", help="no progress display")
-    predict.add_argument("--events", type=Path, help="write every event as a JSON line here")
+    predict.add_argument("--events", type=_output, help="write every event as a JSON line here")
     predict.add_argument(
         "--log-to", metavar="tcp://HOST:PORT", help="stream every event to a log consumer"
     )
@@ -260,6 +272,32 @@ def _check_out_path(path: Path | None, option: str = "--out") -> None:
         raise InputError(f"{option} {path}: cannot write in {parent}; choose another place")
 
 
+def _refuse_one_file_twice(inputs: dict[str, Any], outputs: dict[str, Path | None]) -> None:
+    """An output that is an input, or another output, would destroy it: refuse it.
+
+    ``inputs`` and ``outputs`` map each option (as typed) to its path (None:
+    not given; an input that names no file, as ``iris``, is skipped).
+    """
+    seen: dict[Any, str] = {}
+    for option, path in inputs.items():
+        if path is not None and os.path.isfile(path):
+            identity = file_identity(path)
+            if identity is not None:
+                seen.setdefault(identity, option)
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        identity = file_identity(path)
+        if identity is None:
+            continue  # a device or FIFO: written through, nothing to destroy
+        if identity in seen:
+            raise InputError(
+                f"{option} {path}: is the same file as {seen[identity]}; "
+                f"writing it would destroy that, so give {option} another file"
+            )
+        seen[identity] = option
+
+
 def _sinks(args: argparse.Namespace) -> list[tuple[str, Sink]]:
     """The event sinks the options ask for (checked before the run starts)."""
     sinks: list[tuple[str, Sink]] = []
@@ -276,19 +314,34 @@ def _sinks(args: argparse.Namespace) -> list[tuple[str, Sink]]:
     return sinks
 
 
-def _report_delivery(stats: object) -> None:
+def _report_delivery(stats: object, args: argparse.Namespace) -> int:
+    """Say what a sink could not deliver; EXIT_FAILED when events were lost for good."""
     if isinstance(stats, SenderStats) and (stats.dropped or stats.undelivered):
         print(
             f"warning: --log-to delivered {stats.sent} events; {stats.dropped} dropped "
             f"(buffer full) and {stats.undelivered} undelivered (consumer unreachable)",
             file=sys.stderr,
         )
+    if isinstance(stats, SinkStopped) and stats.name == "--events":
+        error = stats.error
+        written = f"after {error.written} events " if isinstance(error, WriteFailed) else ""
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        print(
+            f"error: --events {args.events}: writing stopped {written}({reason}); "
+            "the later events were lost (the run's results are complete)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
 
 
-async def _watched(job: Any, sinks: list[tuple[str, Sink]]) -> tuple[Any, int | None]:
+async def _watched(
+    job: Any, sinks: list[tuple[str, Sink]], args: argparse.Namespace
+) -> tuple[Any, int | None, int]:
     """Run ``job`` (a Tuning or a Prediction) with the sinks watching; SIGTERM cancels it.
 
-    Returns the job's result, or None and the exit status when it was interrupted.
+    Returns the job's result, or None and the exit status when it was
+    interrupted; and EXIT_FAILED if a sink lost events (else EXIT_OK).
     """
     watching = [asyncio.create_task(run_sink(name, sink, job.subscribe())) for name, sink in sinks]
     main_task = asyncio.current_task()
@@ -299,18 +352,19 @@ async def _watched(job: Any, sinks: list[tuple[str, Sink]]) -> tuple[Any, int | 
         result = await job.run()
     except asyncio.CancelledError:
         for stats in await asyncio.gather(*watching):
-            _report_delivery(stats)
+            _report_delivery(stats, args)
         print("interrupted", file=sys.stderr)
-        return None, EXIT_INTERRUPTED
+        return None, EXIT_INTERRUPTED, EXIT_OK
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
         for task in watching:  # on failure: the bus is closed, so sinks end on their own
             if task.done():
                 continue
             await asyncio.wait([task])
+    lost = EXIT_OK
     for stats in [t.result() for t in watching]:
-        _report_delivery(stats)
-    return result, None
+        lost |= _report_delivery(stats, args)
+    return result, None, lost
 
 
 async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
@@ -339,7 +393,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         features=_columns(args.features, "--features"),
         categorical=args.categorical,
     )
-    result, interrupted = await _watched(tuning, sinks)
+    result, interrupted, lost = await _watched(tuning, sinks, args)
     if interrupted is not None:
         try:
             partial = tuning.result()
@@ -348,11 +402,24 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         if partial.candidates:
             partial.print_table(args.top)
         return interrupted
+    result.print_table(args.top)  # first: a failed write below must not cost the results
+    written = lost
     if args.out is not None:
-        result.write_json(args.out)
+        written |= _write_or_say("--out", args.out, lambda: result.write_json(args.out))
     if args.save_model is not None:
-        result.model().save(args.save_model)
-    result.print_table(args.top)
+        path = args.save_model
+        written |= _write_or_say("--save-model", path, lambda: result.model().save(path))
+    return written
+
+
+def _write_or_say(option: str, path: Path, write: Callable[[], None]) -> int:
+    """Write an output file; if that fails (a full disk), say so in one line: EXIT_FAILED."""
+    try:
+        write()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        print(f"error: {option} {path}: could not be written ({reason})", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -370,7 +437,7 @@ async def _predict(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> i
         workers=args.workers,
         dask=args.dask,
     )
-    summary, interrupted = await _watched(prediction, sinks)
+    summary, interrupted, lost = await _watched(prediction, sinks, args)
     if interrupted is not None:
         return interrupted
     where = f" to {args.out}" if args.out is not None else ""
@@ -391,10 +458,19 @@ async def _predict(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> i
             f"accuracy {summary.accuracy:.4f} on {summary.labelled} rows (--label {args.label})",
             file=sys.stderr,
         )
-    return EXIT_OK
+    return lost
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    _refuse_one_file_twice(
+        {"DATA": args.data, **({"--checkpoint": args.checkpoint} if args.resume else {})},
+        {
+            "--out": args.out,
+            "--save-model": args.save_model,
+            "--events": args.events,
+            **({} if args.resume else {"--checkpoint": args.checkpoint}),
+        },
+    )
     _check_out_path(args.out)
     _check_out_path(args.save_model, "--save-model")
     _check_out_path(args.events, "--events")
@@ -411,6 +487,9 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _predict_command(args: argparse.Namespace) -> int:
+    _refuse_one_file_twice(
+        {"MODEL": args.model, "DATA": args.data}, {"--out": args.out, "--events": args.events}
+    )
     _check_out_path(args.out)
     _check_out_path(args.events, "--events")
     from stages.neighbours import WORKER_PRELOAD

@@ -233,12 +233,17 @@ class EventLogHandler(logging.Handler):
         self._loop = loop
 
     def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call (arguments that do not fit): never the run's end
+            self.handleError(record)
+            return
         event = Log(
             run_id=self._bus.run_id,
             ts=record.created,
             level=record.levelname,
             logger=record.name,
-            message=record.getMessage(),
+            message=message,
             pid=record.process or 0,
         )
         try:

@@ -1,10 +1,18 @@
-"""Files that are either whole or absent: write to a temporary file, then rename."""
+"""Files that are either whole or absent: write to a temporary file, then rename.
+
+Only a regular file (or a path where none is yet) is replaced so. A symlink is
+followed, and the file it points to replaced, so the link stays a link. Any
+other target (a device such as ``/dev/null`` or ``/dev/full``, a FIFO,
+``/dev/stdout``) is written through as it is: renaming a file over it would
+destroy it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,7 +20,43 @@ from typing import Any, BinaryIO
 
 import aiofiles
 
-__all__ = ["atomic_text_file", "atomic_write", "atomic_write_text"]
+__all__ = [
+    "atomic_text_file",
+    "atomic_write",
+    "atomic_write_text",
+    "file_identity",
+    "is_special_file",
+]
+
+
+def file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | str | None:
+    """What makes two paths one file: device and inode of an existing regular
+    file (symlinks, hard links and relative paths alike), the resolved path of
+    one not yet written; None for devices and FIFOs, which may be shared."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return os.path.realpath(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    return status.st_dev, status.st_ino
+
+
+def is_special_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` (symlinks followed) exists and is not a regular file or directory."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _replaced(path: str | os.PathLike[str]) -> Path:
+    """The regular file a write to ``path`` replaces: symlinks followed to their end."""
+    target = Path(path)
+    return Path(os.path.realpath(target)) if target.is_symlink() else target
 
 
 def _new_file_mode() -> int:
@@ -27,9 +71,15 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
 
     The temporary file sits in the same directory (a rename across file
     systems would not be atomic), is fsynced before the rename, and is removed
-    if anything goes wrong, including cancellation.
+    if anything goes wrong, including cancellation. A device or FIFO is written
+    through instead (see the module's docstring).
     """
-    target = Path(path)
+    if is_special_file(path):
+        with open(path, "wb") as stream:
+            write(stream)
+            stream.flush()
+        return
+    target = _replaced(path)
     handle, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
     )
@@ -64,7 +114,12 @@ async def atomic_text_file(path: str | os.PathLike[str]) -> AsyncIterator[Any]:
     temporary file beside ``path``, which is fsynced and renamed when the
     block ends, and removed if it ends with an error or a cancellation.
     """
-    target = Path(path)
+    if is_special_file(path):
+        async with aiofiles.open(path, "w", encoding="utf-8", newline="") as through:
+            yield through
+            await through.flush()
+        return
+    target = _replaced(path)
     handle, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
     )

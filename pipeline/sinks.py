@@ -11,6 +11,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiofiles
@@ -18,21 +19,40 @@ import aiofiles
 from .events import Subscription
 from .logclient import SenderStats, TcpLineSender
 
-__all__ = ["run_sink", "stream_to_consumer", "write_jsonl"]
+__all__ = ["SinkStopped", "WriteFailed", "run_sink", "stream_to_consumer", "write_jsonl"]
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Subscription], Awaitable[Any]]
 
 
+@dataclass(frozen=True)
+class SinkStopped:
+    """What :func:`run_sink` returns for a sink that failed: its name and why."""
+
+    name: str
+    error: Exception
+
+
+class WriteFailed(OSError):
+    """Writing events failed after ``written`` of them."""
+
+    def __init__(self, written: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.written = written
+
+
 async def run_sink(name: str, sink: Sink, subscription: Subscription) -> Any:
-    """Run ``sink`` on ``subscription``; log and swallow its failure."""
+    """Run ``sink`` on ``subscription``; log its failure and return :class:`SinkStopped`.
+
+    The run goes on, and the caller can say at the end what was lost.
+    """
     async with subscription:
         try:
             return await sink(subscription)
         except Exception as error:  # a broken sink must not break the run
             log.warning("event sink %s stopped: %s: %s", name, type(error).__name__, error)
-            return None
+            return SinkStopped(name, error)
 
 
 def write_jsonl(path: str | os.PathLike[str]) -> Sink:
@@ -40,11 +60,14 @@ def write_jsonl(path: str | os.PathLike[str]) -> Sink:
 
     async def sink(events: Subscription) -> int:
         written = 0
-        async with aiofiles.open(path, "w", encoding="utf-8") as stream:
-            async for event in events:
-                await stream.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
-                await stream.flush()
-                written += 1
+        try:
+            async with aiofiles.open(path, "w", encoding="utf-8") as stream:
+                async for event in events:
+                    await stream.write(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+                    await stream.flush()
+                    written += 1
+        except OSError as error:
+            raise WriteFailed(written, error) from error
         return written
 
     return sink

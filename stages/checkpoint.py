@@ -5,7 +5,10 @@ of the data and of the options that change results) and the work plan; each
 further line is one finished unit's predictions and vote shares, appended, flushed and
 fsynced as the unit finishes. A torn last line (the process died while
 writing it) is cut off on resume; anything else that does not parse is an
-error, because guessing could give wrong results.
+error, because guessing could give wrong results. Every line carries a
+checksum of its content, and a resumed record must hold class codes and vote
+shares the run can have made, so an edit or damage that still decodes is
+refused too (exit status 2, with the line's number).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ __all__ = ["CHECKPOINT_VERSION", "CheckpointFile", "Finished", "fingerprint"]
 Finished = tuple[npt.NDArray[np.int16], npt.NDArray[np.float64]]
 """A finished unit: its predictions ``(W, K, rows)`` and vote shares ``(W, K, rows, classes)``."""
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 
 
 def fingerprint(dataset: Dataset, options: Mapping[str, Any]) -> str:
@@ -47,6 +50,12 @@ def fingerprint(dataset: Dataset, options: Mapping[str, Any]) -> str:
         extra["groups"] = [str(g) for g in dataset.groups]
     digest.update(json.dumps(extra, sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def _check(*parts: Any) -> str:
+    """A line's checksum: the first 16 hex digits of the SHA-256 of its content."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _unit_row(unit: WorkUnit) -> list[Any]:
@@ -77,17 +86,26 @@ class CheckpointFile:
                 f"--checkpoint {self.path}: the file exists; add --resume to continue that run, "
                 "or remove the file to start again"
             )
-        if self.resume and self.path.exists() and self.path.stat().st_size > 0:
-            plan, done, good_bytes = self._read(run, grid)
-            self._stream = open(self.path, "r+", encoding="utf-8")  # noqa: SIM115
-            self._stream.truncate(good_bytes)  # cut a torn last line before appending
-            self._stream.seek(good_bytes)
-            return plan, done
-        self._stream = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        try:
+            if self.resume and self.path.exists() and self.path.stat().st_size > 0:
+                plan, done, good_bytes = self._read(run, grid)
+                _check_plan(plan, units, f"--checkpoint {self.path}:1")
+                self._stream = open(self.path, "r+", encoding="utf-8")  # noqa: SIM115
+                self._stream.truncate(good_bytes)  # cut a torn last line before appending
+                self._stream.seek(good_bytes)
+                return plan, done
+            self._stream = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as error:
+            raise InputError(
+                f"--checkpoint {self.path}: cannot be written ({error.strerror or error}); "
+                "make it writable, or give another file"
+            ) from None
+        rows = [_unit_row(u) for u in units]
         header = {
             "checkpoint": CHECKPOINT_VERSION,
             "run": run,
-            "units": [_unit_row(u) for u in units],
+            "units": rows,
+            "check": _check(CHECKPOINT_VERSION, run, rows),
         }
         self._write(json.dumps(header))
         return units, {}
@@ -98,11 +116,15 @@ class CheckpointFile:
         """Append one finished unit, durably (flushed and fsynced)."""
         data = np.ascontiguousarray(predictions, dtype="<i2")
         share_data = np.ascontiguousarray(shares, dtype="<f8")
+        shape = list(share_data.shape)
+        encoded = base64.b64encode(data.tobytes()).decode("ascii")
+        encoded_shares = base64.b64encode(share_data.tobytes()).decode("ascii")
         line = {
             "unit": unit.id,
-            "shape": list(share_data.shape),
-            "predictions": base64.b64encode(data.tobytes()).decode("ascii"),
-            "shares": base64.b64encode(share_data.tobytes()).decode("ascii"),
+            "shape": shape,
+            "predictions": encoded,
+            "shares": encoded_shares,
+            "check": _check(unit.id, shape, encoded, encoded_shares),
         }
         self._write(json.dumps(line))
 
@@ -140,6 +162,11 @@ class CheckpointFile:
             raise InputError(f"{where}:1: not a checkpoint header; remove the file") from None
         if version != CHECKPOINT_VERSION:
             raise InputError(f"{where}: version {version} is not {CHECKPOINT_VERSION}; remove it")
+        if header.get("check") != _check(version, made_for, header["units"]):
+            raise InputError(
+                f"{where}:1: the header was changed or damaged (its checksum does not match); "
+                "remove the file to start again"
+            )
         if made_for != run:
             raise InputError(
                 f"{where}: was made for other data or other options; resume with the same "
@@ -150,6 +177,9 @@ class CheckpointFile:
         for number, line in enumerate(complete[1:], start=2):
             try:
                 record = json.loads(line)
+                intact = record["check"] == _check(
+                    record["unit"], record["shape"], record["predictions"], record["shares"]
+                )
                 unit = by_id[int(record["unit"])]
                 shape = tuple(int(n) for n in record["shape"])
                 data = np.frombuffer(base64.b64decode(record["predictions"]), dtype="<i2")
@@ -160,6 +190,11 @@ class CheckpointFile:
                 raise InputError(
                     f"{where}:{number}: a damaged record; remove the file to start again"
                 ) from None
+            if not intact:
+                raise InputError(
+                    f"{where}:{number}: the record was changed or damaged (its checksum "
+                    "does not match); remove the file to start again"
+                )
             expected: tuple[int, ...] = (*shape[:2], unit.rows, shape[-1])
             if grid is not None:
                 expected = (grid[0], grid[1], unit.rows, grid[2])
@@ -168,5 +203,48 @@ class CheckpointFile:
                     f"{where}:{number}: unit {unit.id} has shape {shape}, expected {expected}; "
                     "remove the file to start again"
                 )
+            classes = shape[-1]
+            if predictions.size and not 0 <= predictions.min() <= predictions.max() < classes:
+                raise InputError(
+                    f"{where}:{number}: unit {unit.id} holds class codes outside 0..{classes - 1}; "
+                    "remove the file to start again"
+                )
+            if not (np.isfinite(shares).all() and (shares >= 0).all() and (shares <= 1).all()):
+                raise InputError(
+                    f"{where}:{number}: unit {unit.id} holds vote shares outside 0..1; "
+                    "remove the file to start again"
+                )
             done[unit.id] = (predictions, shares)
         return plan, done, good_bytes
+
+
+def _check_plan(plan: list[WorkUnit], fresh: list[WorkUnit], where: str) -> None:
+    """Refuse a resumed plan that does not cover this run's test rows as its own plan does.
+
+    The plan may cut the rows into other blocks (it was made for other
+    workers), but each (scaling, metric) must cover every test row once, and
+    each block must lie within one fold of this run.
+    """
+
+    def refuse(why: str) -> InputError:
+        return InputError(f"{where}: its plan {why}; remove the file to start again")
+
+    if len({u.id for u in plan}) != len(plan):
+        raise refuse("repeats a unit")
+    searches = {(u.scale, u.metric) for u in fresh}
+    if {(u.scale, u.metric) for u in plan} != searches:
+        raise refuse("is for other metrics or scalings")
+    folds: dict[int, tuple[int, int]] = {}
+    for unit in fresh:
+        low, high = folds.get(unit.fold, (unit.start, unit.stop))
+        folds[unit.fold] = (min(low, unit.start), max(high, unit.stop))
+    rows = max(u.stop for u in fresh)
+    for search in searches:
+        spans = sorted((u.start, u.stop, u.fold) for u in plan if (u.scale, u.metric) == search)
+        edges = [start for start, _, _ in spans] + [rows]
+        if edges[0] != 0 or any(stop != edges[i + 1] for i, (_, stop, _) in enumerate(spans)):
+            raise refuse("does not cover every test row once")
+        for start, stop, fold in spans:
+            low, high = folds.get(fold, (0, -1))
+            if not low <= start < stop <= high:
+                raise refuse(f"has a block (rows {start}..{stop - 1}) outside its fold")

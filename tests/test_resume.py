@@ -157,23 +157,24 @@ def test_a_torn_last_line_is_cut_and_a_damaged_middle_line_refused(tmp_path: Pat
     whole = path.read_bytes()
     path.write_bytes(whole[:-7])  # the second record torn mid-write
     reader = CheckpointFile(path, resume=True)
-    plan, done = reader.begin("run-a", units(5))
-    assert plan == units(3) and sorted(done) == [0]
+    other_blocks = [WorkUnit(0, "euclidean", 0, 0, 15), WorkUnit(1, "euclidean", 0, 15, 30)]
+    plan, done = reader.begin("run-a", other_blocks)  # as planned for other workers
+    assert plan == units(3) and sorted(done) == [0]  # the checkpoint's plan is followed
     predictions, shares = done[0]
     assert (predictions == 0).all() and predictions.shape == (1, 2, 10)
     assert np.array_equal(shares, shares_of(predictions))
     ones = np.ones((1, 2, 10), dtype=np.int16)
     reader.record(units(3)[1], ones, shares_of(ones))
     reader.close()
-    assert sorted(CheckpointFile(path, resume=True).begin("run-a", [])[1]) == [0, 1]
+    assert sorted(CheckpointFile(path, resume=True).begin("run-a", units(3))[1]) == [0, 1]
 
     lines = path.read_text().splitlines()
     lines[1] = lines[1][:20]
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(InputError, match=r":2: a damaged record"):
-        CheckpointFile(path, resume=True).begin("run-a", [])
+        CheckpointFile(path, resume=True).begin("run-a", units(3))
     with pytest.raises(InputError, match="other data or other options"):
-        CheckpointFile(path, resume=True).begin("run-b", [])
+        CheckpointFile(path, resume=True).begin("run-b", units(3))
 
 
 def test_resume_needs_a_checkpoint() -> None:
@@ -192,4 +193,85 @@ def test_a_record_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
     with pytest.raises(
         InputError, match=r":2: unit 0 has shape \(1, 3, 10, 3\), expected \(1, 2, 10, 3\)"
     ):
-        CheckpointFile(path, resume=True).begin("run-a", [], (1, 2, 3))
+        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3))
+
+
+def recorded(path: Path, n: int = 2, classes: int = 3) -> list[str]:
+    """A checkpoint of ``n`` units, each unit's predictions its id; its lines."""
+    writer = CheckpointFile(path, resume=False)
+    writer.begin("run-a", units(n), (1, 2, classes))
+    for unit in units(n):
+        predictions = np.full((1, 2, 10), unit.id, dtype=np.int16)
+        writer.record(unit, predictions, shares_of(predictions))
+    writer.close()
+    return path.read_text().splitlines()
+
+
+def rewrite(path: Path, lines: list[str], number: int, change: dict) -> None:  # type: ignore[type-arg]
+    """Line ``number`` (1-based) with ``change`` applied, its checksum kept or as given."""
+    record = json.loads(lines[number - 1])
+    record.update(change)
+    lines[number - 1] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_an_edited_record_that_still_decodes_is_refused(tmp_path: Path) -> None:
+    import base64
+
+    path = tmp_path / "c.ckpt"
+    lines = recorded(path)
+    codes = base64.b64encode(np.full((1, 2, 10), 2, dtype="<i2").tobytes()).decode()
+    rewrite(path, lines, 3, {"predictions": codes})  # other classes, the same shape
+    with pytest.raises(InputError, match=r"c.ckpt:3: the record was changed or damaged"):
+        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3))
+
+
+def test_an_edited_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.ckpt"
+    lines = recorded(path)
+    rewrite(path, lines, 1, {"units": [[0, "euclidean", 0, 0, 10], [1, "nosuch", 7, 10, 99]]})
+    with pytest.raises(InputError, match=r"c.ckpt:1: the header was changed or damaged"):
+        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3))
+
+
+def test_class_codes_the_run_cannot_make_are_refused(tmp_path: Path) -> None:
+    """A record whose checksum is intact but whose codes name no class (all -1, or 5 of 3)."""
+    for code in (-1, 5):
+        path = tmp_path / f"c{code}.ckpt"
+        writer = CheckpointFile(path, resume=False)
+        writer.begin("run-a", units(1), (1, 2, 3))
+        writer.record(
+            units(1)[0], np.full((1, 2, 10), code, dtype=np.int16), np.zeros((1, 2, 10, 3))
+        )
+        writer.close()
+        with pytest.raises(InputError, match=r":2: unit 0 holds class codes outside 0..2"):
+            CheckpointFile(path, resume=True).begin("run-a", units(1), (1, 2, 3))
+
+
+def test_a_plan_that_does_not_fit_the_run_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.ckpt"
+    recorded(path)
+    longer = [*units(2), WorkUnit(2, "euclidean", 0, 20, 30)]  # this run has more rows
+    with pytest.raises(InputError, match="does not cover every test row once"):
+        CheckpointFile(path, resume=True).begin("run-a", longer, (1, 2, 3))
+    with pytest.raises(InputError, match="other metrics or scalings"):
+        CheckpointFile(path, resume=True).begin(
+            "run-a", [WorkUnit(0, "manhattan", 0, 0, 20)], (1, 2, 3)
+        )
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read-only (as root sees it only through the file system, so the refusal is simulated)."""
+    from stages import checkpoint
+
+    path = tmp_path / "c.ckpt"
+    recorded(path)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(checkpoint, "open", refuse, raising=False)
+    with pytest.raises(InputError, match=r"c.ckpt: cannot be written \(Permission denied\)"):
+        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3))

@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from pipeline.events import EventBus, NewBest, RunFinished, StageProgress
 
 
@@ -51,3 +53,25 @@ async def test_subscribers_wait_for_events() -> None:
     bus.emit(progress(bus, 1))
     bus.close()
     assert await asyncio.wait_for(reader, 5) == ["stage_progress"]
+
+
+async def test_a_malformed_log_call_does_not_reach_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Arguments that do not fit the format: logging's own error report, no exception."""
+    import logging
+
+    from pipeline.events import EventBus, EventLogHandler
+
+    bus = EventBus()
+    events = bus.subscribe()
+    handler = EventLogHandler(bus, asyncio.get_running_loop(), logging.INFO)
+    reported: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    record = logging.LogRecord("stages", logging.WARNING, __file__, 1, "%d rows", ("x",), None)
+    handler.emit(record)  # must not raise
+    handler.emit(logging.LogRecord("stages", logging.WARNING, __file__, 2, "fine", (), None))
+    bus.close()
+    received = [event async for event in events]
+    assert reported == [record]
+    assert [event.message for event in received if event.kind == "log"] == ["fine"]
