@@ -27,12 +27,14 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -100,6 +102,38 @@ def _warm_up(executor: Executor, workers: int) -> None:
     futures = [executor.submit(_ready) for _ in range(workers)]
     for future in futures:
         future.exception()
+
+
+def _refuse_unguarded_main() -> None:
+    """Stop a script that starts a pool when imported, before its workers rerun it.
+
+    Worker processes (forkserver or spawn) import the main script again; one
+    whose top-level code starts the tuning without the ``if __name__ ==
+    "__main__":`` guard would start it again in every worker, and the pool
+    would fail only after its retries, its cause buried in their output.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None:  # an interactive session or a notebook: nothing is rerun
+        return
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None) or ""
+    if spec_name == "__main__" or spec_name.endswith(".__main__"):
+        return  # `python -m package`: multiprocessing does not rerun a package's __main__
+    hint = (
+        f"{path} starts a compute pool when it is imported, and every worker process "
+        'imports it again: put its top-level code under `if __name__ == "__main__":`'
+    )
+    if (
+        multiprocessing.parent_process() is not None
+        and getattr(main, "__name__", "") == "__mp_main__"
+    ):
+        raise RuntimeError(hint)  # this is such a worker: do not start pools of pools
+    try:
+        source = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    if "__main__" not in source:
+        raise RuntimeError(hint)
 
 
 class WorkerCrashed(RuntimeError):
@@ -311,6 +345,7 @@ class ComputePool:
         if self.cluster is not None and self._executor is None:
             raise RuntimeError("a pool on a Dask cluster starts with 'async with' or open()")
         if self._executor is None:
+            _refuse_unguarded_main()
             method = _start_method()
             self._context = multiprocessing.get_context(method)
             self._lifeline = self._context.Pipe(duplex=False)
