@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import sys
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -583,35 +584,53 @@ def describe_column(at: int, names: Sequence[str]) -> str:
 
 
 def _load_numpy(path: Path, label: str | int | None, allow_missing: bool) -> Dataset:
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+    X, labels = _numpy_arrays(path, label)
+    if np.iscomplexobj(X) or np.iscomplexobj(labels):
+        raise InputError(f"{path}: holds complex numbers; features must be real numbers")
+    if np.ndim(labels) != 1:
         raise InputError(
-            f"{path}: not a readable NumPy file ({error}); save it with np.save/np.savez"
-        ) from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            if "X" not in loaded.files or "y" not in loaded.files:
-                raise InputError(
-                    f"{path}: an .npz needs arrays named 'X' and 'y' "
-                    f"(found {', '.join(loaded.files)}); "
-                    "save with np.savez(path, X=X, y=y)"
-                )
-            X, labels = loaded["X"], loaded["y"]
-    else:
-        if loaded.ndim != 2 or loaded.shape[1] < 2:
-            raise InputError(f"{path}: an .npy needs a 2-D array of features and a label column")
-        at = _column(
-            label,
-            [str(i) for i in range(loaded.shape[1])],
-            False,
-            str(path),
-            "--label",
-            default=loaded.shape[1] - 1,
+            f"{path}: y has shape {np.shape(labels)}; labels must be a 1-D array, one per row"
         )
-        labels = loaded[:, at]
-        X = np.delete(loaded, at, axis=1)
     return dataset_from_arrays(X, labels, str(path), allow_missing)
+
+
+_DAMAGED = (OSError, ValueError, EOFError, KeyError, MemoryError, zipfile.BadZipFile)
+"""What NumPy and zipfile raise for a file that is not (or no longer) what it claims."""
+
+
+def _numpy_arrays(path: Path, label: str | int | None) -> tuple[Any, Any]:
+    """Features and labels of an ``.npz`` (arrays ``X``, ``y``) or an ``.npy`` (a
+    label column); any damage (a bad CRC, a header claiming more than the file
+    holds, object arrays) is an :class:`InputError`."""
+    advice = "save it again with np.save/np.savez (allow_pickle=False arrays of numbers)"
+    try:
+        loaded = np.load(path, allow_pickle=False, mmap_mode="r")
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded:
+                if "X" not in loaded.files or "y" not in loaded.files:
+                    raise InputError(
+                        f"{path}: an .npz needs arrays named 'X' and 'y' "
+                        f"(found {', '.join(loaded.files) or 'none'}); "
+                        "save with np.savez(path, X=X, y=y)"
+                    )
+                return np.asarray(loaded["X"]), np.asarray(loaded["y"])
+        array = np.asarray(loaded)
+    except InputError:
+        raise
+    except _DAMAGED as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: not a readable NumPy file ({reason}); {advice}") from None
+    if array.ndim != 2 or array.shape[1] < 2:
+        raise InputError(f"{path}: an .npy needs a 2-D array of features and a label column")
+    at = _column(
+        label,
+        [str(i) for i in range(array.shape[1])],
+        False,
+        str(path),
+        "--label",
+        default=array.shape[1] - 1,
+    )
+    return np.delete(array, at, axis=1), np.asarray(array[:, at])
 
 
 def dataset_from_arrays(X: Any, labels: Any, source: str, allow_missing: bool = True) -> Dataset:
