@@ -22,7 +22,15 @@ import numpy.typing as npt
 
 from pipeline.errors import InputError
 
-__all__ = ["DELIMITERS", "CsvFormat", "decode", "detect_delimiter", "parse_numbers", "unpack"]
+__all__ = [
+    "DELIMITERS",
+    "CsvFormat",
+    "decode",
+    "detect_delimiter",
+    "parse_numbers",
+    "strict_float",
+    "unpack",
+]
 
 DELIMITERS = (",", ";", "\t", "|")
 """Delimiters recognised without being told; ``--delimiter`` takes any single character."""
@@ -114,6 +122,14 @@ def detect_delimiter(lines: Sequence[str]) -> str:
     if not consistent or "," in consistent:
         return ","
     return max(consistent, key=lambda d: consistent[d])
+
+
+def strict_float(text: str) -> float:
+    """``float(text)`` for numbers as files write them: ASCII, no ``_`` separators
+    (Python's ``float`` also reads ``1_000`` and other scripts' digits)."""
+    if not text.isascii() or "_" in text:
+        raise ValueError(f"not a plain number: {text!r}")
+    return float(text)
 
 
 def parse_numbers(

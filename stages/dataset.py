@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.errors import InputError
+
 from .encoding import Encoding
 
 __all__ = ["Dataset"]
@@ -33,6 +35,18 @@ class Dataset:
     label_name: str | None = None
     other_columns: list[str] = field(default_factory=list)
     encoding: Encoding | None = None
+
+    def __post_init__(self) -> None:
+        if np.ndim(self.X) != 2 or np.ndim(self.y) != 1 or len(self.y) != len(self.X):
+            raise InputError(
+                f"{self.source}: a Dataset needs 2-D X and 1-D y of as many rows, "
+                f"got X {np.shape(self.X)} and y {np.shape(self.y)}"
+            )
+        if len(self.y) and not 0 <= int(np.min(self.y)) <= int(np.max(self.y)) < len(self.classes):
+            raise InputError(
+                f"{self.source}: y holds class codes outside 0..{len(self.classes) - 1}; "
+                "each code indexes classes"
+            )
 
     @property
     def rows(self) -> int:

@@ -28,7 +28,15 @@ import numpy.typing as npt
 from pipeline.errors import InputError
 
 from . import _fastcsv
-from .csv_text import DELIMITERS, CsvFormat, decode, detect_delimiter, parse_numbers, unpack
+from .csv_text import (
+    DELIMITERS,
+    CsvFormat,
+    decode,
+    detect_delimiter,
+    parse_numbers,
+    strict_float,
+    unpack,
+)
 from .dataset import Dataset
 from .encoding import Encoding, TextColumn
 
@@ -505,7 +513,7 @@ def _is_number(cell: str) -> bool:
     if cell.strip().lower() in MISSING_TOKENS:
         return True  # a missing value sits where numbers do: no sign of a header
     try:
-        float(cell)
+        strict_float(cell)
     except ValueError:
         return False
     return True
@@ -565,7 +573,7 @@ def _number(
         shown = "empty" if not text else f"{cell!r}, a missing value"
         raise InputError(f"{where} is {shown}; fill it in or use --missing drop, mean or median")
     try:
-        value = float(text)
+        value = strict_float(text)
     except ValueError:
         raise InputError(
             f"{where} is {cell!r}, not a number; features must be numeric "

@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from pipeline.errors import InputError
 
-from .csv_text import DELIMITERS, detect_delimiter
+from .csv_text import DELIMITERS, detect_delimiter, strict_float
 from .encoding import Encoding
 from .load import MISSING_TOKENS, _header, describe_column
 
@@ -209,7 +209,7 @@ def _cell(cell: str, where: str, allow_missing: bool) -> float:
             "fills none; fill it in, or tune the model with --missing mean or median"
         )
     try:
-        value = float(text)
+        value = strict_float(text)
     except ValueError:
         raise InputError(f"{where} is {cell!r}, not a number; features must be numeric") from None
     if not math.isfinite(value):

@@ -6,6 +6,7 @@ with the option name and an example of what is expected.
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ __all__ = [
     "WEIGHTS",
     "Candidate",
     "SearchSpace",
+    "k_values",
     "parse_k",
     "parse_list",
     "parse_metrics",
@@ -81,6 +83,13 @@ class SearchSpace:
                 )
         if min(self.ks) < 1:
             raise InputError(f"--k: every k must be at least 1, got {min(self.ks)}")
+        for name, values in (
+            ("--metrics", self.metrics),
+            ("--weights", self.weights),
+            ("--scale", self.scales),
+        ):
+            if len(set(values)) != len(values):
+                raise InputError(f"{name}: {', '.join(values)} names one twice; list each once")
         for scale in self.scales:
             if scale not in SCALES:
                 raise InputError(
@@ -117,7 +126,17 @@ class SearchSpace:
         return described
 
 
-_K_ITEM = re.compile(r"(\d{1,9})(?:-(\d{1,9})(?::(\d{1,9}))?)?")
+_K_ITEM = re.compile(r"([0-9]{1,9})(?:-([0-9]{1,9})(?::([0-9]{1,9}))?)?")  # ASCII digits only
+
+
+def k_values(values: Sequence[Any]) -> tuple[int, ...]:
+    """``k`` given as Python values: whole numbers only (1.5 is not rounded to 1)."""
+    ks: set[int] = set()
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InputError(f"--k: {value!r} is not a whole number; give ints, e.g. [1, 3, 5]")
+        ks.add(int(value))
+    return tuple(sorted(ks))
 
 
 def parse_k(spec: str) -> tuple[int, ...]:

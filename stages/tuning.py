@@ -60,6 +60,7 @@ from .score import SCORES
 from .search_space import (
     METRICS,
     SearchSpace,
+    k_values,
     parse_k,
     parse_metrics,
     parse_scales,
@@ -135,7 +136,7 @@ class Tuning:
             categorical=categorical,
         )
         self.space = SearchSpace(
-            ks=parse_k(k) if isinstance(k, str) else tuple(sorted({int(v) for v in k})),
+            ks=parse_k(k) if isinstance(k, str) else k_values(k),
             metrics=parse_metrics(metrics) if isinstance(metrics, str) else tuple(metrics),
             weights=parse_weights(weights) if isinstance(weights, str) else tuple(weights),
             scales=parse_scales(scale) if isinstance(scale, str) else tuple(scale or ()),
@@ -144,6 +145,8 @@ class Tuning:
         if scoring not in SCORES:
             raise InputError(f"--scoring: unknown {scoring!r}; choose from {', '.join(SCORES)}")
         self.scoring = scoring
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise InputError(f"--seed: {seed!r} is not a whole number from 0 to 4294967295")
         self.seed = seed
         self.missing = parse_missing(missing)
         self.precision = parse_precision(precision)

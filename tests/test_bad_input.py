@@ -126,3 +126,46 @@ def test_sorensen_on_negative_data_runs_with_a_warning(
     assert status == 0
     assert "negative feature values; sorensen" in captured.err
     assert "k-NN leaderboard" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"k": [1.5]}, "--k: 1.5 is not a whole number"),
+        ({"k": [True]}, "--k: True is not a whole number"),
+        ({"metrics": ["cosine", "cosine"]}, "--metrics: cosine, cosine names one twice"),
+        ({"weights": ["uniform", "uniform"]}, "--weights: uniform, uniform names one twice"),
+        ({"seed": -1}, "--seed: -1 is not a whole number"),
+        ({"k": "１２"}, "--k: '１２' is not a whole number"),  # noqa: RUF001 (full-width digits)
+    ],
+)
+def test_the_api_refuses_what_the_command_line_refuses(
+    options: dict[str, object], message: str
+) -> None:
+    from pipeline.errors import InputError
+    from stages import Tuning
+
+    with pytest.raises(InputError, match=message.replace("[", r"\[")):
+        Tuning("iris", **options)  # type: ignore[arg-type]
+
+
+def test_a_dataset_with_codes_outside_its_classes_is_refused() -> None:
+    import numpy as np
+
+    from pipeline.errors import InputError
+    from stages import Dataset
+
+    with pytest.raises(InputError, match=r"y holds class codes outside 0\.\.1"):
+        Dataset(X=np.zeros((3, 2)), y=np.array([0, 1, -1]), classes=["a", "b"], source="given")
+
+
+@pytest.mark.parametrize("cell", ["1_000", "\u0661\u0662"])  # an underscore; Arabic-Indic digits
+def test_numbers_as_python_but_not_files_write_them_are_refused(
+    cell: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "data.csv"
+    rows = [f"{i},{i % 3},{'xy'[i % 2]}" for i in range(1, 12)]
+    path.write_text("a,b,label\n" + f"{cell},2,x\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["run", str(path), "--quiet", "--k", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"data.csv:2: column 'a' (index 0) is {cell!r}, not a number" in err
