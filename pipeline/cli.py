@@ -338,7 +338,8 @@ def _report_delivery(stats: object, args: argparse.Namespace) -> int:
 async def _watched(
     job: Any, sinks: list[tuple[str, Sink]], args: argparse.Namespace
 ) -> tuple[Any, int | None, int]:
-    """Run ``job`` (a Tuning or a Prediction) with the sinks watching; SIGTERM cancels it.
+    """Run ``job`` (a Tuning or a Prediction) with the sinks watching; SIGTERM and SIGHUP
+    cancel it as Ctrl-C does.
 
     Returns the job's result, or None and the exit status when it was
     interrupted; and EXIT_FAILED if a sink lost events (else EXIT_OK).
@@ -346,8 +347,10 @@ async def _watched(
     watching = [asyncio.create_task(run_sink(name, sink, job.subscribe())) for name, sink in sinks]
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
+    previous = {signum: signal.getsignal(signum) for signum in TERMINATING}
     if main_task is not None:
-        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+        for signum in TERMINATING:
+            loop.add_signal_handler(signum, main_task.cancel)
     try:
         result = await job.run()
     except asyncio.CancelledError:
@@ -356,7 +359,9 @@ async def _watched(
         print("interrupted", file=sys.stderr)
         return None, EXIT_INTERRUPTED, EXIT_OK
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)  # which resets it to the default: death
+            signal.signal(signum, handler)
         for task in watching:  # on failure: the bus is closed, so sinks end on their own
             if task.done():
                 continue
@@ -562,8 +567,32 @@ def _refuse_swallowed_values(parser: argparse.ArgumentParser, args: argparse.Nam
             parser.error(f"{option}: '--' is not a value; give one, e.g. {option} VALUE")
 
 
+TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+"""Signals that end a command as Ctrl-C does (exit status 130, nothing left behind)."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    handlers = {signum: signal.getsignal(signum) for signum in TERMINATING}
+    for signum, handler in handlers.items():
+        if handler in (signal.SIG_DFL, None):
+            signal.signal(signum, _interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP outside the run itself
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _refuse_swallowed_values(parser, args)

@@ -25,7 +25,9 @@ import aiofiles
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.abandonable import run_abandonable
 from pipeline.errors import InputError
+from pipeline.files import is_special_file
 
 from . import _fastcsv
 from .csv_text import (
@@ -97,7 +99,7 @@ async def load_dataset(
         )
     text = os.fspath(source)
     if text == "-":
-        raw = await asyncio.to_thread(sys.stdin.buffer.read)
+        raw = await run_abandonable(sys.stdin.buffer.read)  # a terminal may never send EOF
         return await asyncio.to_thread(
             parse_csv,
             raw,
@@ -121,8 +123,11 @@ async def load_dataset(
             raise InputError(f"{text}: --cv column:NAME needs a CSV file with a header")
         return await asyncio.to_thread(_load_numpy, path, label, allow_missing)
     try:
-        async with aiofiles.open(path, "rb") as handle:
-            raw = await handle.read()
+        if is_special_file(path):  # a FIFO or device: its open and reads may never return
+            raw = await run_abandonable(path.read_bytes)
+        else:
+            async with aiofiles.open(path, "rb") as handle:
+                raw = await handle.read()
     except OSError as error:
         raise InputError(
             f"{text}: cannot read ({error.strerror}); check the path and permissions"
