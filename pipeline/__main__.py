@@ -1,25 +1,27 @@
 """``python -m pipeline``: see :mod:`pipeline.cli`.
 
-SIGTERM and SIGHUP are made to interrupt as Ctrl-C does before anything else
-is imported, so a signal at any moment ends the command the same way: exit
-status 130, no traceback, nothing left behind.
+Signals are made to interrupt as Ctrl-C does before anything else is
+imported (see :mod:`pipeline.interrupts`), so a signal at any moment ends the
+command the same way: exit status 130, no traceback, nothing left behind.
 """
 
 import signal
 import sys
 
+from .interrupts import TERMINATING, interrupts
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-for _signal in (signal.SIGTERM, signal.SIGHUP):
-    signal.signal(_signal, _interrupt)
-
+interrupts.install()
+status = 130
 try:
-    from .cli import main
-except KeyboardInterrupt:  # interrupted while importing
+    with interrupts.shield():
+        from .cli import main
+    status = main()
+except KeyboardInterrupt:  # interrupted as the command started or ended
     print("interrupted", file=sys.stderr)
-    sys.exit(130)
-
-sys.exit(main())
+finally:
+    # Done: a signal from here on would turn a clean exit into death by signal (the
+    # interpreter's finalization resets Python handlers to the defaults, though not
+    # SIG_IGN), so the signals are ignored while the interpreter ends.
+    for _signal in TERMINATING:
+        signal.signal(_signal, signal.SIG_IGN)
+sys.exit(status)

@@ -16,13 +16,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .compute import prestart_forkserver
 from .errors import InputError
 from .files import file_identity
+from .interrupts import TERMINATING, interrupts
 from .logclient import SenderStats, parse_log_target
 from .progress import show_progress
 from .runner import StageFailed
@@ -120,7 +121,8 @@ _DASK_HELP = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from stages.metrics import metric_help
+    with interrupts.shield():  # imports are not interrupted: see pipeline.interrupts
+        from stages.metrics import metric_help
 
     parser = _Parser(prog="python -m pipeline", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -373,7 +375,8 @@ async def _watched(
 
 
 async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
-    from stages.tuning import Tuning
+    with interrupts.shield():
+        from stages.tuning import Tuning
 
     tuning = Tuning(
         args.data,
@@ -429,8 +432,9 @@ def _write_or_say(option: str, path: Path, write: Callable[[], None]) -> int:
 
 
 async def _predict(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
-    from stages.model import KNNModel
-    from stages.predicting import Prediction
+    with interrupts.shield():
+        from stages.model import KNNModel
+        from stages.predicting import Prediction
 
     model = await asyncio.to_thread(KNNModel.load, args.model)
     prediction = Prediction(
@@ -480,7 +484,8 @@ def _run_command(args: argparse.Namespace) -> int:
     _check_out_path(args.save_model, "--save-model")
     _check_out_path(args.events, "--events")
     _check_out_path(args.checkpoint, "--checkpoint")
-    from stages.neighbours import WORKER_PRELOAD
+    with interrupts.shield():
+        from stages.neighbours import WORKER_PRELOAD
 
     # The workers' forkserver imports NumPy and the kernels (a third of a
     # second) while this process imports scikit-learn and reads the data.
@@ -488,7 +493,7 @@ def _run_command(args: argparse.Namespace) -> int:
         prestart_forkserver(WORKER_PRELOAD)
     else:
         _quiet_dask()
-    return asyncio.run(_run(args, _sinks(args)))
+    return _run_async(_run(args, _sinks(args)))
 
 
 def _predict_command(args: argparse.Namespace) -> int:
@@ -497,19 +502,20 @@ def _predict_command(args: argparse.Namespace) -> int:
     )
     _check_out_path(args.out)
     _check_out_path(args.events, "--events")
-    from stages.neighbours import WORKER_PRELOAD
+    with interrupts.shield():
+        from stages.neighbours import WORKER_PRELOAD
 
     if args.dask is None:
         prestart_forkserver(WORKER_PRELOAD)
     else:
         _quiet_dask()
-    return asyncio.run(_predict(args, _sinks(args)))
+    return _run_async(_predict(args, _sinks(args)))
 
 
 def _quiet_dask() -> None:
     """Keep Dask's own log lines (reconnecting, restarting workers) off the terminal:
     what matters reaches the user as this tool's warnings and errors, one line each."""
-    with contextlib.suppress(ImportError):  # --dask then says what to install
+    with contextlib.suppress(ImportError), interrupts.shield():  # --dask then says what to install
         import distributed  # noqa: F401  (configures its loggers on import)
     families = ("distributed", "dask", "tornado", "bokeh")
     names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in families]
@@ -567,29 +573,30 @@ def _refuse_swallowed_values(parser: argparse.ArgumentParser, args: argparse.Nam
             parser.error(f"{option}: '--' is not a value; give one, e.g. {option} VALUE")
 
 
-TERMINATING = (signal.SIGTERM, signal.SIGHUP)
-"""Signals that end a command as Ctrl-C does (exit status 130, nothing left behind)."""
+def _run_async(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(main)``, its shutdown shielded from interruptions.
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    Ctrl-C during the run itself cancels it (see :func:`_watched`), as
+    ``asyncio.run`` would; at any other moment it raises KeyboardInterrupt.
+    """
+    runner = asyncio.Runner()
+    try:
+        return runner.run(main)
+    finally:
+        with interrupts.shield():
+            runner.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    handlers = {signum: signal.getsignal(signum) for signum in TERMINATING}
-    for signum, handler in handlers.items():
-        if handler in (signal.SIG_DFL, None):
-            signal.signal(signum, _interrupt)
+    handlers = interrupts.install()
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP outside the run itself
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        for signum, handler in handlers.items():
-            if handler is not None:
-                signal.signal(signum, handler)
+        interrupts.restore(handlers)
 
 
 def _main(argv: Sequence[str] | None) -> int:

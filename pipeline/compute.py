@@ -28,9 +28,10 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Executor, InvalidStateError, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool, _ExecutorManagerThread
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -59,6 +60,26 @@ _CLUSTER_POLL_SECONDS = 0.5
 """How often a Dask cluster's workers are counted, to follow joins and departures."""
 _LOCAL_TASK_SECONDS = 0.001
 _CLUSTER_TASK_SECONDS = 0.004
+
+
+def _quiet_teardown_race(args: threading.ExceptHookArgs) -> None:
+    """Drop one harmless error of Python < 3.13's process pool, report all others.
+
+    Aborting a pool cancels its queued futures and stops its workers; the
+    pool's manager thread then marks every pending future broken, including
+    the cancelled ones, which raises InvalidStateError in that thread (and
+    prints a traceback). Python 3.13 ignores it there; this does the same.
+    """
+    if isinstance(args.exc_value, InvalidStateError) and isinstance(
+        args.thread, _ExecutorManagerThread
+    ):
+        return
+    _report_thread_error(args)
+
+
+_report_thread_error = threading.excepthook
+if sys.version_info < (3, 13):
+    threading.excepthook = _quiet_teardown_race
 
 
 def default_workers() -> int:

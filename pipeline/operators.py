@@ -19,33 +19,41 @@ async def map_concurrently(
     outbox: Channel[R],
     fn: Callable[[T], Awaitable[R]],
     *,
-    limit: int,
+    limit: int | Callable[[], int],
 ) -> None:
     """Send ``await fn(item)`` for every item, up to ``limit`` at once, in completion order.
 
-    Closes ``outbox`` when the inbox is drained and every call has finished.
-    The first failing call cancels the others, and its own exception (not an
-    exception group) propagates, so callers see what went wrong directly.
+    ``limit`` may be a function, read again as calls finish: a pool on a
+    cluster grows and shrinks with its workers. Closes ``outbox`` when the
+    inbox is drained and every call has finished. The first failing call
+    cancels the others, and its own exception (not an exception group)
+    propagates, so callers see what went wrong directly.
     """
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
-    slots = asyncio.Semaphore(limit)
+    bound = limit if callable(limit) else (lambda: limit)
+    if bound() < 1:
+        raise ValueError(f"limit must be at least 1, got {bound()}")
+    running = 0
+    finished = asyncio.Event()
     first_error: Exception | None = None
 
     async def one(item: T) -> None:
-        nonlocal first_error
+        nonlocal first_error, running
         try:
             await outbox.send(await fn(item))
         except Exception as error:
             first_error = first_error or error
             raise
         finally:
-            slots.release()
+            running -= 1
+            finished.set()
 
     try:
         async with outbox, asyncio.TaskGroup() as group:
             async for item in inbox:
-                await slots.acquire()
+                while running >= max(1, bound()):
+                    finished.clear()
+                    await finished.wait()
+                running += 1
                 group.create_task(one(item))
     except BaseExceptionGroup:
         if first_error is None:

@@ -315,7 +315,7 @@ async def neighbours_stage(
         events.progress(done, total)
         return UnitDoneItem(job.plan, output)
 
-    await map_concurrently(inbox, outbox, run, limit=pool.max_in_flight)
+    await map_concurrently(inbox, outbox, run, limit=lambda: pool.max_in_flight)
 
 
 async def _once_per_candidate(
@@ -419,9 +419,6 @@ async def rank_stage(
                 mean_score=leader[1],
                 folds_done=leaderboard.folds_done(best),
             )
-        events.progress(
-            int(np.count_nonzero(~np.isnan(leaderboard.accuracy[:, 0, 0]))),
-            leaderboard.accuracy[:, 0, 0].size,
-        )
+        events.progress(*leaderboard.cells)
         if on_update is not None:
             on_update(leaderboard.ranked())

@@ -143,7 +143,7 @@ async def classify_stage(
         )
         return _Done(block, result)
 
-    await map_concurrently(inbox, outbox, one, limit=pool.max_in_flight)
+    await map_concurrently(inbox, outbox, one, limit=lambda: pool.max_in_flight)
 
 
 class _Accuracy:

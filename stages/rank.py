@@ -134,6 +134,15 @@ class Leaderboard:
             self._scale = [common // size for size in self._fold_sizes]
             fits = common * n_folds < 2**62  # the largest sum: every row of every fold a hit
             self._hits_sum = np.zeros(shape[:3], dtype=np.int64 if fits else object)
+        # Kept as folds arrive, so that adding a fold and asking for the leader cost the
+        # same however many folds are in (leave-one-out has thousands): per candidate,
+        # the folds done, and the sum and count of its defined ranking scores.
+        candidates = len(self.candidates)
+        self._folds_done = np.zeros(candidates, dtype=np.int64)
+        self._defined_sum = np.zeros(candidates)
+        self._defined = np.zeros(candidates, dtype=np.int64)
+        self._live_means = np.full(candidates, np.nan)
+        self._cells_done = 0
 
     @property
     def accuracy(self) -> npt.NDArray[np.float64]:
@@ -156,13 +165,38 @@ class Leaderboard:
                 hits = hits.astype(object)
             self._hits_sum[scores.search] += hits * self._scale[scores.fold]
         per_search = len(self.space.weights) * len(self.space.ks)
-        return list(range(scores.search * per_search, (scores.search + 1) * per_search))
+        touched = slice(scores.search * per_search, (scores.search + 1) * per_search)
+        self._cells_done += 1
+        self._follow_means(touched, scores.scores[self.scoring].reshape(-1))
+        return list(range(touched.start, touched.stop))
+
+    def _follow_means(self, touched: slice, values: npt.NDArray[np.float64]) -> None:
+        """Update the running means of the ``touched`` candidates with one fold's ``values``.
+
+        A candidate whose folds are all in gets ``np.mean`` of them, as
+        :func:`_fold_mean` gives (scikit-learn's ``mean_test_score`` to the bit).
+        """
+        self._folds_done[touched] += 1
+        defined = ~np.isnan(values)
+        self._defined_sum[touched] += np.where(defined, values, 0.0)
+        self._defined[touched] += defined
+        with np.errstate(invalid="ignore", divide="ignore"):
+            partial = self._defined_sum[touched] / self._defined[touched]
+        self._live_means[touched] = np.where(self._defined[touched] > 0, partial, np.nan)
+        complete = np.flatnonzero(self._folds_done[touched] == self.n_folds) + touched.start
+        if complete.size:
+            self._live_means[complete] = np.mean(self._flat(self.ranking)[complete], axis=1)
 
     def _flat(self, array: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return array.reshape(len(self.candidates), self.n_folds)
 
     def folds_done(self, index: int) -> int:
-        return int(np.count_nonzero(~np.isnan(self._flat(self.accuracy)[index])))
+        return int(self._folds_done[index])
+
+    @property
+    def cells(self) -> tuple[int, int]:
+        """(fold, search) scores recorded, and how many the run has."""
+        return self._cells_done, len(self.space.searches) * self.n_folds
 
     def mean_score(self, index: int) -> float:
         """The ranking score over the folds done so far (NaN: none, or undefined)."""
@@ -173,7 +207,7 @@ class Leaderboard:
         board (and a score other than accuracy) the pooled value once its search is in."""
         if self.pooled and self.scoring != "accuracy":
             return self.pooled_scores[self.scoring].reshape(-1)
-        return _fold_mean(self._flat(self.ranking), self._done())
+        return self._live_means
 
     def _done(self) -> npt.NDArray[np.bool_]:
         """Which (candidate, fold) has been scored: accuracy is always defined."""
@@ -181,12 +215,13 @@ class Leaderboard:
 
     @property
     def complete(self) -> bool:
-        return not np.isnan(self.accuracy).any()
+        done, total = self.cells
+        return done >= total
 
     def _order(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
         """Indices of the scored candidates, best first, and their mean ranking scores."""
         means = self._means()
-        scored = np.flatnonzero(self._done().any(axis=1))
+        scored = np.flatnonzero(self._folds_done > 0)
         ks = np.array([self.candidates[i].k for i in scored])
         level = self._level(means)
         # Candidates are enumerated search-major (scaling, then metric), then weights, so
