@@ -20,7 +20,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .compute import prestart_forkserver
+from .cluster import ClusterLost
+from .compute import WorkerCrashed, prestart_forkserver
 from .errors import InputError
 from .files import file_identity
 from .interrupts import TERMINATING, interrupts
@@ -618,6 +619,9 @@ def _main(argv: Sequence[str] | None) -> int:
             print(f"error: {failure.error}", file=sys.stderr)
             return EXIT_USAGE
         print(f"error: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ClusterLost, WorkerCrashed) as error:  # the pool, before or after the stages ran
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

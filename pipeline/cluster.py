@@ -49,6 +49,10 @@ CLOSE_SECONDS = 5.0
 WORKER_NICENESS = 5
 """A local cluster's workers run this much nicer than the run's own process."""
 
+_IGNORE_CTRL_C = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)"
+"""Run by ``exec`` on a local cluster's workers (``signal.signal`` would return the old
+handler, which cannot be sent back)."""
+
 _LOCAL = re.compile(r"local(?::([0-9]+))?")
 _INSTALL = "pip install 'knn-pipeline[dask]'"
 
@@ -61,6 +65,10 @@ def parse_local(address: str) -> int | None:
     """The worker count of ``local`` (the CPU count) or ``local:N``; None for other addresses."""
     match = _LOCAL.fullmatch(address.strip())
     if match is None:
+        if address.strip().startswith("local"):
+            raise InputError(
+                f"--dask {address}: give local for a worker a CPU, or local:N for N workers"
+            )
         return None
     count = int(match.group(1)) if match.group(1) else _cpus()
     if count < 1:
@@ -148,12 +156,16 @@ class DaskCluster:
                     distributed.Client, local, set_as_default=False, direct_to_workers=True
                 )
                 # As the local pool's workers: lower priority than this process, whose
-                # event loop then keeps its timing on a machine the workers fill.
+                # event loop then keeps its timing on a machine the workers fill; and
+                # deaf to the terminal's Ctrl-C, which is this process's to handle (they
+                # share its process group). Run in each worker's main thread.
                 await asyncio.to_thread(client.run, os.nice, WORKER_NICENESS)
+                await asyncio.to_thread(client.run, exec, _IGNORE_CTRL_C)
             except BaseException:
                 await asyncio.to_thread(local.close)
                 raise
             return cls(client, local=local, owned=True)
+        _check_address(address)
         try:
             client = await asyncio.to_thread(
                 distributed.Client,
@@ -181,6 +193,7 @@ class DaskCluster:
         return self._executor
 
     async def wait_for_workers(self, timeout: float = CONNECT_SECONDS) -> None:
+        """Wait up to ``timeout`` s for a first worker (an adaptive cluster starts with none)."""
         try:
             await asyncio.to_thread(self.client.wait_for_workers, 1, timeout)
         except TimeoutError:
@@ -212,9 +225,9 @@ class DaskCluster:
         for module in modules:
             try:
                 await asyncio.to_thread(self.client.run, exec, f"import {module}")
-            except ImportError as error:
+            except Exception as error:  # ImportError, or whatever importing it raised there
                 raise InputError(
-                    f"--dask {self.address}: a worker cannot import {module} ({error}); "
+                    f"--dask {self.address}: a worker cannot import {module} ({_reason(error)}); "
                     "install knn-pipeline, the same version as here, on every worker "
                     f"(pip install knn-pipeline, or {_INSTALL} from its source)"
                 ) from None
@@ -279,6 +292,21 @@ class Published:
         if self.future is not None:
             self.future.release()  # type: ignore[no-untyped-call]
             self.future = None
+
+
+def _check_address(address: str) -> None:
+    """Refuse what no scheduler address can be, before a client tries it for seconds."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address.strip())
+        if scheme in ("tcp", "tls", "ws", "wss", "ucx"):
+            parse_host_port(location)
+    except (ValueError, TypeError):
+        raise InputError(
+            f"--dask {address!r}: not a scheduler address; give tcp://HOST:PORT, "
+            "or local[:N] for a cluster on this machine"
+        ) from None
 
 
 def _reason(error: BaseException) -> str:

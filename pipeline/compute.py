@@ -225,6 +225,10 @@ class ComputePool:
             self.cluster: DaskCluster | None = DaskCluster.of(dask)
         else:
             self.cluster = DaskCluster.of_executor(executor) if executor is not None else None
+        if self.cluster is not None and workers is not None:
+            raise InputError(
+                "--workers: a Dask cluster's size is its workers' threads; leave workers out"
+            )
         sized_by_executor = executor is not None and self.cluster is None
         self.workers = (
             workers
@@ -312,6 +316,7 @@ class ComputePool:
             self.cluster = await DaskCluster.connect(self._dask_address)
         if self.cluster is not None:
             try:
+                await self.cluster.wait_for_workers()  # a cluster that scales up starts empty
                 await self.cluster.check_workers(self._preload)
                 self._cluster_workers = await self.cluster.threads()
                 self._resize(self._cluster_workers)
@@ -345,8 +350,11 @@ class ComputePool:
         """
         try:
             now = await cluster.threads()
-        except Exception:  # the scheduler is gone: the tasks report it
+        except ClusterLost:  # the scheduler is gone: the tasks report it
             return False
+        except Exception as error:  # a slow answer: ask again next time
+            log.debug("counting the Dask cluster's workers failed: %s", error)
+            return cluster.client.status == "running"
         known = self._cluster_workers
         for address in sorted(set(known) - set(now)):
             log.warning(
@@ -454,13 +462,14 @@ class ComputePool:
         while True:
             async with self._gate.exclusive() if suspect else self._gate.shared():
                 generation = self._generation
-                placed = [(a, a.future) for a in args if isinstance(a, Published)]
+                sent: list[tuple[Published, Any]] = []  # the futures the task was given
                 try:
-                    return await self._submit(fn, *args)
+                    return await self._submit(fn, *args, sent=sent)
                 except asyncio.CancelledError:
                     if not self._cancelled_by_cluster():
                         raise
-                    lost = [(a, seen) for a, seen in placed if a.lost]
+                    # Lost, or placed anew by another task since this one was sent.
+                    lost = [(a, seen) for a, seen in sent if a.lost or a.future is not seen]
                     if not lost:
                         raise RuntimeError(
                             "a Dask task of this run was cancelled outside it"
@@ -511,7 +520,9 @@ class ComputePool:
             "start it again (with --checkpoint the run resumes where it stopped)"
         )
 
-    async def _submit(self, fn: Callable[..., R], *args: Any) -> R:
+    async def _submit(
+        self, fn: Callable[..., R], *args: Any, sent: list[tuple[Published, Any]] | None = None
+    ) -> R:
         assert self._slots is not None
         if self._warming is not None:
             await asyncio.shield(self._warming)
@@ -519,8 +530,10 @@ class ComputePool:
             self.in_flight += 1
             try:
                 loop = asyncio.get_running_loop()
-                placed = [a.future if isinstance(a, Published) else a for a in args]
-                return await loop.run_in_executor(self.executor, fn, *placed)
+                given = [a.future if isinstance(a, Published) else a for a in args]
+                if sent is not None:
+                    sent.extend((a, a.future) for a in args if isinstance(a, Published))
+                return await loop.run_in_executor(self.executor, fn, *given)
             finally:
                 self.in_flight -= 1
 
