@@ -10,9 +10,25 @@ lines longer than ``max_line_bytes`` are skipped chunk by chunk, never held in m
 counted as ``oversized``. Either way the connection stays open. Blank lines are ignored.
 A final line without a newline at EOF counts like any other line.
 
+Output lines are strict JSON: a line holding ``NaN``, ``Infinity`` or a number beyond the
+range of a double is rejected too.
+
 Connections beyond ``max_connections`` are accepted and closed at once (counted as
 ``refused``) so that a flood of producers cannot exhaust file descriptors or memory; a
-:class:`~pipeline.logclient.TcpLineSender` simply retries later.
+:class:`~pipeline.logclient.TcpLineSender` simply retries later. Idle connections cannot
+lock producers out: at the limit, one idle for a second or more makes room (the idlest
+of the address holding the most, counted as ``evicted``), and a connection that has not
+sent a complete line within ``first_line_timeout`` is closed. Unfinished lines
+held across all connections are capped at ``max_buffered_bytes``; beyond it the
+connection holding the most is closed (``evicted``).
+
+Nothing written blocks the event loop: records go to the output, and reports to their
+stream, from a thread of their own (a reader that stops reading a pipe stalls only that
+thread). Records wait in a bounded buffer, and while it is full the connections are not
+read, so a slow output slows the producers rather than growing memory; report lines
+beyond a bound are dropped. Only records actually written are counted as ``written``,
+and a failed write (a full disk, a closed stdout) is reported and ends the server with
+a non-zero status.
 
 On stop the server stops listening, half-closes every connection (a polite producer then
 closes its side) and keeps reading each one until EOF or until it has been quiet for a
@@ -22,14 +38,19 @@ moment, so everything producers sent before the stop is written.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import json
+import math
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, NoReturn, TextIO
+
+from .errors import InputError
 
 __all__ = [
     "DEFAULT_HOST",
@@ -46,6 +67,16 @@ __all__ = [
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 18842
 DEFAULT_MAX_LINE_BYTES = 1 << 20
+DEFAULT_MAX_BUFFERED_BYTES = 64 << 20
+"""Unfinished lines held across all connections, at most."""
+DEFAULT_FIRST_LINE_TIMEOUT = 10.0
+"""Seconds a new connection has to send its first complete line."""
+_SINK_BUFFER_BYTES = 8 << 20
+"""Records waiting for the output, at most; beyond it connections wait."""
+_IDLE_ENOUGH = 1.0
+"""Seconds without a complete line after which a connection may be closed to make room."""
+_REPORT_LINES = 10_000
+"""Report lines waiting for their stream, at most; beyond it the oldest are dropped."""
 
 _CHUNK = 64 * 1024
 _QUIET_GRACE = 0.2
@@ -62,6 +93,9 @@ class LogServerStats:
     oversized: int = 0
     timed_out: int = 0
     refused: int = 0
+    evicted: int = 0
+    written: int = 0
+    write_error: str | None = None
 
 
 class LineSplitter:
@@ -127,28 +161,141 @@ class LineSplitter:
             self._partial += rest
 
 
+def _not_json(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: a double cannot hold it
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def encode_record(line: bytes) -> bytes | None:
-    """Return ``line`` re-serialised as one compact JSON line if it holds a JSON object."""
+    """Return ``line`` re-serialised as one compact JSON line if it holds a JSON object
+    (strict JSON: no ``NaN``, ``Infinity`` or numbers beyond a double's range)."""
     try:
-        obj = json.loads(line.decode("utf-8"))
+        obj = json.loads(line.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
         if not isinstance(obj, dict):
             return None
-        return json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n"
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii") + b"\n"
     except (ValueError, RecursionError):
         return None
+
+
+class _Writer:
+    """Writes from a thread of its own, so a stalled reader never blocks the event loop.
+
+    Records are never dropped: :meth:`put` waits while ``limit`` bytes are pending.
+    Report lines (``lossy``) are: beyond ``limit`` lines pending, the oldest go.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[bytes], object],
+        flush: Callable[[], object],
+        *,
+        limit: int,
+        lossy: bool,
+    ) -> None:
+        self._write = write
+        self._flush = flush
+        self._limit = limit
+        self._lossy = lossy
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._pending_size = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self._room: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.written = 0  # lines written
+        self.dropped = 0
+        self.error: OSError | ValueError | None = None
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+        self._thread.start()
+
+    def _size(self, item: bytes) -> int:
+        return 1 if self._lossy else len(item)
+
+    def put_nowait(self, item: bytes) -> None:
+        with self._lock:
+            if self.error is not None:
+                return
+            if self._lossy and self._pending_size >= self._limit:
+                self._pending_size -= self._size(self._pending.popleft())
+                self.dropped += 1
+            self._pending.append(item)
+            self._pending_size += self._size(item)
+        self._wake.set()
+
+    async def put(self, item: bytes) -> None:
+        """Queue ``item``; wait first while the buffer is full (the output is slow)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with self._lock:
+                full = self._pending_size >= self._limit and self.error is None
+                if full:
+                    self._loop, self._room = loop, asyncio.Event()
+                    room = self._room
+            if not full:
+                break
+            await room.wait()
+        self.put_nowait(item)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            with self._lock:
+                self._wake.clear()
+                batch = list(self._pending)
+                self._pending.clear()
+                self._pending_size = 0
+                closing = self._closing
+                room, loop, self._room = self._room, self._loop, None
+            if room is not None and loop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop has closed
+                    loop.call_soon_threadsafe(room.set)
+            if batch and self.error is None:
+                try:
+                    self._write(b"".join(batch))
+                    self._flush()
+                    self.written += sum(item.count(b"\n") for item in batch)
+                except (OSError, ValueError) as error:
+                    self.error = error
+            if closing:
+                return
+
+    def close(self, timeout: float) -> None:
+        """Write what is pending (for up to ``timeout`` seconds), then stop the thread."""
+        with self._lock:
+            self._closing = True
+        self._wake.set()
+        self._thread.join(timeout)
 
 
 class _Connection:
     """Per-connection counters, plus what shutdown needs to hurry the connection along."""
 
-    def __init__(self, peer: str, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, peer: str, host: str, writer: asyncio.StreamWriter, now: float) -> None:
         self.peer = peer
+        self.host = host
         self.writer = writer
         self.accepted = 0
         self.rejected = 0
         self.oversized = 0
         self.timed_out = False
+        self.evicted = False
+        self.lines = 0  # complete lines seen (any kind)
+        self.connected_at = now
+        self.last_active = now  # when the last complete line arrived
+        self.splitter: LineSplitter | None = None
         self.deadline: asyncio.Timeout | None = None
+
+    def evict(self) -> None:
+        self.evicted = True
+        self.writer.transport.abort()
 
 
 class _LogServer:
@@ -156,33 +303,62 @@ class _LogServer:
 
     def __init__(
         self,
-        sink: BinaryIO,
-        report: TextIO,
+        sink: _Writer,
+        report: _Writer,
         *,
         max_line_bytes: int,
         idle_timeout: float,
         max_connections: int,
+        first_line_timeout: float = DEFAULT_FIRST_LINE_TIMEOUT,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     ) -> None:
         self.stats = LogServerStats()
         self._sink = sink
         self._report = report
         self._max_line_bytes = max_line_bytes
         self._idle_timeout = idle_timeout
+        self._first_line_timeout = min(first_line_timeout, idle_timeout)
         self._max_connections = max_connections
+        self._max_buffered = max_buffered_bytes
         self._active: dict[asyncio.Task[None], _Connection] = {}
         self._stopping = False
 
     def on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Registers the connection synchronously so that shutdown never misses one."""
-        if len(self._active) >= self._max_connections:
+        now = asyncio.get_running_loop().time()
+        peer, host = _peer_name(writer)
+        if not self._make_room(now):
             self.stats.refused += 1
             writer.transport.abort()
             return
         self.stats.connections += 1
-        conn = _Connection(_peer_name(writer), writer)
+        conn = _Connection(peer, host, writer, now)
         task = asyncio.get_running_loop().create_task(self._serve(reader, conn))
         self._active[task] = conn
         task.add_done_callback(self._forget)
+
+    def _make_room(self, now: float) -> bool:
+        """At the limit, close the connection idle longest (idle a second or more)."""
+        open_ = [c for c in self._active.values() if not c.evicted]
+        if len(open_) < self._max_connections:
+            return True
+        idle = [c for c in open_ if now - c.last_active >= _IDLE_ENOUGH]
+        if not idle:
+            return False
+        # The idlest of the address holding the most connections: a flood from one place
+        # makes room first, whatever the other producers do.
+        by_host = collections.Counter(c.host for c in idle)
+        busiest = max(by_host, key=lambda host: by_host[host])
+        min((c for c in idle if c.host == busiest), key=lambda c: c.last_active).evict()
+        return True
+
+    def _cap_buffers(self) -> None:
+        """Keep the unfinished lines of all connections under the cap: evict the largest."""
+        held = [(c.splitter.buffered, c) for c in self._active.values() if c.splitter]
+        while held and sum(size for size, _ in held) > self._max_buffered:
+            held.sort(key=lambda pair: pair[0])
+            _, largest = held.pop()
+            largest.evict()
 
     async def shutdown(self, drain_timeout: float) -> None:
         """Lets every connection finish what it already sent, then closes the rest."""
@@ -226,9 +402,15 @@ class _LogServer:
             self._account(conn)
 
     async def _receive(self, reader: asyncio.StreamReader, conn: _Connection) -> None:
-        splitter = LineSplitter(self._max_line_bytes)
+        splitter = conn.splitter = LineSplitter(self._max_line_bytes)
+        loop = asyncio.get_running_loop()
         while True:
-            wait = _QUIET_GRACE if self._stopping else self._idle_timeout
+            if self._stopping:
+                wait = _QUIET_GRACE
+            elif conn.lines == 0:  # a connection must show it is a producer, soon
+                wait = max(0.0, conn.connected_at + self._first_line_timeout - loop.time())
+            else:
+                wait = self._idle_timeout
             deadline = asyncio.timeout(wait)
             conn.deadline = deadline
             try:
@@ -241,13 +423,18 @@ class _LogServer:
             finally:
                 conn.deadline = None
             if not data:
-                self._write(conn, splitter.finish())
+                await self._write(conn, splitter.finish())
                 return
-            self._write(conn, splitter.feed(data))
+            lines = splitter.feed(data)
+            if lines:  # complete lines only: a byte now and then is no sign of a producer
+                conn.last_active = loop.time()
+            await self._write(conn, lines)
+            self._cap_buffers()
 
-    def _write(self, conn: _Connection, lines: list[bytes | None]) -> None:
+    async def _write(self, conn: _Connection, lines: list[bytes | None]) -> None:
         out: list[bytes] = []
         for line in lines:
+            conn.lines += 1
             if line is None:
                 conn.oversized += 1
             elif not line.strip():
@@ -258,15 +445,15 @@ class _LogServer:
                 out.append(record)
                 conn.accepted += 1
         if out:
-            self._sink.write(b"".join(out))
-            self._sink.flush()
+            await self._sink.put(b"".join(out))  # waits while the output is behind
 
     def _account(self, conn: _Connection) -> None:
         self.stats.accepted += conn.accepted
         self.stats.rejected += conn.rejected
         self.stats.oversized += conn.oversized
         self.stats.timed_out += int(conn.timed_out)
-        note = " (idle timeout)" if conn.timed_out else ""
+        self.stats.evicted += int(conn.evicted)
+        note = " (idle timeout)" if conn.timed_out else " (evicted)" if conn.evicted else ""
         self._say(
             f"logs: {conn.peer} disconnected: accepted={conn.accepted} "
             f"rejected={conn.rejected} oversized={conn.oversized}{note}"
@@ -279,23 +466,27 @@ class _LogServer:
 
     def say_total(self) -> None:
         s = self.stats
+        failed = f" write_error={s.write_error!r}" if s.write_error else ""
         self._say(
             f"logs: total: connections={s.connections} accepted={s.accepted} "
-            f"rejected={s.rejected} oversized={s.oversized} timed_out={s.timed_out} "
-            f"refused={s.refused}"
+            f"written={s.written} rejected={s.rejected} oversized={s.oversized} "
+            f"timed_out={s.timed_out} refused={s.refused} evicted={s.evicted}{failed}"
         )
 
+    def say(self, message: str) -> None:
+        self._say(message)
+
     def _say(self, message: str) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            print(message, file=self._report, flush=True)
+        self._report.put_nowait(message.encode("utf-8", "replace") + b"\n")
 
 
-def _peer_name(writer: asyncio.StreamWriter) -> str:
+def _peer_name(writer: asyncio.StreamWriter) -> tuple[str, str]:
+    """``host:port`` of the peer, for reports, and its host, for the per-address limit."""
     peer = writer.get_extra_info("peername")
     if isinstance(peer, tuple) and len(peer) >= 2:
         host = str(peer[0])
-        return f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"
-    return str(peer)
+        return (f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"), host
+    return str(peer), str(peer)
 
 
 async def serve_logs(
@@ -310,6 +501,8 @@ async def serve_logs(
     stop: asyncio.Event | None = None,
     report: TextIO | None = None,
     drain_timeout: float = 2.0,
+    first_line_timeout: float = DEFAULT_FIRST_LINE_TIMEOUT,
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
 ) -> LogServerStats:
     """Serve producers until ``stop`` is set (or the task is cancelled); return the totals.
 
@@ -328,19 +521,29 @@ async def serve_logs(
     report = report if report is not None else sys.stderr
 
     with contextlib.ExitStack() as stack:
-        if out == "-":
-            sys.stdout.flush()
-            sink: BinaryIO = sys.stdout.buffer
-        else:
-            sink = stack.enter_context(open(out, "ab"))
+        sink = _open_sink(out, stack)
+        records = _Writer(sink.write, sink.flush, limit=_SINK_BUFFER_BYTES, lossy=False)
+        reports = _Writer(
+            lambda data: report.write(data.decode("utf-8", "replace")),
+            report.flush,
+            limit=_REPORT_LINES,
+            lossy=True,
+        )
         state = _LogServer(
-            sink,
-            report,
+            records,
+            reports,
             max_line_bytes=max_line_bytes,
             idle_timeout=idle_timeout,
             max_connections=max_connections,
+            first_line_timeout=first_line_timeout,
+            max_buffered_bytes=max_buffered_bytes,
         )
-        server = await asyncio.start_server(state.on_connect, host, port)
+        try:
+            server = await asyncio.start_server(state.on_connect, host, port)
+        except BaseException:
+            records.close(drain_timeout)
+            reports.close(0)
+            raise
         try:
             if ready is not None:
                 name = server.sockets[0].getsockname()
@@ -352,10 +555,44 @@ async def serve_logs(
                 await state.shutdown(drain_timeout)
                 await server.wait_closed()
             finally:
-                with contextlib.suppress(OSError, ValueError):
-                    sink.flush()
+                await asyncio.to_thread(records.close, drain_timeout)
+                state.stats.written = records.written
+                if records.error is not None:
+                    state.stats.write_error = _describe(records.error)
+                    state.say(
+                        f"logs: error: --out {out}: writing failed ({_describe(records.error)})"
+                    )
                 state.say_total()
+                await asyncio.to_thread(reports.close, 1.0)
     return state.stats
+
+
+def _open_sink(out: str, stack: contextlib.ExitStack) -> BinaryIO:
+    """The output: ``-`` for stdout, else a file opened for appending (one clear error)."""
+    if out == "-":
+        stdout = sys.stdout
+        if stdout is None or stdout.closed:
+            raise InputError("--out -: standard output is closed; give --out FILE")
+        stdout.flush()
+        return stdout.buffer
+    try:
+        handle = open(out, "ab")  # noqa: SIM115  (closed by the stack)
+    except OSError as error:
+        raise InputError(
+            f"--out {out}: cannot append there ({error.strerror or error}); give another file"
+        ) from None
+    stack.callback(_close_quietly, handle)
+    return handle
+
+
+def _close_quietly(handle: BinaryIO) -> None:
+    """Close the output; a write that failed was reported already (each batch is flushed)."""
+    with contextlib.suppress(OSError):
+        handle.close()
+
+
+def _describe(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
 def run_log_server(
@@ -370,9 +607,10 @@ def run_log_server(
     report: TextIO | None = None,
     drain_timeout: float = 2.0,
 ) -> int:
-    """Run :func:`serve_logs` until SIGINT or SIGTERM; return the exit status (0)."""
+    """Run :func:`serve_logs` until SIGINT or SIGTERM; return the exit status (1 when
+    writing the output failed, else 0)."""
 
-    async def main() -> None:
+    async def main() -> LogServerStats:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
@@ -383,7 +621,7 @@ def run_log_server(
                 continue
             installed.append(sig)
         try:
-            await serve_logs(
+            return await serve_logs(
                 host,
                 port,
                 out,
@@ -401,9 +639,10 @@ def run_log_server(
 
     # Where signal handlers cannot be installed, Ctrl-C cancels main(), which still
     # shuts the server down in order before KeyboardInterrupt surfaces here.
+    stats: list[LogServerStats] = []
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
-    return 0
+        stats.append(asyncio.run(main()))
+    return 1 if stats and stats[0].write_error else 0
 
 
 def parse_listen(

@@ -376,3 +376,122 @@ def test_parse_listen_defaults() -> None:
 def test_parse_listen_rejects(spec: str) -> None:
     with pytest.raises(ValueError, match=r"--listen expects HOST:PORT, e\.g\. 127\.0\.0\.1:18842"):
         parse_listen(spec)
+
+
+@pytest.mark.parametrize(
+    "raw", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}', b'{"a": 1e400}']
+)
+def test_what_is_not_strict_json_is_rejected(raw: bytes) -> None:
+    assert encode_record(raw) is None
+    assert encode_record(b'{"a": 1e300}') == b'{"a":1e+300}\n'
+
+
+class _NeverReadStream:
+    """A report stream like a pipe nobody reads: every write blocks (until released)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.release.wait()
+        return len(text)
+
+    def flush(self) -> None:
+        self.release.wait()
+
+
+async def test_a_report_stream_nobody_reads_does_not_stop_the_consumer(tmp_path: Path) -> None:
+    from pipeline.logserver import serve_logs
+
+    out = tmp_path / "log.jsonl"
+    stalled = _NeverReadStream()
+    bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve_logs("127.0.0.1", 0, str(out), ready=bound.set_result, stop=stop, report=stalled)  # type: ignore[arg-type]
+    )
+    port = (await asyncio.wait_for(bound, HANG_GUARD))[1]
+    for i in range(300):  # each connection reports a line when it ends
+        _, writer = await connect(port)
+        await send(writer, line({"id": i}))
+        await close(writer)
+    records = await wait_for_records(out, 300)
+    stop.set()
+    stats = await asyncio.wait_for(task, HANG_GUARD)
+    stalled.release.set()
+    assert sorted(r["id"] for r in records) == list(range(300))
+    assert stats.written == 300
+
+
+async def test_unfinished_lines_are_capped_across_connections(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    async with running_server(out, max_buffered_bytes=2_000) as server:
+        writers = []
+        for size in (600, 900, 700):  # 2,200 bytes held in all: over the cap
+            _, writer = await connect(server.port)
+            writer.write(b"x" * size)
+            await writer.drain()
+            writers.append(writer)
+            await asyncio.sleep(0.05)
+        _, producer = await connect(server.port)
+        await send(producer, line({"id": "real"}))
+        await wait_for_records(out, 1)
+        await close(producer)
+        for writer in writers:
+            writer.close()
+        stats = await server.finish()
+    assert stats.evicted == 1  # the 900-byte one
+    assert stats.accepted == 1
+
+
+async def test_idle_connections_make_room_for_a_producer(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    async with running_server(out, max_connections=4, first_line_timeout=60) as server:
+        idle = [await connect(server.port) for _ in range(4)]
+        await asyncio.sleep(1.1)  # idle long enough to be closed for a newcomer
+        _, producer = await connect(server.port)
+        await send(producer, line({"id": "real"}))
+        records = await wait_for_records(out, 1)
+        await close(producer)
+        for _, writer in idle:
+            writer.close()
+        stats = await server.finish()
+    assert records == [{"id": "real"}]
+    assert (stats.evicted, stats.refused) == (1, 0)
+
+
+async def test_a_connection_without_a_first_line_is_closed_soon(tmp_path: Path) -> None:
+    out = tmp_path / "log.jsonl"
+    async with running_server(out, first_line_timeout=0.3) as server:
+        reader, writer = await connect(server.port)
+        writer.write(b"{")  # a byte, never a line
+        await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            assert await asyncio.wait_for(reader.read(), HANG_GUARD) == b""
+        writer.close()
+        stats = await server.finish()
+    assert stats.timed_out == 1
+
+
+async def test_a_full_output_is_reported_and_nothing_counted_as_written() -> None:
+    async with running_server("/dev/full") as server:
+        _, writer = await connect(server.port)
+        await send(writer, line({"id": 1}))
+        await close(writer)
+        await wait_until(lambda: "disconnected" in server.report.getvalue())
+        stats = await server.finish()
+    assert (stats.accepted, stats.written) == (1, 0)
+    assert stats.write_error == "No space left on device"
+    assert "--out /dev/full: writing failed (No space left on device)" in server.report.getvalue()
+
+
+def test_an_output_that_cannot_be_opened_names_the_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.cli import main
+
+    assert main(["logs", "--listen", "127.0.0.1:0", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path}" in err and "listen" not in err
