@@ -30,7 +30,7 @@ import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Executor, InvalidStateError, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Executor, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool, _ExecutorManagerThread
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
@@ -119,10 +119,16 @@ def _ready() -> int:
     return os.getpid()
 
 
-def _warm_up(executor: Executor, workers: int) -> None:
-    futures = [executor.submit(_ready) for _ in range(workers)]
+def _warm_up(executor: Executor, workers: int, spawned: threading.Event) -> None:
+    """Start the workers: submitting spawns them (set ``spawned`` then), and each
+    ready task returns once its worker has imported what it needs."""
+    try:
+        futures = [executor.submit(_ready) for _ in range(workers)]
+    finally:
+        spawned.set()
     for future in futures:
-        future.exception()
+        with contextlib.suppress(CancelledError):  # an abort cancelled it
+            future.exception()
 
 
 def _refuse_unguarded_main() -> None:
@@ -249,6 +255,7 @@ class ComputePool:
         self._slots: anyio.CapacityLimiter | None = None
         self._gate: _IsolationGate | None = None
         self._warming: asyncio.Future[None] | None = None
+        self._spawned = threading.Event()
         self._watchdog: asyncio.Task[None] | None = None
         self._unsticking: asyncio.Future[None] | None = None
         self._context: BaseContext | None = None
@@ -437,8 +444,9 @@ class ComputePool:
         )
         # Starting workers blocks while the forkserver imports its preload list;
         # do it in a thread, overlapping whatever the pipeline does first.
+        self._spawned = threading.Event()
         self._warming = asyncio.get_running_loop().run_in_executor(
-            None, _warm_up, executor, self.workers
+            None, _warm_up, executor, self.workers, self._spawned
         )
         return executor
 
@@ -554,8 +562,12 @@ class ComputePool:
 
     async def aclose(self, *, abort: bool = False) -> None:
         """Shut an owned pool down; with ``abort``, drop queued work and stop the workers now."""
-        if self._warming is not None:
-            await asyncio.wait([self._warming])  # no worker may appear after the abort
+        if self._warming is not None and not abort:
+            await asyncio.wait([self._warming])
+        elif self._warming is not None:
+            # Only until the workers are spawned (none may appear after the abort), not
+            # until they are ready: a run cancelled at once ends at once.
+            await asyncio.to_thread(self._spawned.wait)
         if self.cluster is not None:
             await self._close_cluster()
             return

@@ -32,13 +32,23 @@ __all__ = ["RESULTS_VERSION", "TuningResult"]
 RESULTS_VERSION = 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class TuningResult:
     """Everything a tuning found, ranked best first.
 
     ``complete`` is False when the run was interrupted and only some folds were
     scored; the leaderboard then covers the folds done so far.
     """
+
+    def __repr__(self) -> str:
+        """A summary: the full repr (every fold score of every candidate) can run to
+        megabytes, and asyncio formats it when ``asyncio.run`` ends on a large run."""
+        best = self.best.candidate.params() if self.best else None
+        return (
+            f"TuningResult(data={self.dataset.get('source')!r}, "
+            f"candidates={len(self.candidates)}, best={best}, complete={self.complete}, "
+            f"seconds={self.seconds:.2f})"
+        )
 
     dataset: dict[str, Any]
     cv: dict[str, Any]

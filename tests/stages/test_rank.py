@@ -47,3 +47,37 @@ def test_fold_sizes_whose_common_multiple_is_huge_still_rank_exactly(sizes: list
     leaderboard = board([first, second, list(first)], sizes)
     ranked = leaderboard.ranked()
     assert [(r.candidate.k, r.rank) for r in ranked] == [(1, 1), (3, 1), (2, 3)]
+
+
+@pytest.mark.parametrize("scoring", ["accuracy", "roc_auc_ovr"])
+def test_running_means_follow_the_folds_in_any_order(scoring: str) -> None:
+    """Kept as folds arrive (in any order, some scores undefined), the means equal the
+    mean over the folds done, and np.mean of them all once every fold is in."""
+    rng = np.random.default_rng(3)
+    space = SearchSpace(ks=(1, 2, 3), metrics=("euclidean", "manhattan"), weights=("uniform",))
+    folds = 7
+    values = rng.random((len(space.searches), 1, 3, folds))
+    if scoring != "accuracy":
+        values[0, 0, 1, 2] = np.nan  # an undefined score in one fold
+    leaderboard = Leaderboard(space, folds, scoring=scoring)
+    cells = [(search, fold) for search in range(2) for fold in range(folds)]
+    done: list[tuple[int, int]] = []
+    for at in rng.permutation(len(cells)):
+        search, fold = cells[at]
+        scores = {name: rng.random((1, 3)) for name in SCORES}
+        scores[scoring] = values[search, :, :, fold]
+        leaderboard.add(FoldScores(fold, search, scores))
+        done.append((search, fold))
+        for index in range(len(leaderboard.candidates)):
+            search_of, k_of = divmod(index, 3)
+            mine = [values[search_of, 0, k_of, f] for s, f in sorted(done) if s == search_of]
+            if len(mine) == folds:
+                assert leaderboard.mean_score(index) == np.mean(np.array(mine)) or (
+                    np.isnan(np.mean(mine)) and np.isnan(leaderboard.mean_score(index))
+                )
+            elif not mine or all(np.isnan(mine)):
+                assert np.isnan(leaderboard.mean_score(index))
+            else:
+                assert leaderboard.mean_score(index) == pytest.approx(np.nanmean(mine))
+            assert leaderboard.folds_done(index) == len(mine)
+    assert leaderboard.complete and leaderboard.cells == (2 * folds, 2 * folds)
