@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import io
 import logging
 import math
@@ -159,7 +160,48 @@ def parse_csv(
     ``csv_format.skip_rows`` lines are dropped first. Empty cells and the
     tokens in :data:`MISSING_TOKENS` are missing values: an error, or NaN
     with ``allow_missing``. Infinity is always an error.
+
+    A first row of numbers is data, unless its label is one no other row has
+    while every other label repeats: then it is a header of numeric names
+    (``2019,2020,2021,species``), read as such with a notice.
     """
+    fmt = csv_format or CsvFormat()
+    options: dict[str, Any] = {
+        "source": source,
+        "label": label,
+        "group_column": group_column,
+        "allow_missing": allow_missing,
+    }
+    dataset = _parse_csv(raw, csv_format=fmt, **options)
+    if fmt.header is None and dataset.label_name is None and _label_names_a_column(dataset):
+        log.warning(
+            "%s: the first row's label %r is in no other row, so the first row is read as "
+            "column names; give --no-header if it is data",
+            source,
+            dataset.classes[int(dataset.y[0])],
+        )
+        return _parse_csv(raw, csv_format=dataclasses.replace(fmt, header=True), **options)
+    return dataset
+
+
+def _label_names_a_column(dataset: Dataset) -> bool:
+    """Whether the first row's label is unlike every other: once, where the rest repeat."""
+    counts = np.bincount(dataset.y, minlength=len(dataset.classes))
+    first = int(dataset.y[0])
+    others = np.delete(counts, first)
+    return bool(dataset.rows >= 3 and counts[first] == 1 and others.size and others.min() >= 2)
+
+
+def _parse_csv(
+    raw: bytes,
+    *,
+    source: str = "<csv>",
+    label: str | int | None = None,
+    group_column: str | None = None,
+    allow_missing: bool = False,
+    csv_format: CsvFormat | None = None,
+) -> Dataset:
+    """:func:`parse_csv`, the header decided from the first two rows alone."""
     fmt = csv_format or CsvFormat()
     raw = unpack(raw, source)
     fast = _fast_dataset(raw, fmt, source, label, group_column)

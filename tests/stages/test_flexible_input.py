@@ -225,3 +225,25 @@ def test_rows_of_empty_cells_are_skipped_on_both_paths() -> None:
     plain = parse_csv(b"a,b,label\n1,2,x\n3,4,y\n,,\n")
     quoted = parse_csv(b'a,b,label\n1,2,"x"\n3,4,y\n,,\n')
     assert plain.rows == quoted.rows == 2
+
+
+NUMERIC_NAMES = b"2019,2020,2021,species\n" + b"".join(
+    f"{i},{i + 1},{i + 2},{'ab'[i % 2]}\n".encode() for i in range(8)
+)
+
+
+def test_a_header_of_numeric_names_is_read_as_a_header(caplog: pytest.LogCaptureFixture) -> None:
+    dataset = parse_csv(NUMERIC_NAMES, source="years.csv")
+    assert dataset.rows == 8 and dataset.classes == ["a", "b"]
+    assert dataset.feature_names == ["2019", "2020", "2021"]
+    assert "the first row's label 'species' is in no other row" in caplog.text
+
+
+def test_no_header_keeps_a_numeric_first_row_as_data() -> None:
+    dataset = parse_csv(NUMERIC_NAMES, source="years.csv", csv_format=CsvFormat(header=False))
+    assert dataset.rows == 9 and "species" in dataset.classes
+
+
+def test_a_first_row_whose_label_repeats_stays_data() -> None:
+    rows = b"".join(f"{i},{i + 1},{'ab'[i % 2]}\n".encode() for i in range(8))
+    assert parse_csv(rows, source="plain.csv").rows == 8
