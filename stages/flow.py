@@ -161,7 +161,9 @@ async def partition_stage(
     async with outbox:
         async for dataset in inbox:
             events.progress(0, 1)
+            _warn_of_identifier_labels(dataset)
             folds = await asyncio.to_thread(make_folds, dataset, cv, seed)
+            _check_vote_memory(dataset, folds, space)
             if space.k_max > folds.smallest_train:
                 raise InputError(
                     f"--k: k={space.k_max} is larger than the smallest training fold "
@@ -248,6 +250,49 @@ async def plan_stage(
             for sent, unit in enumerate(units, start=1):
                 await outbox.send(UnitJob(plan, unit))
                 events.progress(sent, len(units))
+
+
+VOTE_BUDGET_BYTES = 2 << 30
+"""The most a run's votes may take: the shares of a fold and every confusion matrix."""
+
+
+def _label_text(dataset: Dataset) -> str:
+    return f"the label {dataset.label_name!r}" if dataset.label_name else "the label"
+
+
+def _warn_of_identifier_labels(dataset: Dataset) -> None:
+    """A label with a class for nearly every row is an identifier, not a class."""
+    classes = len(dataset.classes)
+    singletons = int(np.count_nonzero(np.bincount(dataset.y, minlength=classes) == 1))
+    if classes > 10 and singletons > classes // 2:
+        log.warning(
+            "%s: %s has %d classes for %d rows, %d of them with a single row: it looks like "
+            "an identifier, not a class; choose the label column with --label",
+            dataset.source,
+            _label_text(dataset),
+            classes,
+            dataset.rows,
+            singletons,
+        )
+
+
+def _check_vote_memory(dataset: Dataset, folds: Folds, space: SearchSpace) -> None:
+    """Refuse a run whose votes cannot fit: a share for every (test row of a fold, k,
+    weighting, class) and a confusion matrix (classes x classes) for every
+    candidate and fold, which many classes make huge."""
+    classes = len(dataset.classes)
+    rows = max(f.test.size for f in folds.folds)
+    if folds.single_rows:
+        rows = dataset.rows  # leave-one-out keeps every row's shares for the pooled scores
+    grid = len(space.ks) * len(space.weights)
+    confusion = len(space.searches) * len(folds.folds) * grid * classes * classes
+    needed = (rows * grid * classes + confusion) * 8
+    if needed > VOTE_BUDGET_BYTES:
+        raise InputError(
+            f"{dataset.source}: {_label_text(dataset)} has {classes} classes; voting "
+            f"{len(space.ks)} k values over them would need {needed / 2**30:.1f} GiB; "
+            "choose the label column with --label, or fewer --k values"
+        )
 
 
 def _explicit_training_rows(folds: Folds, shared: SharedArrays) -> dict[str, Any]:

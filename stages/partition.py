@@ -186,7 +186,10 @@ def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
             else:
                 splits = _column_splits(dataset, cv.column, PredefinedSplit)
     except ValueError as error:
-        raise InputError(f"--cv {cv}: cannot split {dataset.source}: {error}") from None
+        reason = str(error)
+        if len(reason) > 300:  # scikit-learn lists every class that is too small
+            reason = reason[:300].rsplit(" ", 1)[0] + " ..."
+        raise InputError(f"--cv {cv}: cannot split {dataset.source}: {reason}") from None
     folds = [
         Fold(fid, np.sort(tr).astype(np.intp), np.sort(te).astype(np.intp))
         for fid, tr, te in splits

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.cli import _refuse_swallowed_values, build_parser, main
@@ -169,3 +170,31 @@ def test_numbers_as_python_but_not_files_write_them_are_refused(
     assert main(["run", str(path), "--quiet", "--k", "1"]) == 2
     err = capsys.readouterr().err
     assert f"data.csv:2: column 'a' (index 0) is {cell!r}, not a number" in err
+
+
+def identifier_labels(path: Path, rows: int = 3000) -> Path:
+    rng = np.random.default_rng(0)
+    # one label repeats (so folds can be made), every other is a row of its own
+    users = [f"user{i if i % 500 else 0}" for i in range(rows)]
+    lines = [f"{a:.4f},{b:.4f},{u}" for u, (a, b) in zip(users, rng.random((rows, 2)), strict=True)]
+    path.write_text("a,b,id\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def test_a_label_of_identifiers_is_named_before_it_exhausts_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = identifier_labels(tmp_path / "users.csv")
+    assert main(["run", str(data), "--quiet"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("warning:") and "looks like an identifier" in err[0]
+    assert err[1].startswith("error:") and "would need" in err[1] and "--label" in err[1]
+
+
+def test_a_split_scikit_learn_refuses_is_one_short_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = identifier_labels(tmp_path / "users.csv", rows=400)
+    assert main(["run", str(data), "--quiet", "--k", "1", "--cv", "holdout:0.2"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("error: --cv holdout:0.2: cannot split") and len(error) < 500
