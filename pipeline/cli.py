@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from .cluster import ClusterLost
 from .compute import WorkerCrashed, prestart_forkserver
@@ -43,6 +44,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line} (see {self.prog} --help)\n")
 
 
+T = TypeVar("T")
+
+
+def _a_value(convert: Callable[[str], T]) -> Callable[[str], T]:
+    """``convert`` refusing ``--`` as a value, as Python 3.13's argparse passes it on
+    (3.11 drops it; :func:`_refuse_swallowed_values` catches that)."""
+
+    @functools.wraps(convert)
+    def checked(text: str) -> T:
+        if text == "--":
+            raise argparse.ArgumentTypeError("'--' is not a value; give one")
+        return convert(text)
+
+    return checked
+
+
+@_a_value
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -56,6 +74,7 @@ def _positive(text: str) -> int:
 MAX_WORKERS = max(64, 8 * (os.cpu_count() or 1))
 
 
+@_a_value
 def _non_negative(text: str) -> int:
     try:
         value = int(text)
@@ -66,6 +85,7 @@ def _non_negative(text: str) -> int:
     return value
 
 
+@_a_value
 def _workers(text: str) -> int:
     value = _positive(text)
     if value > MAX_WORKERS:
@@ -75,6 +95,7 @@ def _workers(text: str) -> int:
     return value
 
 
+@_a_value
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -85,15 +106,15 @@ def _seed(text: str) -> int:
     return value
 
 
+@_a_value
 def _output(text: str) -> Path:
     """An output file's path, as typed: a trailing slash names a directory, not a file."""
-    if text == "--":
-        raise argparse.ArgumentTypeError("'--' is not a value; give a file name")
     if not text or text.endswith(("/", os.sep)):
         raise argparse.ArgumentTypeError(f"{text!r} is not a file name (it ends with /)")
     return Path(text)
 
 
+@_a_value
 def _label(text: str) -> str | int:
     return int(text) if text.lstrip("-").isdigit() else text
 
