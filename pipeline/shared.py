@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import subprocess
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -31,7 +33,14 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from .cluster import DaskCluster
 
-__all__ = ["ArrayRef", "InlineArray", "SharedArrayHandle", "SharedArrays", "segment_prefix"]
+__all__ = [
+    "ArrayRef",
+    "InlineArray",
+    "SharedArrayHandle",
+    "SharedArrays",
+    "janitor_pid",
+    "segment_prefix",
+]
 
 segment_prefix = "knnp_"
 """Segment names are ``knnp_<owner pid>_<random>``, so a leak can be traced to its owner."""
@@ -41,6 +50,79 @@ _ATTACHED_LIMIT = 8
 long-lived pool that serves many runs does not keep their data mapped."""
 
 _attached: OrderedDict[str, tuple[shared_memory.SharedMemory, npt.NDArray[Any]]] = OrderedDict()
+
+_JANITOR = """
+import sys, _posixshmem
+names = set()
+for line in sys.stdin:
+    name = line.strip()
+    if name.startswith("-"):
+        names.discard(name[1:])
+    elif name:
+        names.add(name)
+for name in names:
+    try:
+        _posixshmem.shm_unlink("/" + name)
+    except OSError:
+        pass
+"""
+"""Run in a process of its own session: reads the names of segments created (``-name``:
+unlinked by their owner) until its input ends, when the owner has exited or died, and
+unlinks what is left."""
+
+
+class _Janitor:
+    """Unlinks this process's segments even if every process of its group is killed.
+
+    multiprocessing's resource tracker does the same after a crash, but it runs
+    in the owner's process group: ``kill -9`` of the group (what ``docker kill``,
+    systemd and ``timeout -s KILL`` do) takes it along, and the segments stay in
+    /dev/shm until reboot. This survivor runs in a session of its own and learns
+    each name as it is created; when its pipe from the owner closes, for
+    whatever reason, it unlinks those the owner did not.
+    """
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pid = 0
+
+    def _pipe(self) -> Any:
+        if self._process is None or self._pid != os.getpid() or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _JANITOR],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # out of reach of signals sent to our group
+            )
+            self._pid = os.getpid()
+        return self._process.stdin
+
+    def _tell(self, line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # gone: the tracker still cleans up
+            pipe = self._pipe()
+            pipe.write(line.encode() + b"\n")
+            pipe.flush()
+
+    def created(self, name: str) -> None:
+        self._tell(name)
+
+    def unlinked(self, name: str) -> None:
+        self._tell(f"-{name}")
+
+    @property
+    def pid(self) -> int | None:
+        """The running janitor's process id (a helper, like the resource tracker)."""
+        running = self._process is not None and self._process.poll() is None
+        return self._process.pid if running and self._process is not None else None
+
+
+_janitor = _Janitor()
+
+
+def janitor_pid() -> int | None:
+    """The process that unlinks this process's segments should it die (None: not started)."""
+    return _janitor.pid
 
 
 class ArrayRef(Protocol):
@@ -123,6 +205,7 @@ class SharedArrays:
             return InlineArray(data)
         name = f"{segment_prefix}{os.getpid()}_{secrets.token_hex(6)}"
         segment = shared_memory.SharedMemory(name=name, create=True, size=max(data.nbytes, 1))
+        _janitor.created(name)
         self._segments.append(segment)
         target: npt.NDArray[Any] = np.ndarray(data.shape, dtype=data.dtype, buffer=segment.buf)
         target[...] = data
@@ -143,6 +226,7 @@ class SharedArrays:
             _release(segment)
             with contextlib.suppress(FileNotFoundError):
                 segment.unlink()
+            _janitor.unlinked(segment.name)
 
     def __enter__(self) -> SharedArrays:
         return self

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from pipeline.shared import segment_prefix
+from pipeline.shared import janitor_pid, segment_prefix
 
 SHM_DIR = Path("/dev/shm")
 
@@ -22,7 +22,8 @@ def segments(owner: int | None = None) -> set[str]:
 
 
 def _helper_pids() -> set[int]:
-    """multiprocessing's long-lived helpers (forkserver, resource tracker): not leaks."""
+    """Long-lived helpers (the forkserver, the resource tracker, the segment janitor):
+    not leaks."""
     from multiprocessing import forkserver, resource_tracker
 
     pids = set()
@@ -32,6 +33,9 @@ def _helper_pids() -> set[int]:
     tracker = getattr(resource_tracker, "_resource_tracker", None)
     if tracker is not None and getattr(tracker, "_pid", None):
         pids.add(tracker._pid)
+    janitor = janitor_pid()
+    if janitor is not None:
+        pids.add(janitor)
     return pids
 
 

@@ -275,3 +275,30 @@ def test_a_checkpoint_that_cannot_be_written_is_one_clear_error(
     monkeypatch.setattr(checkpoint, "open", refuse, raising=False)
     with pytest.raises(InputError, match=r"c.ckpt: cannot be written \(Permission denied\)"):
         CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3))
+
+
+def test_kill_9_of_the_whole_process_group_leaves_no_segment(
+    data_file: Path, tmp_path: Path
+) -> None:
+    """What ``docker kill`` and ``timeout -s KILL`` do: every process of the group dies
+    at once, multiprocessing's resource tracker too; the segment janitor, in a session of
+    its own, still unlinks the run's shared memory."""
+    import os
+
+    checkpoint = tmp_path / "run.ckpt"
+    command = [sys.executable, "-m", "pipeline", "run", str(data_file), *OPTIONS]
+    process = subprocess.Popen(
+        [*command, "--checkpoint", str(checkpoint)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, as under a supervisor
+    )
+    deadline = time.monotonic() + 120
+    while units_recorded(checkpoint) < 2:  # the data are in shared memory, units running
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(30)
+    assert not wait_for_segments_gone(process.pid)
