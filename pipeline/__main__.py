@@ -18,6 +18,9 @@ try:
     status = main()
 except KeyboardInterrupt:  # interrupted as the command started or ended
     print("interrupted", file=sys.stderr)
+except MemoryError:  # while importing: too little memory to start at all
+    print("error: out of memory while starting; raise the memory limit", file=sys.stderr)
+    status = 1
 finally:
     # Done: a signal from here on would turn a clean exit into death by signal (the
     # interpreter's finalization resets Python handlers to the defaults, though not

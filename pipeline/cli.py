@@ -644,6 +644,15 @@ def _main(argv: Sequence[str] | None) -> int:
     except (ClusterLost, WorkerCrashed) as error:  # the pool, before or after the stages ran
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except (MemoryError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and "can't start new thread" not in str(error):
+            raise
+        print(
+            f"error: out of memory ({error or type(error).__name__}); lower --workers, the "
+            "number of --k values or the data's size, or raise the memory limit (ulimit -v)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
