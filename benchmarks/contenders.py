@@ -132,7 +132,7 @@ def cached_graph(task: Task, data: Bundle) -> tuple[Scores, dict[str, Any]]:
     return _scores_from_search(search, names), {}
 
 
-def _dataset(data: Bundle) -> Any:
+def bundle_dataset(data: Bundle) -> Any:
     """The bundle as the project's Dataset, its folds given as a predefined-fold column."""
     from stages import Dataset
 
@@ -149,7 +149,7 @@ def _tuning(task: Task, data: Bundle, *, reuse: bool, pool: Any = None) -> Any:
     from stages import Tuning
 
     return Tuning(
-        _dataset(data),
+        bundle_dataset(data),
         k=list(task.ks),
         metrics=list(task.metrics),
         weights=list(task.weights),

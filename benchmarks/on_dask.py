@@ -41,6 +41,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the packages importable
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.cluster_wire import received_bytes  # noqa: E402
+from benchmarks.contenders import bundle_dataset  # noqa: E402
 from benchmarks.data import METRICS, SIZES, WEIGHTS, Bundle, make_bundle  # noqa: E402
 from benchmarks.measure import run_measured  # noqa: E402
 from benchmarks.report import TIMES, header, table  # noqa: E402
@@ -48,18 +49,6 @@ from benchmarks.report import TIMES, header, table  # noqa: E402
 BYTES_TARGET = 3.0
 SCALING_TARGET = 1.8
 OVERHEAD_TARGET = 1.25
-
-
-def dataset(data: Bundle) -> Any:
-    from stages import Dataset
-
-    return Dataset(
-        X=data.X,
-        y=data.y,
-        classes=["0", "1", "2"],
-        source="make_classification",
-        groups=data.fold.astype(str).astype(object),
-    )
 
 
 class Timed:
@@ -77,7 +66,7 @@ async def tune_once(data: Bundle, ks: list[int], timed: Timed, **where: Any) -> 
     from stages import Tuning
 
     tuning = Tuning(
-        dataset(data),
+        bundle_dataset(data),
         k=ks,
         metrics=list(METRICS),
         weights=list(WEIGHTS),

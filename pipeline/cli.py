@@ -506,16 +506,22 @@ def _run_command(args: argparse.Namespace) -> int:
     _check_out_path(args.save_model, "--save-model")
     _check_out_path(args.events, "--events")
     _check_out_path(args.checkpoint, "--checkpoint")
+    _prepare_workers(args)
+    return _run_async(_run(args, _sinks(args)))
+
+
+def _prepare_workers(args: argparse.Namespace) -> None:
+    """Start the local workers' forkserver now, or quiet Dask for a cluster run.
+
+    The forkserver imports NumPy and the kernels (a third of a second) while
+    this process imports scikit-learn and reads the data.
+    """
+    if args.dask is not None:
+        _quiet_dask()
+        return
     with interrupts.shield():
         from stages.neighbours import WORKER_PRELOAD
-
-    # The workers' forkserver imports NumPy and the kernels (a third of a
-    # second) while this process imports scikit-learn and reads the data.
-    if args.dask is None:
-        prestart_forkserver(WORKER_PRELOAD)
-    else:
-        _quiet_dask()
-    return _run_async(_run(args, _sinks(args)))
+    prestart_forkserver(WORKER_PRELOAD)
 
 
 def _predict_command(args: argparse.Namespace) -> int:
@@ -524,13 +530,7 @@ def _predict_command(args: argparse.Namespace) -> int:
     )
     _check_out_path(args.out)
     _check_out_path(args.events, "--events")
-    with interrupts.shield():
-        from stages.neighbours import WORKER_PRELOAD
-
-    if args.dask is None:
-        prestart_forkserver(WORKER_PRELOAD)
-    else:
-        _quiet_dask()
+    _prepare_workers(args)
     return _run_async(_predict(args, _sinks(args)))
 
 

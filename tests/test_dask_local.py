@@ -37,19 +37,21 @@ GRID: dict[str, Any] = {
 }
 
 
+def local_cluster(workers: int = 2, threads: int = 1) -> LocalCluster:
+    """A cluster of worker processes, quiet, its HTTP server on any free port."""
+    return LocalCluster(
+        n_workers=workers,
+        threads_per_worker=threads,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": ":0"},
+        silence_logs=50,
+    )
+
+
 @pytest.fixture
 def client() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server: any free port
-            silence_logs=50,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with local_cluster() as cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
 
@@ -222,14 +224,7 @@ async def test_the_pool_follows_workers_that_join_a_cluster_of_threads() -> None
     from pipeline.compute import ComputePool
 
     with (
-        LocalCluster(
-            n_workers=1,
-            threads_per_worker=2,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": ":0"},
-            silence_logs=50,
-        ) as cluster,
+        local_cluster(workers=1, threads=2) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):
         async with ComputePool(dask=client, preload=("stages.neighbours",)) as pool:
@@ -247,14 +242,7 @@ async def test_the_pool_follows_workers_that_join_a_cluster_of_threads() -> None
 
 
 def one_worker() -> LocalCluster:
-    return LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": ":0"},
-        silence_logs=50,
-    )
+    return local_cluster(workers=1)
 
 
 async def test_data_lost_with_the_only_worker_are_placed_again() -> None:
