@@ -648,7 +648,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if isinstance(error, RuntimeError) and "can't start new thread" not in str(error):
             raise
         print(
-            f"error: out of memory ({error or type(error).__name__}); lower --workers, the "
+            f"error: out of memory ({str(error) or type(error).__name__}); lower --workers, the "
             "number of --k values or the data's size, or raise the memory limit (ulimit -v)",
             file=sys.stderr,
         )
