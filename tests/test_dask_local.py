@@ -27,6 +27,7 @@ from pipeline.compute import default_workers
 from pipeline.errors import InputError
 from stages import KNNModel, Tuning
 from stages.predicting import Prediction
+from tests.test_predict_cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID: dict[str, Any] = {
@@ -175,16 +176,6 @@ async def test_an_unreachable_scheduler_is_one_clear_error() -> None:
 def test_a_cluster_and_a_worker_count_are_refused_together() -> None:
     with pytest.raises(InputError, match="local:N"):
         Tuning("iris", dask="local:2", workers=2)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
 
 
 def test_the_command_line_starts_and_closes_a_local_cluster(tmp_path: Path) -> None:

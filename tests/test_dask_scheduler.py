@@ -21,6 +21,7 @@ import pytest
 from distributed import Client
 
 from tests.leaks import descendants, segments, wait_until_gone
+from tests.test_predict_cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DASK = str(Path(sys.executable).with_name("dask"))
@@ -153,13 +154,7 @@ def undisturbed(data_file: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return cli("run", *args)
 
 
 def start(*args: str) -> subprocess.Popen[str]:
