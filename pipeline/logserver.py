@@ -237,7 +237,8 @@ class _Writer:
             with self._lock:
                 full = self._pending_size >= self._limit and self.error is None
                 if full:
-                    self._loop, self._room = loop, asyncio.Event()
+                    if self._room is None:  # one event for every put waiting now
+                        self._loop, self._room = loop, asyncio.Event()
                     room = self._room
             if not full:
                 break

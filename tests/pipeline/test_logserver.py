@@ -495,3 +495,24 @@ def test_an_output_that_cannot_be_opened_names_the_output(
     assert main(["logs", "--listen", "127.0.0.1:0", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"--out {tmp_path}" in err and "listen" not in err
+
+
+async def test_many_producers_wait_for_a_slow_output_and_all_arrive(tmp_path: Path) -> None:
+    """The output's buffer fills: every waiting connection resumes once it drains."""
+    import pipeline.logserver as logserver
+
+    out = tmp_path / "log.jsonl"
+    original = logserver._SINK_BUFFER_BYTES
+    logserver._SINK_BUFFER_BYTES = 64  # a few records fill it
+    try:
+        async with running_server(out) as server:
+            writers = [(await connect(server.port))[1] for _ in range(20)]
+            for i, writer in enumerate(writers):
+                await send(writer, *(line({"producer": i, "n": n}) for n in range(20)))
+            records = await wait_for_records(out, 400)
+            for writer in writers:
+                await close(writer)
+            stats = await server.finish()
+    finally:
+        logserver._SINK_BUFFER_BYTES = original
+    assert len(records) == 400 and stats.written == 400
