@@ -11,6 +11,7 @@ thread, which ends with the process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -34,9 +35,11 @@ async def run_abandonable(fn: Callable[..., T], *args: Any) -> T:
             value = fn(*args)
         except BaseException as error:  # handed to the awaiting task, not lost in the thread
             failure = error
-            loop.call_soon_threadsafe(deliver, lambda: result.set_exception(failure))
+            outcome = lambda: result.set_exception(failure)  # noqa: E731
         else:
-            loop.call_soon_threadsafe(deliver, lambda: result.set_result(value))
+            outcome = lambda: result.set_result(value)  # noqa: E731
+        with contextlib.suppress(RuntimeError):  # the loop closed while this was stuck
+            loop.call_soon_threadsafe(deliver, outcome)
 
     threading.Thread(
         target=call, name=f"abandonable-{getattr(fn, '__name__', 'call')}", daemon=True

@@ -359,11 +359,16 @@ def _report_delivery(stats: object, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+SINK_DRAIN_SECONDS = 2.0
+"""How long an interrupted command waits for its event sinks to finish."""
+
+
 async def _watched(
     job: Any, sinks: list[tuple[str, Sink]], args: argparse.Namespace
 ) -> tuple[Any, int | None, int]:
-    """Run ``job`` (a Tuning or a Prediction) with the sinks watching; SIGTERM and SIGHUP
-    cancel it as Ctrl-C does.
+    """Run ``job`` (a Tuning or a Prediction) with the sinks watching; Ctrl-C, SIGTERM
+    and SIGHUP cancel it (a signal ignored when the command started, as under
+    ``nohup``, stays ignored).
 
     Returns the job's result, or None and the exit status when it was
     interrupted; and EXIT_FAILED if a sink lost events (else EXIT_OK).
@@ -371,21 +376,42 @@ async def _watched(
     watching = [asyncio.create_task(run_sink(name, sink, job.subscribe())) for name, sink in sinks]
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
-    previous = {signum: signal.getsignal(signum) for signum in TERMINATING}
+    previous = {
+        signum: handler
+        for signum in TERMINATING
+        if (handler := signal.getsignal(signum)) is not signal.SIG_IGN
+    }
     if main_task is not None:
-        for signum in TERMINATING:
+        for signum in previous:
             loop.add_signal_handler(signum, main_task.cancel)
+
+    def restore_handlers() -> None:
+        # remove_signal_handler resets a signal to its default (death): block them until
+        # the previous handlers are back.
+        signal.pthread_sigmask(signal.SIG_BLOCK, set(previous))
+        try:
+            for signum, handler in previous.items():
+                loop.remove_signal_handler(signum)
+                signal.signal(signum, handler)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, set(previous))
+        previous.clear()
+
     try:
         result = await job.run()
     except asyncio.CancelledError:
-        for stats in await asyncio.gather(*watching):
+        restore_handlers()  # a second interrupt now ends the command at once
+        done: set[asyncio.Task[Any]] = set()
+        if watching:
+            done, pending = await asyncio.wait(watching, timeout=SINK_DRAIN_SECONDS)
+            for task in pending:  # a sink stuck on its output (a FIFO nobody reads)
+                task.cancel()
+        for stats in [t.result() for t in done if not t.cancelled()]:
             _report_delivery(stats, args)
         print("interrupted", file=sys.stderr)
         return None, EXIT_INTERRUPTED, EXIT_OK
     finally:
-        for signum, handler in previous.items():
-            loop.remove_signal_handler(signum)  # which resets it to the default: death
-            signal.signal(signum, handler)
+        restore_handlers()
         for task in watching:  # on failure: the bus is closed, so sinks end on their own
             if task.done():
                 continue

@@ -31,8 +31,12 @@ class Interrupts:
     """The signal handler: KeyboardInterrupt, or held while :meth:`shield` is on."""
 
     def __init__(self) -> None:
-        self.shielded = False
+        self.depth = 0  # shields open now (they nest)
         self.pending = False
+
+    @property
+    def shielded(self) -> bool:
+        return self.depth > 0
 
     def __call__(self, signum: int, frame: object) -> None:
         if self.shielded:
@@ -56,14 +60,16 @@ class Interrupts:
 
     @contextlib.contextmanager
     def shield(self) -> Iterator[None]:
-        self.shielded = True
+        """Hold interrupts for the block; one that came is raised as the outermost ends,
+        even if the block itself raised (the user asked to stop)."""
+        self.depth += 1
         try:
             yield
         finally:
-            self.shielded = False
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
+            self.depth -= 1
+            if self.depth == 0 and self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
 
 
 interrupts = Interrupts()

@@ -268,6 +268,11 @@ class _Writer:
             if closing:
                 return
 
+    @property
+    def alive(self) -> bool:
+        """Still writing (after :meth:`close`: the output did not take everything in time)."""
+        return self._thread.is_alive()
+
     def close(self, timeout: float) -> None:
         """Write what is pending (for up to ``timeout`` seconds), then stop the thread."""
         with self._lock:
@@ -558,6 +563,8 @@ async def serve_logs(
             finally:
                 await asyncio.to_thread(records.close, drain_timeout)
                 state.stats.written = records.written
+                if records.error is None and records.alive:
+                    records.error = TimeoutError("the output took no more records in time")
                 if records.error is not None:
                     state.stats.write_error = _describe(records.error)
                     state.say(

@@ -21,6 +21,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from multiprocessing import shared_memory
@@ -85,9 +86,13 @@ class _Janitor:
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
         self._pid = 0
+        self._lock = threading.Lock()  # one janitor, whichever thread shares first
+        self._names: set[str] = set()  # told to it: a new janitor is told again
 
     def _pipe(self) -> Any:
-        if self._process is None or self._pid != os.getpid() or self._process.poll() is not None:
+        if self._pid != os.getpid():
+            self._process, self._names = None, set()  # a forked child: its own janitor
+        if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _JANITOR],
                 stdin=subprocess.PIPE,
@@ -96,18 +101,26 @@ class _Janitor:
                 start_new_session=True,  # out of reach of signals sent to our group
             )
             self._pid = os.getpid()
+            assert self._process.stdin is not None
+            self._process.stdin.write(b"".join(n.encode() + b"\n" for n in self._names))
         return self._process.stdin
 
     def _tell(self, line: str) -> None:
-        with contextlib.suppress(OSError, ValueError):  # gone: the tracker still cleans up
+        with (
+            self._lock,
+            contextlib.suppress(OSError, ValueError),
+        ):  # gone: the tracker still cleans up
             pipe = self._pipe()
             pipe.write(line.encode() + b"\n")
             pipe.flush()
 
     def created(self, name: str) -> None:
+        """Called before the segment exists, so no segment is ever unknown to it."""
+        self._names.add(name)
         self._tell(name)
 
     def unlinked(self, name: str) -> None:
+        self._names.discard(name)
         self._tell(f"-{name}")
 
     @property
@@ -204,8 +217,8 @@ class SharedArrays:
             data.flags.writeable = False
             return InlineArray(data)
         name = f"{segment_prefix}{os.getpid()}_{secrets.token_hex(6)}"
-        segment = shared_memory.SharedMemory(name=name, create=True, size=max(data.nbytes, 1))
         _janitor.created(name)
+        segment = shared_memory.SharedMemory(name=name, create=True, size=max(data.nbytes, 1))
         self._segments.append(segment)
         target: npt.NDArray[Any] = np.ndarray(data.shape, dtype=data.dtype, buffer=segment.buf)
         target[...] = data

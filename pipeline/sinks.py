@@ -7,16 +7,20 @@ goes on, because watching a run must never break it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import queue
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiofiles
 
+from .abandonable import run_abandonable
 from .events import Subscription
+from .files import is_special_file
 from .logclient import SenderStats, TcpLineSender
 
 __all__ = ["SinkStopped", "WriteFailed", "run_sink", "stream_to_consumer", "write_jsonl"]
@@ -59,6 +63,8 @@ def write_jsonl(path: str | os.PathLike[str]) -> Sink:
     """A sink that writes every event as one JSON line to ``path``, flushed as it goes."""
 
     async def sink(events: Subscription) -> int:
+        if is_special_file(path):
+            return await _write_through(path, events)
         written = 0
         try:
             async with aiofiles.open(path, "w", encoding="utf-8") as stream:
@@ -71,6 +77,34 @@ def write_jsonl(path: str | os.PathLike[str]) -> Sink:
         return written
 
     return sink
+
+
+async def _write_through(path: str | os.PathLike[str], events: Subscription) -> int:
+    """Events to a device or FIFO, from a daemon thread: a reader that never comes, or
+    stops reading, then blocks only that thread, never the command's exit."""
+    lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+
+    def write() -> int:
+        written = 0
+        try:
+            with open(path, "w", encoding="utf-8") as stream:
+                while (line := lines.get()) is not None:
+                    stream.write(line)
+                    stream.flush()
+                    written += 1
+        except OSError as error:
+            raise WriteFailed(written, error) from error
+        return written
+
+    writing = asyncio.ensure_future(run_abandonable(write))
+    try:
+        async for event in events:
+            if writing.done():
+                break  # the write failed: its error is the result
+            lines.put(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+    finally:
+        lines.put(None)
+    return await writing
 
 
 def stream_to_consumer(host: str, port: int, *, close_timeout: float = 2.0) -> Sink:

@@ -649,8 +649,27 @@ def _load_numpy(path: Path, label: str | int | None, allow_missing: bool) -> Dat
     return dataset_from_arrays(X, labels, str(path), allow_missing)
 
 
-_DAMAGED = (OSError, ValueError, EOFError, KeyError, MemoryError, zipfile.BadZipFile)
+_DAMAGED = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
 """What NumPy and zipfile raise for a file that is not (or no longer) what it claims."""
+
+
+def _check_member_sizes(path: Path) -> None:
+    """Refuse an ``.npz`` member whose header claims more than the member holds, before
+    NumPy tries to allocate it (a huge claim would read as running out of memory)."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(member)
+                if math.prod(shape) * dtype.itemsize > info.file_size:
+                    raise ValueError(
+                        f"{info.filename} claims {shape} of {dtype}, more than it holds"
+                    )
 
 
 def _numpy_arrays(path: Path, label: str | int | None) -> tuple[Any, Any]:
@@ -659,6 +678,8 @@ def _numpy_arrays(path: Path, label: str | int | None) -> tuple[Any, Any]:
     holds, object arrays) is an :class:`InputError`."""
     advice = "save it again with np.save/np.savez (allow_pickle=False arrays of numbers)"
     try:
+        if zipfile.is_zipfile(path):
+            _check_member_sizes(path)
         loaded = np.load(path, allow_pickle=False, mmap_mode="r")
         if isinstance(loaded, np.lib.npyio.NpzFile):
             with loaded:

@@ -143,6 +143,7 @@ class Leaderboard:
         self._defined = np.zeros(candidates, dtype=np.int64)
         self._live_means = np.full(candidates, np.nan)
         self._cells_done = 0
+        self._cells: set[tuple[int, int]] = set()
 
     @property
     def accuracy(self) -> npt.NDArray[np.float64]:
@@ -154,7 +155,11 @@ class Leaderboard:
         return self.scores[self.scoring]
 
     def add(self, scores: FoldScores) -> list[int]:
-        """Record one (fold, search); return the candidate indices it touched."""
+        """Record one (fold, search), once; return the candidate indices it touched."""
+        cell = (scores.search, scores.fold)
+        if cell in self._cells:  # the running means would count it twice
+            raise ValueError(f"fold {scores.fold} of search {scores.search} is already in")
+        self._cells.add(cell)
         for name, values in scores.scores.items():
             self.scores[name][scores.search, :, :, scores.fold] = values
         for name, values in (scores.pooled or {}).items():

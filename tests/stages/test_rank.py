@@ -81,3 +81,9 @@ def test_running_means_follow_the_folds_in_any_order(scoring: str) -> None:
                 assert leaderboard.mean_score(index) == pytest.approx(np.nanmean(mine))
             assert leaderboard.folds_done(index) == len(mine)
     assert leaderboard.complete and leaderboard.cells == (2 * folds, 2 * folds)
+
+
+def test_a_fold_scored_twice_is_refused() -> None:
+    leaderboard = board([[1, 2]], [2, 2])
+    with pytest.raises(ValueError, match="already in"):
+        leaderboard.add(FoldScores(0, 0, {name: np.array([[0.5]]) for name in SCORES}))
