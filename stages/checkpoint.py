@@ -29,13 +29,18 @@ from pipeline.errors import InputError
 
 from .dataset import Dataset
 from .plan import WorkUnit
+from .vote import VoteShares
 
-__all__ = ["CHECKPOINT_VERSION", "CheckpointFile", "Finished", "fingerprint"]
+__all__ = ["CHECKPOINT_VERSION", "CheckpointFile", "Finished", "Grid", "fingerprint"]
 
-Finished = tuple[npt.NDArray[np.int16], npt.NDArray[np.float64]]
-"""A finished unit: its predictions ``(W, K, rows)`` and vote shares ``(W, K, rows, classes)``."""
+Finished = tuple[npt.NDArray[np.int32], VoteShares]
+"""A finished unit: its predictions ``(W, K, rows)`` and the vote shares behind them."""
 
-CHECKPOINT_VERSION = 3
+Grid = tuple[int, int, int, int]
+"""What every record of a run holds: weightings, ``k`` values, classes, and share columns
+(:func:`~stages.vote.share_width`)."""
+
+CHECKPOINT_VERSION = 4
 
 
 def fingerprint(dataset: Dataset, options: Mapping[str, Any]) -> str:
@@ -58,6 +63,15 @@ def _check(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _encode(array: npt.NDArray[Any], dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
+
+
+def _decode(text: str, dtype: str, shape: tuple[int, ...], to: type[Any]) -> npt.NDArray[Any]:
+    """An array from :func:`_encode` text; ``ValueError`` if it does not hold ``shape``."""
+    return np.frombuffer(base64.b64decode(text), dtype=dtype).reshape(shape).astype(to)
+
+
 def _unit_row(unit: WorkUnit) -> list[Any]:
     row: list[Any] = [unit.id, unit.metric, unit.fold, unit.start, unit.stop]
     return row if unit.scale is None else [*row, unit.scale]
@@ -72,14 +86,14 @@ class CheckpointFile:
         self._stream: IO[str] | None = None
 
     def begin(
-        self, run: str, units: list[WorkUnit], grid: tuple[int, int, int] | None = None
+        self, run: str, units: list[WorkUnit], grid: Grid | None = None
     ) -> tuple[list[WorkUnit], dict[int, Finished]]:
         """The work plan to follow and the results of units already finished.
 
         A new checkpoint records ``units``; a resumed one must belong to the
         same ``run`` (fingerprint) and supplies its own plan, so a resumed run
-        does exactly the units that are missing. ``grid`` is the number of
-        weightings, of ``k`` values and of classes every record must hold.
+        does exactly the units that are missing. ``grid`` is what every record
+        must hold (see :data:`Grid`).
         """
         if self.path.exists() and not self.resume:
             raise InputError(
@@ -111,20 +125,20 @@ class CheckpointFile:
         return units, {}
 
     def record(
-        self, unit: WorkUnit, predictions: npt.NDArray[np.int16], shares: npt.NDArray[np.float64]
+        self, unit: WorkUnit, predictions: npt.NDArray[np.int32], shares: VoteShares
     ) -> None:
         """Append one finished unit, durably (flushed and fsynced)."""
-        data = np.ascontiguousarray(predictions, dtype="<i2")
-        share_data = np.ascontiguousarray(shares, dtype="<f8")
-        shape = list(share_data.shape)
-        encoded = base64.b64encode(data.tobytes()).decode("ascii")
-        encoded_shares = base64.b64encode(share_data.tobytes()).decode("ascii")
+        shape = list(shares.values.shape)
+        encoded = _encode(predictions, "<i4")
+        encoded_shares = _encode(shares.values, "<f8")
+        classes = None if shares.classes is None else _encode(shares.classes, "<i4")
         line = {
             "unit": unit.id,
             "shape": shape,
             "predictions": encoded,
             "shares": encoded_shares,
-            "check": _check(unit.id, shape, encoded, encoded_shares),
+            "classes": classes,
+            "check": _check(unit.id, shape, encoded, encoded_shares, classes),
         }
         self._write(json.dumps(line))
 
@@ -141,9 +155,7 @@ class CheckpointFile:
         self._stream.flush()
         os.fsync(self._stream.fileno())
 
-    def _read(
-        self, run: str, grid: tuple[int, int, int] | None
-    ) -> tuple[list[WorkUnit], dict[int, Finished], int]:
+    def _read(self, run: str, grid: Grid | None) -> tuple[list[WorkUnit], dict[int, Finished], int]:
         raw = self.path.read_bytes()
         lines = raw.split(b"\n")
         # Everything after the last newline is a line the writer never finished.
@@ -178,14 +190,19 @@ class CheckpointFile:
             try:
                 record = json.loads(line)
                 intact = record["check"] == _check(
-                    record["unit"], record["shape"], record["predictions"], record["shares"]
+                    record["unit"],
+                    record["shape"],
+                    record["predictions"],
+                    record["shares"],
+                    record["classes"],
                 )
                 unit = by_id[int(record["unit"])]
                 shape = tuple(int(n) for n in record["shape"])
-                data = np.frombuffer(base64.b64decode(record["predictions"]), dtype="<i2")
-                predictions = data.reshape(shape[:-1]).astype(np.int16)
-                share_data = np.frombuffer(base64.b64decode(record["shares"]), dtype="<f8")
-                shares = share_data.reshape(shape).astype(np.float64)
+                predictions = _decode(record["predictions"], "<i4", shape[:-1], np.int32)
+                values = _decode(record["shares"], "<f8", shape, np.float64)
+                classes = None
+                if record["classes"] is not None:
+                    classes = _decode(record["classes"], "<i4", shape[2:], np.int32)
             except (ValueError, KeyError, TypeError):
                 raise InputError(
                     f"{where}:{number}: a damaged record; remove the file to start again"
@@ -195,26 +212,30 @@ class CheckpointFile:
                     f"{where}:{number}: the record was changed or damaged (its checksum "
                     "does not match); remove the file to start again"
                 )
+            n_classes = shape[-1]
             expected: tuple[int, ...] = (*shape[:2], unit.rows, shape[-1])
             if grid is not None:
-                expected = (grid[0], grid[1], unit.rows, grid[2])
-            if shape != expected:
+                n_classes = grid[2]
+                expected = (grid[0], grid[1], unit.rows, grid[3])
+            if shape != expected or (classes is None) != (shape[-1] == n_classes):
                 raise InputError(
                     f"{where}:{number}: unit {unit.id} has shape {shape}, expected {expected}; "
                     "remove the file to start again"
                 )
-            classes = shape[-1]
-            if predictions.size and not 0 <= predictions.min() <= predictions.max() < classes:
-                raise InputError(
-                    f"{where}:{number}: unit {unit.id} holds class codes outside 0..{classes - 1}; "
-                    "remove the file to start again"
-                )
-            if not (np.isfinite(shares).all() and (shares >= 0).all() and (shares <= 1).all()):
+            for codes, low in ((predictions, 0), (classes, -1)):
+                if codes is None or not codes.size:
+                    continue
+                if not low <= codes.min() <= codes.max() < n_classes:
+                    raise InputError(
+                        f"{where}:{number}: unit {unit.id} holds class codes outside "
+                        f"0..{n_classes - 1}; remove the file to start again"
+                    )
+            if not (np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()):
                 raise InputError(
                     f"{where}:{number}: unit {unit.id} holds vote shares outside 0..1; "
                     "remove the file to start again"
                 )
-            done[unit.id] = (predictions, shares)
+            done[unit.id] = (predictions, VoteShares(values, classes))
         return plan, done, good_bytes
 
 

@@ -38,6 +38,7 @@ from .plan import LOCAL_TASK_SECONDS, WorkUnit, pairs_for, plan_units
 from .rank import Leaderboard, RankedCandidate
 from .score import FoldScores, Scoreboard
 from .search_space import SearchSpace
+from .vote import VoteShares, share_width
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -223,7 +224,9 @@ async def plan_stage(
             resumed: dict[int, Finished] = {}
             if checkpoint is not None:
                 run = fingerprint(part.dataset, run_options or {})
-                grid = (len(space.weights), len(space.ks), len(part.dataset.classes))
+                classes = len(part.dataset.classes)
+                width = share_width(classes, space.k_max)
+                grid = (len(space.weights), len(space.ks), classes, width)
                 units, resumed = await asyncio.to_thread(checkpoint.begin, run, units, grid)
                 if resumed:
                     log.info("resuming: %d of %d units already done", len(resumed), len(units))
@@ -253,7 +256,7 @@ async def plan_stage(
 
 
 VOTE_BUDGET_BYTES = 2 << 30
-"""The most a run's votes may take: the shares of a fold and every confusion matrix."""
+"""The most a run's votes may take: the shares of a fold and the per-class counts."""
 
 
 def _label_text(dataset: Dataset) -> str:
@@ -277,16 +280,17 @@ def _warn_of_identifier_labels(dataset: Dataset) -> None:
 
 
 def _check_vote_memory(dataset: Dataset, folds: Folds, space: SearchSpace) -> None:
-    """Refuse a run whose votes cannot fit: a share for every (test row of a fold, k,
-    weighting, class) and a confusion matrix (classes x classes) for every
-    candidate and fold, which many classes make huge."""
+    """Refuse a run whose votes cannot fit: the shares of a fold's test rows (of at most
+    ``k_max`` classes each) for every ``k`` and weighting, and three counts per class
+    for every candidate of a fold being scored, which very many classes make large."""
     classes = len(dataset.classes)
     rows = max(f.test.size for f in folds.folds)
+    open_folds = len(space.searches) * (1 if folds.single_rows else len(folds.folds))
     if folds.single_rows:
         rows = dataset.rows  # leave-one-out keeps every row's shares for the pooled scores
     grid = len(space.ks) * len(space.weights)
-    confusion = len(space.searches) * len(folds.folds) * grid * classes * classes
-    needed = (rows * grid * classes + confusion) * 8
+    tallies = (open_folds + len(space.searches)) * grid * classes * 2
+    needed = (rows * grid * share_width(classes, space.k_max) + tallies) * 8
     if needed > VOTE_BUDGET_BYTES:
         raise InputError(
             f"{dataset.source}: {_label_text(dataset)} has {classes} classes; voting "
@@ -378,13 +382,16 @@ async def _once_per_candidate(
             for w, k in grid
         )
     )
-    predictions = np.empty((len(inputs.weights), len(inputs.ks), job.unit.rows), dtype=np.int16)
+    predictions = np.empty((len(inputs.weights), len(inputs.ks), job.unit.rows), dtype=np.int32)
     shares = np.empty((*predictions.shape, inputs.n_classes), dtype=np.float64)
     for (w, k), output in zip(grid, outputs, strict=True):
         predictions[w, k] = output.predictions[0, 0]
-        shares[w, k] = output.shares[0, 0]
+        shares[w, k] = output.shares.dense(inputs.n_classes)[0, 0]
+    width = share_width(inputs.n_classes, max(inputs.ks))
     seconds = sum(o.seconds for o in outputs)
-    return UnitOutput(job.unit, predictions, shares, seconds, outputs[0].pid)
+    return UnitOutput(
+        job.unit, predictions, VoteShares.from_dense(shares, width), seconds, outputs[0].pid
+    )
 
 
 def _one_hot_columns(dataset: Dataset) -> tuple[int, int] | None:

@@ -28,7 +28,7 @@ from .kernels import DTYPES, kneighbors, transposed
 from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .scaling import FittedScale, fit_scale
-from .vote import EveryKVotes, vote_every_k
+from .vote import EveryKVotes, VoteShares, vote_every_k
 
 __all__ = [
     "PRECISIONS",
@@ -79,11 +79,11 @@ class UnitInputs:
 @dataclass(frozen=True)
 class UnitOutput:
     """Predictions of shape ``(len(weights), len(ks), unit.rows)`` for one unit, and the
-    vote shares behind them, ``(len(weights), len(ks), unit.rows, classes)``."""
+    vote shares behind them."""
 
     unit: WorkUnit
-    predictions: npt.NDArray[np.int16]
-    shares: npt.NDArray[np.float64]
+    predictions: npt.NDArray[np.int32]
+    shares: VoteShares
     seconds: float
     pid: int
 

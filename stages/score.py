@@ -1,13 +1,15 @@
-"""Confusion matrices and vote shares per candidate and fold, and the scores derived from them.
+"""Per-class counts and vote shares per candidate and fold, and the scores derived from them.
 
-Unit predictions are folded into one integer array of shape
-``(searches, folds, weights, ks, classes, classes)`` with one
-``np.add.at``, a search being one (scaling, metric); the vote shares of a
-fold's test rows are kept until the fold is complete. When every test row of
-a (fold, search) has been seen, that fold's scores for all of the search's
-candidates are final: those of the confusion matrix, and from the shares
-``roc_auc_ovr`` and ``neg_log_loss`` (scikit-learn's scorers on
-``predict_proba``).
+Every score of the predicted classes needs only three counts per class: the
+hits (a confusion matrix's diagonal), the true rows (its row sums) and the
+predicted rows (its column sums), so a (fold, search), a search being one
+(scaling, metric), tallies those per (weighting, k) and class, never the
+classes x classes matrix. The vote shares of a fold's test rows are kept
+until the fold is complete, and only where its ``roc_auc_ovr`` is defined
+(every class among its rows and missing from some); otherwise only the
+true class's share, for ``neg_log_loss``. When every test row of a
+(fold, search) has been seen, its scores for all of the search's
+candidates are final and the tally is dropped.
 
 Leave-one-out folds hold one row, where a per-fold F1 or AUC means nothing:
 the board then also scores all out-of-fold predictions at once
@@ -17,6 +19,7 @@ the board then also scores all out-of-fold predictions at once
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .neighbours import UnitOutput
+from .vote import VoteShares, share_width
 
 __all__ = [
     "CONFUSION_SCORES",
@@ -31,7 +35,11 @@ __all__ = [
     "SHARE_SCORES",
     "FoldScores",
     "Scoreboard",
+    "auc_is_defined",
+    "neg_log_loss",
+    "roc_auc_ovr",
     "scores_from_confusion",
+    "scores_from_counts",
     "scores_from_shares",
 ]
 
@@ -74,74 +82,121 @@ class FoldScores:
         return self.scores["accuracy"]
 
 
-def scores_from_confusion(confusion: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
-    """Every score of :data:`SCORES` over the last two axes (true, predicted).
+def scores_from_counts(
+    hits: npt.NDArray[np.int64],
+    support: npt.NDArray[np.int64],
+    predicted: npt.NDArray[np.int64],
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Every score of :data:`CONFUSION_SCORES` from per-class counts over the last axis:
+    ``hits`` (true and predicted), ``support`` (true) and ``predicted``.
 
     Follow scikit-learn: balanced accuracy averages recall over classes present
     in the truth; the macro averages run over classes present in truth or
     prediction, an undefined precision, recall or F1 counting as 0; the
     weighted F1 weighs each class by its support.
     """
-    confusion = confusion.astype(np.float64)
-    hits = np.diagonal(confusion, axis1=-2, axis2=-1)
-    support = confusion.sum(axis=-1)
-    predicted = confusion.sum(axis=-2)
-    total = support.sum(axis=-1)
+    hits_f = np.asarray(hits, dtype=np.float64)
+    support_f = np.asarray(support, dtype=np.float64)
+    predicted_f = np.asarray(predicted, dtype=np.float64)
+    total = support_f.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        recall = np.where(support > 0, hits / support, 0.0)
-        precision = np.where(predicted > 0, hits / predicted, 0.0)
-        denominator = support + predicted
-        f1 = np.where(denominator > 0, 2.0 * hits / denominator, 0.0)
+        recall = np.where(support_f > 0, hits_f / support_f, 0.0)
+        precision = np.where(predicted_f > 0, hits_f / predicted_f, 0.0)
+        denominator = support_f + predicted_f
+        f1 = np.where(denominator > 0, 2.0 * hits_f / denominator, 0.0)
         present = np.count_nonzero(denominator > 0, axis=-1)
         return {
-            "accuracy": hits.sum(axis=-1) / total,
-            "balanced_accuracy": recall.sum(axis=-1) / np.count_nonzero(support > 0, axis=-1),
+            "accuracy": hits_f.sum(axis=-1) / total,
+            "balanced_accuracy": recall.sum(axis=-1) / np.count_nonzero(support_f > 0, axis=-1),
             "f1_macro": f1.sum(axis=-1) / present,
-            "f1_weighted": (f1 * support).sum(axis=-1) / total,
+            "f1_weighted": (f1 * support_f).sum(axis=-1) / total,
             "precision_macro": precision.sum(axis=-1) / present,
             "recall_macro": recall.sum(axis=-1) / present,
         }
 
 
+def scores_from_confusion(confusion: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
+    """Every score of :data:`CONFUSION_SCORES` over the last two axes (true, predicted)."""
+    hits = np.diagonal(confusion, axis1=-2, axis2=-1)
+    return scores_from_counts(hits, confusion.sum(axis=-1), confusion.sum(axis=-2))
+
+
+def auc_classes(n_classes: int) -> list[int]:
+    """The classes one-vs-rest AUC averages over (binary: the second only)."""
+    return [1] if n_classes == 2 else list(range(n_classes))
+
+
+def auc_is_defined(support: npt.NDArray[np.int64]) -> bool:
+    """Whether rows of these class counts have a one-vs-rest AUC: each averaged class
+    among them and missing from some (scikit-learn's scorer raises otherwise)."""
+    counts = support[auc_classes(support.size)]
+    return bool(((counts > 0) & (counts < support.sum())).all())
+
+
+def neg_log_loss(true_share: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``neg_log_loss`` of each row's true-class share ``(..., rows)``, clipped to
+    ``[eps, 1 - eps]`` as scikit-learn clips it."""
+    eps = np.finfo(np.float64).eps
+    return np.asarray(-np.mean(-np.log(np.clip(true_share, eps, 1 - eps)), axis=-1))
+
+
+def roc_auc_ovr(
+    shares: VoteShares,
+    truth: npt.NDArray[np.intp],
+    n_classes: int,
+    counted: npt.NDArray[np.intp] | None = None,
+) -> npt.NDArray[np.float64]:
+    """One-vs-rest AUC, macro-averaged (binary: of the second class's share), per series
+    of ``shares``; NaN where it is undefined (see :func:`auc_is_defined`).
+
+    ``counted`` (shape ``shares.values.shape[:-2]``) may give, per series, the ``k`` of
+    uniform votes, whose shares are counts over ``k``: their AUC is then
+    counted, not sorted (0: sort).
+    """
+    series_shape = shares.values.shape[:-2]
+    if not auc_is_defined(np.bincount(truth, minlength=n_classes)):
+        return np.full(series_shape, np.nan)
+    n_series = int(np.prod(series_shape))
+    by_count = np.zeros(n_series, dtype=np.intp)
+    if counted is not None:
+        by_count = np.asarray(counted, dtype=np.intp).reshape(-1)
+    counting, sorting = np.flatnonzero(by_count > 0), np.flatnonzero(by_count == 0)
+    classes = auc_classes(n_classes)
+    flat_auc = np.zeros(n_series)
+    for c in classes:
+        positive = truth == c
+        class_shares = np.ascontiguousarray(shares.column(c).reshape(n_series, -1))
+        if counting.size:
+            flat_auc[counting] += _counted_auc(class_shares[counting], by_count[counting], positive)
+        if sorting.size:
+            flat_auc[sorting] += _binary_auc(class_shares[sorting], positive)
+    return np.asarray(flat_auc.reshape(series_shape) / len(classes))
+
+
 def scores_from_shares(
-    shares: npt.NDArray[np.float64],
+    shares: VoteShares | npt.NDArray[np.float64],
     truth: npt.NDArray[np.intp],
     counted: npt.NDArray[np.intp] | None = None,
+    n_classes: int | None = None,
 ) -> dict[str, npt.NDArray[np.float64]]:
     """``roc_auc_ovr`` and ``neg_log_loss`` of shares ``(..., rows, classes)`` for ``truth``.
 
     As scikit-learn's scorers: the log loss clips each true class's share to
     ``[eps, 1 - eps]`` (all classes are the labels, so a fold may lack some);
-    the AUC is one-vs-rest, macro-averaged (binary: of the second class's
-    share), and undefined (NaN) where a class has no positive or no negative row,
-    where scikit-learn's scorer raises and ``GridSearchCV`` records NaN.
-
-    ``counted`` (shape ``shares.shape[:-2]``) may give, per series, the ``k`` of
-    uniform votes, whose shares are counts over ``k``: their AUC is then
-    counted, not sorted (0: sort).
+    the AUC is one-vs-rest, macro-averaged, and undefined (NaN) where a class has
+    no positive or no negative row, where scikit-learn's scorer raises and
+    ``GridSearchCV`` records NaN. ``n_classes`` is needed for sparse shares.
     """
-    rows, n_classes = shares.shape[-2:]
-    eps = np.finfo(np.float64).eps
-    true_share = shares[..., np.arange(rows), truth]
-    loss = -np.log(np.clip(true_share, eps, 1 - eps))
-    neg_log_loss = -np.mean(loss, axis=-1)
-    classes = [1] if n_classes == 2 else range(n_classes)
-    auc = np.zeros(shares.shape[:-2])
-    series = shares.reshape(-1, rows, n_classes)
-    by_count = np.zeros(series.shape[0], dtype=np.intp)
-    if counted is not None:
-        by_count = np.asarray(counted, dtype=np.intp).reshape(-1)
-    counting, sorting = np.flatnonzero(by_count > 0), np.flatnonzero(by_count == 0)
-    flat_auc = np.zeros(series.shape[0])
-    for c in classes:
-        positive = truth == c
-        class_shares = np.ascontiguousarray(series[:, :, c])
-        if counting.size:
-            flat_auc[counting] += _counted_auc(class_shares[counting], by_count[counting], positive)
-        if sorting.size:
-            flat_auc[sorting] += _binary_auc(class_shares[sorting], positive)
-    auc = flat_auc.reshape(shares.shape[:-2]) / len(classes)
-    return {"roc_auc_ovr": auc, "neg_log_loss": neg_log_loss}
+    if not isinstance(shares, VoteShares):
+        shares = VoteShares(np.asarray(shares, dtype=np.float64))
+    if n_classes is None:
+        if shares.classes is not None:
+            raise ValueError("n_classes: needed for shares of some classes only")
+        n_classes = int(shares.values.shape[-1])
+    return {
+        "roc_auc_ovr": roc_auc_ovr(shares, truth, n_classes, counted),
+        "neg_log_loss": neg_log_loss(shares.of(truth)),
+    }
 
 
 def _counted_auc(
@@ -187,11 +242,70 @@ def _binary_auc(
     return (right / (n_pos * n_neg)).reshape(scores.shape[:-1])
 
 
+class _Tally:
+    """What one (fold, search), or a pooled search, has seen of its test rows so far."""
+
+    def __init__(
+        self,
+        truth: npt.NDArray[np.intp],
+        grid: tuple[int, int],
+        n_classes: int,
+        width: int | None,
+    ) -> None:
+        self.truth = truth
+        self.support = np.bincount(truth, minlength=n_classes)
+        self.hits = np.zeros((*grid, n_classes), dtype=np.int64)
+        self.predicted = np.zeros((*grid, n_classes), dtype=np.int64)
+        self._classes = n_classes
+        self._flat = (np.arange(grid[0] * grid[1]) * n_classes).reshape(*grid, 1)
+        # every share where the AUC is defined; else only the true class's (for the log loss)
+        self.shares: VoteShares | None = None
+        self.true_share: npt.NDArray[np.float64] | None = None
+        rows = truth.size
+        if auc_is_defined(self.support):
+            values = np.empty((*grid, rows, n_classes if width is None else width))
+            classes = None if width is None else np.full((rows, width), -1, dtype=np.int32)
+            self.shares = VoteShares(values, classes)
+        else:
+            self.true_share = np.empty((*grid, rows))
+
+    def add(self, at: int, predictions: npt.NDArray[np.intp], shares: VoteShares) -> None:
+        """Count predictions ``(W, K, rows)`` and keep shares of the rows from ``at`` on."""
+        rows = predictions.shape[-1]
+        truth = self.truth[at : at + rows]
+        cells = self.hits.size
+        hit = predictions == truth
+        self.hits += np.bincount((self._flat + truth)[hit], minlength=cells).reshape(
+            self.hits.shape
+        )
+        self.predicted += np.bincount((self._flat + predictions).ravel(), minlength=cells).reshape(
+            self.predicted.shape
+        )
+        if self.shares is not None:
+            self.shares.values[:, :, at : at + rows] = shares.values
+            if self.shares.classes is not None and shares.classes is not None:
+                self.shares.classes[at : at + rows] = shares.classes
+        elif self.true_share is not None:
+            self.true_share[:, :, at : at + rows] = shares.of(truth)
+
+    def scores(self, counted: npt.NDArray[np.intp]) -> dict[str, npt.NDArray[np.float64]]:
+        scores = scores_from_counts(self.hits, self.support, self.predicted)
+        if self.shares is not None:
+            scores["roc_auc_ovr"] = roc_auc_ovr(self.shares, self.truth, self._classes, counted)
+            scores["neg_log_loss"] = neg_log_loss(self.shares.of(self.truth))
+        else:
+            assert self.true_share is not None
+            scores["roc_auc_ovr"] = np.full(self.hits.shape[:2], np.nan)
+            scores["neg_log_loss"] = neg_log_loss(self.true_share)
+        return scores
+
+
 class Scoreboard:
     """Accumulates unit outputs; reports each (fold, search) as it completes.
 
-    ``pooled`` keeps every test row's shares until a search's last fold, to
-    score all its out-of-fold predictions at once (for leave-one-out).
+    ``pooled`` also tallies every test row of a search, to score all its
+    out-of-fold predictions at once on its last fold (for leave-one-out).
+    ``k_max`` bounds the classes a row's shares hold (see :class:`VoteShares`).
     """
 
     def __init__(
@@ -206,94 +320,60 @@ class Scoreboard:
         n_classes: int,
         pooled: bool = False,
     ) -> None:
-        self._labels = labels
-        self._test_order = test_order
-        self._search_index = {search: i for i, search in enumerate(searches)}
-        n_folds = len(fold_sizes)
         # ``test_order`` holds each fold's test rows in turn; a row may recur in overlapping folds.
-        self._fold_of_position = np.repeat(np.arange(n_folds), fold_sizes)
+        self._truth = labels[test_order]
+        self._search_index = {search: i for i, search in enumerate(searches)}
+        self._fold_of_position = np.repeat(np.arange(len(fold_sizes)), fold_sizes)
         self._fold_start = np.concatenate([[0], np.cumsum(fold_sizes)]).astype(np.intp)
-        self._shape = (len(searches), n_folds, len(weights), len(ks), n_classes, n_classes)
+        self._fold_sizes = np.asarray(fold_sizes, dtype=np.int64)
+        self._grid = (len(weights), len(ks))
+        self._classes = n_classes
+        width = share_width(n_classes, max(ks))
+        self._width = None if width == n_classes else width
         # uniform votes' shares are counts over k: their AUC is counted, not sorted
         uniform = np.array([w == "uniform" for w in weights])[:, None]
         self._counted = np.where(uniform, np.asarray(ks, dtype=np.intp)[None, :], 0)
-        self.confusion = np.zeros(self._shape, dtype=np.int64)
-        self._fold_sizes = np.asarray(fold_sizes, dtype=np.int64)
-        self._seen = np.zeros((len(searches), n_folds), dtype=np.int64)
+        self._seen = np.zeros((len(searches), len(fold_sizes)), dtype=np.int64)
         self.pooled = pooled
-        # Shares of test positions, (W, K, positions, C): per (search, fold) until that fold
-        # is scored, or per search over all positions when pooled.
-        self._shares: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+        self._open: dict[tuple[int, int], _Tally] = {}  # (search, fold) -> its tally
+        self._pooled: dict[int, _Tally] = {}
 
     def add(self, output: UnitOutput) -> list[FoldScores]:
         """Count one unit's predictions; return the (fold, search) pairs it completed."""
         unit = output.unit
         search = self._search_index[(unit.scale, unit.metric)]
-        rows = self._test_order[unit.start : unit.stop]
         folds = self._fold_of_position[unit.start : unit.stop]
-        truth = self._labels[rows]
-        _, n_folds, n_weights, n_ks, n_classes, _ = self._shape
-        predictions = output.predictions.astype(np.int64)  # (W, K, rows)
-        w = np.arange(n_weights)[:, None, None]
-        k = np.arange(n_ks)[None, :, None]
-        flat = (
-            ((((search * n_folds + folds[None, None, :]) * n_weights + w) * n_ks + k) * n_classes)
-            + truth[None, None, :]
-        ) * n_classes + predictions
-        np.add.at(self.confusion.reshape(-1), flat.ravel(), 1)
-        touched = np.unique(folds)
-        self._keep_shares(search, unit.start, folds, touched, output.shares)
-        self._seen[search] += np.bincount(folds, minlength=n_folds)
-        completed = [int(f) for f in touched if self._seen[search, f] == self._fold_sizes[f]]
-        scored = [self._fold_scores(f, search) for f in completed]
+        predictions = output.predictions.astype(np.intp)  # (W, K, rows)
+        shares = output.shares
+        if self.pooled:
+            tally = self._pooled.get(search)
+            if tally is None:
+                tally = self._pooled[search] = self._tally(self._truth)
+            tally.add(unit.start, predictions, shares)
+        scored = []
+        # positions run fold after fold: each fold's are one slice of the unit
+        edges = [0, *(np.flatnonzero(np.diff(folds)) + 1), folds.size]
+        for first, last in itertools.pairwise(edges):
+            fold = int(folds[first])
+            begin, end = self._fold_start[fold], self._fold_start[fold + 1]
+            tally = self._open.get((search, fold))
+            if tally is None:
+                tally = self._open[(search, fold)] = self._tally(self._truth[begin:end])
+            at = unit.start + first - begin
+            tally.add(at, predictions[..., first:last], _rows(shares, first, last))
+            self._seen[search, fold] += last - first
+            if self._seen[search, fold] == self._fold_sizes[fold]:
+                del self._open[(search, fold)]
+                scored.append(FoldScores(fold, search, tally.scores(self._counted)))
         if scored and self.pooled and (self._seen[search] == self._fold_sizes).all():
-            scored[-1] = dataclasses.replace(scored[-1], pooled=self._pooled_scores(search))
-            del self._shares[(search, -1)]
+            pooled = self._pooled.pop(search).scores(self._counted)
+            scored[-1] = dataclasses.replace(scored[-1], pooled=pooled)
         return scored
 
-    def _keep_shares(
-        self,
-        search: int,
-        start: int,
-        folds: npt.NDArray[np.intp],
-        touched: npt.NDArray[np.intp],
-        shares: npt.NDArray[np.float64],
-    ) -> None:
-        if self.pooled:
-            store = self._store(search, -1, int(self._fold_start[-1]), shares)
-            store[:, :, start : start + folds.size] = shares
-            return
-        for fold in touched:  # positions run fold after fold: each fold's are one slice
-            first, last = np.flatnonzero(folds == fold)[[0, -1]]
-            store = self._store(search, int(fold), int(self._fold_sizes[fold]), shares)
-            offset = start - self._fold_start[fold]
-            store[:, :, offset + first : offset + last + 1] = shares[:, :, first : last + 1]
+    def _tally(self, truth: npt.NDArray[np.intp]) -> _Tally:
+        return _Tally(truth, self._grid, self._classes, self._width)
 
-    def _store(
-        self, search: int, fold: int, rows: int, like: npt.NDArray[np.float64]
-    ) -> npt.NDArray[np.float64]:
-        store = self._shares.get((search, fold))
-        if store is None:
-            shape = (like.shape[0], like.shape[1], rows, like.shape[3])
-            store = self._shares[(search, fold)] = np.empty(shape)
-        return store
 
-    def _fold_shares(self, search: int, fold: int) -> npt.NDArray[np.float64]:
-        if self.pooled:
-            stop, start = self._fold_start[fold + 1], self._fold_start[fold]
-            return self._shares[(search, -1)][:, :, start:stop]
-        return self._shares.pop((search, fold))
-
-    def _fold_scores(self, fold: int, search: int) -> FoldScores:
-        scores = scores_from_confusion(self.confusion[search, fold])
-        start, stop = self._fold_start[fold], self._fold_start[fold + 1]
-        truth = self._labels[self._test_order[start:stop]]
-        shares = self._fold_shares(search, fold)
-        scores.update(scores_from_shares(shares, truth, self._counted))
-        return FoldScores(fold, search, scores)
-
-    def _pooled_scores(self, search: int) -> dict[str, npt.NDArray[np.float64]]:
-        scores = scores_from_confusion(self.confusion[search].sum(axis=0))
-        truth = self._labels[self._test_order]
-        scores.update(scores_from_shares(self._shares[(search, -1)], truth, self._counted))
-        return scores
+def _rows(shares: VoteShares, first: int, last: int) -> VoteShares:
+    classes = None if shares.classes is None else shares.classes[first:last]
+    return VoteShares(shares.values[:, :, first:last], classes)

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["EveryKVotes", "class_votes", "neighbour_weights", "predict_every_k", "vote_every_k"]
+__all__ = [
+    "VOTE_CELLS",
+    "EveryKVotes",
+    "VoteShares",
+    "class_votes",
+    "neighbour_weights",
+    "predict_every_k",
+    "share_width",
+    "vote_every_k",
+]
 
 
 def neighbour_weights(distances: npt.NDArray[np.float64], weights: str) -> npt.NDArray[np.float64]:
@@ -35,12 +44,100 @@ def neighbour_weights(distances: npt.NDArray[np.float64], weights: str) -> npt.N
     return inverse
 
 
+VOTE_CELLS = 1 << 22
+"""The most cells one block of the cumulative vote holds (rows x neighbours x classes):
+32 MiB of float64, however many rows a unit has."""
+
+
+@dataclass(frozen=True)
+class VoteShares:
+    """Vote shares ``(W, K, rows, width)`` of the classes a row's neighbours hold.
+
+    A row's votes go to at most ``k_max`` classes, so with more classes than
+    that only those are kept: ``classes[row]`` lists them in ascending code
+    order (``-1`` pads a row with fewer) and ``values[..., row, j]`` is the share of
+    ``classes[row, j]``. Every other class has share 0. With ``classes`` ``None`` the
+    columns are all the classes, column ``c`` for class ``c`` (the usual case: fewer
+    classes than neighbours). Memory grows with ``k_max``, not with the classes.
+    """
+
+    values: npt.NDArray[np.float64]
+    classes: npt.NDArray[np.int32] | None = None
+
+    @property
+    def rows(self) -> int:
+        return int(self.values.shape[-2])
+
+    def of(self, codes: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+        """The share of class ``codes[row]`` in each row, shape ``(..., rows)``."""
+        rows = np.arange(self.rows)
+        if self.classes is None:
+            return np.asarray(self.values[..., rows, codes])
+        match = self.classes == np.asarray(codes)[:, None]
+        column = match.argmax(axis=1)
+        return np.where(match.any(axis=1), self.values[..., rows, column], 0.0)
+
+    def column(self, code: int) -> npt.NDArray[np.float64]:
+        """The share of class ``code`` in every row, shape ``(..., rows)``."""
+        if self.classes is None:
+            return np.asarray(self.values[..., code])
+        row, place = np.nonzero(self.classes == code)
+        column = np.zeros(self.values.shape[:-1])
+        column[..., row] = self.values[..., row, place]
+        return column
+
+    @classmethod
+    def from_dense(cls, dense: npt.NDArray[np.float64], width: int) -> VoteShares:
+        """Shares of every class ``(..., rows, classes)`` in ``width`` columns: per row, the
+        classes with a share in some series (``ValueError`` if more than ``width``)."""
+        n_classes = dense.shape[-1]
+        if width >= n_classes:
+            return cls(dense)
+        held = (dense > 0).reshape(-1, *dense.shape[-2:]).any(axis=0)  # rows, classes
+        if held.sum(axis=1).max(initial=0) > width:
+            raise ValueError(f"width: a row has shares in more than {width} classes")
+        order = np.argsort(~held, axis=1, kind="stable")[:, :width]  # held first, ascending
+        classes = np.where(np.take_along_axis(held, order, axis=1), order, -1).astype(np.int32)
+        values = dense[..., np.arange(dense.shape[-2])[:, None], order]
+        return cls(values * (classes >= 0), classes)
+
+    def dense(self, n_classes: int) -> npt.NDArray[np.float64]:
+        """Every class's share, ``(..., rows, n_classes)`` (for small results and tests)."""
+        if self.classes is None:
+            return self.values
+        dense = np.zeros((*self.values.shape[:-1], n_classes + 1))  # the last takes the pads
+        dense[..., np.arange(self.rows)[:, None], self.classes] = self.values
+        return dense[..., :n_classes]
+
+
+def share_width(n_classes: int, k_max: int) -> int:
+    """Columns of a unit's :class:`VoteShares`: every class, or ``k_max`` when fewer."""
+    return min(n_classes, k_max)
+
+
 @dataclass(frozen=True)
 class EveryKVotes:
-    """Predicted codes ``(W, K, rows)`` and vote shares ``(W, K, rows, classes)``."""
+    """Predicted codes ``(W, K, rows)`` and the vote shares behind them."""
 
-    predictions: npt.NDArray[np.int16]
-    shares: npt.NDArray[np.float64]
+    predictions: npt.NDArray[np.int32]
+    shares: VoteShares
+
+
+def _row_classes(
+    labels: npt.NDArray[np.intp], width: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int32]]:
+    """Each neighbour's column among its row's distinct classes, and those classes
+    ascending (``-1`` pads), so the first maximum is still the smallest class code."""
+    order = np.argsort(labels, axis=1, kind="stable")
+    ordered = np.take_along_axis(labels, order, axis=1)
+    new = np.ones(ordered.shape, dtype=bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    rank = np.cumsum(new, axis=1) - 1
+    classes = np.full((labels.shape[0], width), -1, dtype=np.int32)
+    classes[np.arange(labels.shape[0])[:, None], rank] = ordered
+    columns = np.empty_like(rank)
+    np.put_along_axis(columns, order, rank, axis=1)
+    return columns, classes
 
 
 def vote_every_k(
@@ -56,19 +153,31 @@ def vote_every_k(
     ``predict_proba`` divides them; the class is the ``argmax`` of the summed
     weights themselves, so dividing never changes which class wins.
     Neighbours must be sorted nearest first; ``ks`` may not exceed their count.
+    Rows are voted in blocks of at most :data:`VOTE_CELLS` cumulative counts.
     """
     rows, depth = neighbour_labels.shape
+    width = share_width(n_classes, depth)
+    columns, classes = neighbour_labels, None
+    if width < n_classes:
+        columns, classes = _row_classes(neighbour_labels, width)
     k_index = np.asarray(ks, dtype=np.intp) - 1
-    one_hot = np.zeros((rows, depth, n_classes), dtype=np.float64)
-    one_hot[np.arange(rows)[:, None], np.arange(depth)[None, :], neighbour_labels] = 1.0
-    predictions = np.empty((len(weightings), len(ks), rows), dtype=np.int16)
-    shares = np.empty((len(weightings), len(ks), rows, n_classes), dtype=np.float64)
-    for w, weighting in enumerate(weightings):
-        weight = neighbour_weights(neighbour_distances, weighting)
-        votes = np.cumsum(one_hot * weight[:, :, None], axis=1)[:, k_index, :]  # rows, K, C
-        predictions[w] = votes.argmax(axis=2).T
-        shares[w] = (votes / votes.sum(axis=2, keepdims=True)).transpose(1, 0, 2)
-    return EveryKVotes(predictions, shares)
+    predictions = np.empty((len(weightings), len(ks), rows), dtype=np.int32)
+    shares = np.empty((len(weightings), len(ks), rows, width), dtype=np.float64)
+    weights = [neighbour_weights(neighbour_distances, w) for w in weightings]
+    block = max(1, VOTE_CELLS // max(1, depth * width))
+    for start in range(0, rows, block):
+        stop = min(rows, start + block)
+        n = stop - start
+        one_hot = np.zeros((n, depth, width), dtype=np.float64)
+        one_hot[np.arange(n)[:, None], np.arange(depth)[None, :], columns[start:stop]] = 1.0
+        for w, weight in enumerate(weights):
+            votes = np.cumsum(one_hot * weight[start:stop, :, None], axis=1)[:, k_index, :]
+            winner = votes.argmax(axis=2).T  # K, rows
+            if classes is not None:
+                winner = classes[np.arange(start, stop)[None, :], winner]
+            predictions[w, :, start:stop] = winner
+            shares[w, :, start:stop] = (votes / votes.sum(axis=2, keepdims=True)).transpose(1, 0, 2)
+    return EveryKVotes(predictions, VoteShares(shares, classes))
 
 
 def predict_every_k(
@@ -77,7 +186,7 @@ def predict_every_k(
     ks: Sequence[int],
     weightings: Sequence[str],
     n_classes: int,
-) -> npt.NDArray[np.int16]:
+) -> npt.NDArray[np.int32]:
     """Predicted class codes, shape ``(len(weightings), len(ks), rows)``."""
     votes = vote_every_k(neighbour_labels, neighbour_distances, ks, weightings, n_classes)
     return votes.predictions

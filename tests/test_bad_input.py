@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.cli import _refuse_swallowed_values, build_parser, main
+from stages import flow
 
 CASES: dict[str, tuple[bytes | None, list[str], str]] = {
     # name: (file contents, or None for no file; extra options; expected fragment)
@@ -181,13 +183,28 @@ def identifier_labels(path: Path, rows: int = 3000) -> Path:
     return path
 
 
-def test_a_label_of_identifiers_is_named_before_it_exhausts_memory(
+def test_a_label_of_identifiers_is_named_and_tuned_in_little_memory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """6,000 rows, 5,989 classes: a vote over every class would take rows x k x classes
+    (over 1 GiB a fold); each row's shares keep only its neighbours' classes."""
+    data = identifier_labels(tmp_path / "users.csv", rows=6000)
+    out = tmp_path / "results.json"
+    assert main(["run", str(data), "--quiet", "--out", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("warning:") and "looks like an identifier" in err[0]
+    results = json.loads(out.read_text())
+    assert len(results["dataset"]["classes"]) == 5989
+    assert len(results["candidates"]) == 80
+
+
+def test_votes_that_cannot_fit_are_refused_before_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(flow, "VOTE_BUDGET_BYTES", 1 << 20)
     data = identifier_labels(tmp_path / "users.csv")
     assert main(["run", str(data), "--quiet"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith("warning:") and "looks like an identifier" in err[0]
     assert err[1].startswith("error:") and "would need" in err[1] and "--label" in err[1]
 
 

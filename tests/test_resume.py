@@ -15,6 +15,7 @@ import pytest
 from pipeline.errors import InputError
 from stages.checkpoint import CheckpointFile
 from stages.plan import WorkUnit
+from stages.vote import VoteShares
 from tests.leaks import descendants, wait_for_exit, wait_for_segments_gone
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,9 +142,9 @@ def units(n: int) -> list[WorkUnit]:
     return [WorkUnit(i, "euclidean", 0, 10 * i, 10 * i + 10) for i in range(n)]
 
 
-def shares_of(predictions: np.ndarray, classes: int = 3) -> np.ndarray:
+def shares_of(predictions: np.ndarray, classes: int = 3) -> VoteShares:
     """Vote shares that put everything on the predicted class."""
-    return np.eye(classes)[predictions.astype(np.intp)]
+    return VoteShares(np.eye(classes)[predictions.astype(np.intp)])
 
 
 def test_a_torn_last_line_is_cut_and_a_damaged_middle_line_refused(tmp_path: Path) -> None:
@@ -151,7 +152,7 @@ def test_a_torn_last_line_is_cut_and_a_damaged_middle_line_refused(tmp_path: Pat
     writer = CheckpointFile(path, resume=False)
     writer.begin("run-a", units(3))
     for unit in units(3)[:2]:
-        predictions = np.full((1, 2, 10), unit.id, dtype=np.int16)
+        predictions = np.full((1, 2, 10), unit.id, dtype=np.int32)
         writer.record(unit, predictions, shares_of(predictions))
     writer.close()
     whole = path.read_bytes()
@@ -162,8 +163,8 @@ def test_a_torn_last_line_is_cut_and_a_damaged_middle_line_refused(tmp_path: Pat
     assert plan == units(3) and sorted(done) == [0]  # the checkpoint's plan is followed
     predictions, shares = done[0]
     assert (predictions == 0).all() and predictions.shape == (1, 2, 10)
-    assert np.array_equal(shares, shares_of(predictions))
-    ones = np.ones((1, 2, 10), dtype=np.int16)
+    assert np.array_equal(shares.values, shares_of(predictions).values)
+    ones = np.ones((1, 2, 10), dtype=np.int32)
     reader.record(units(3)[1], ones, shares_of(ones))
     reader.close()
     assert sorted(CheckpointFile(path, resume=True).begin("run-a", units(3))[1]) == [0, 1]
@@ -186,22 +187,22 @@ def test_resume_needs_a_checkpoint() -> None:
 def test_a_record_of_the_wrong_shape_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.ckpt"
     writer = CheckpointFile(path, resume=False)
-    writer.begin("run-a", units(2), (1, 2, 3))
-    three_ks = np.zeros((1, 3, 10), dtype=np.int16)  # three k values, not two
+    writer.begin("run-a", units(2), (1, 2, 3, 3))
+    three_ks = np.zeros((1, 3, 10), dtype=np.int32)  # three k values, not two
     writer.record(units(2)[0], three_ks, shares_of(three_ks))
     writer.close()
     with pytest.raises(
         InputError, match=r":2: unit 0 has shape \(1, 3, 10, 3\), expected \(1, 2, 10, 3\)"
     ):
-        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3))
+        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3, 3))
 
 
 def recorded(path: Path, n: int = 2, classes: int = 3) -> list[str]:
     """A checkpoint of ``n`` units, each unit's predictions its id; its lines."""
     writer = CheckpointFile(path, resume=False)
-    writer.begin("run-a", units(n), (1, 2, classes))
+    writer.begin("run-a", units(n), (1, 2, classes, classes))
     for unit in units(n):
-        predictions = np.full((1, 2, 10), unit.id, dtype=np.int16)
+        predictions = np.full((1, 2, 10), unit.id, dtype=np.int32)
         writer.record(unit, predictions, shares_of(predictions))
     writer.close()
     return path.read_text().splitlines()
@@ -220,10 +221,10 @@ def test_an_edited_record_that_still_decodes_is_refused(tmp_path: Path) -> None:
 
     path = tmp_path / "c.ckpt"
     lines = recorded(path)
-    codes = base64.b64encode(np.full((1, 2, 10), 2, dtype="<i2").tobytes()).decode()
+    codes = base64.b64encode(np.full((1, 2, 10), 2, dtype="<i4").tobytes()).decode()
     rewrite(path, lines, 3, {"predictions": codes})  # other classes, the same shape
     with pytest.raises(InputError, match=r"c.ckpt:3: the record was changed or damaged"):
-        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3))
+        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3, 3))
 
 
 def test_an_edited_header_is_refused(tmp_path: Path) -> None:
@@ -231,7 +232,7 @@ def test_an_edited_header_is_refused(tmp_path: Path) -> None:
     lines = recorded(path)
     rewrite(path, lines, 1, {"units": [[0, "euclidean", 0, 0, 10], [1, "nosuch", 7, 10, 99]]})
     with pytest.raises(InputError, match=r"c.ckpt:1: the header was changed or damaged"):
-        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3))
+        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3, 3))
 
 
 def test_class_codes_the_run_cannot_make_are_refused(tmp_path: Path) -> None:
@@ -239,13 +240,15 @@ def test_class_codes_the_run_cannot_make_are_refused(tmp_path: Path) -> None:
     for code in (-1, 5):
         path = tmp_path / f"c{code}.ckpt"
         writer = CheckpointFile(path, resume=False)
-        writer.begin("run-a", units(1), (1, 2, 3))
+        writer.begin("run-a", units(1), (1, 2, 3, 3))
         writer.record(
-            units(1)[0], np.full((1, 2, 10), code, dtype=np.int16), np.zeros((1, 2, 10, 3))
+            units(1)[0],
+            np.full((1, 2, 10), code, dtype=np.int32),
+            VoteShares(np.zeros((1, 2, 10, 3))),
         )
         writer.close()
         with pytest.raises(InputError, match=r":2: unit 0 holds class codes outside 0..2"):
-            CheckpointFile(path, resume=True).begin("run-a", units(1), (1, 2, 3))
+            CheckpointFile(path, resume=True).begin("run-a", units(1), (1, 2, 3, 3))
 
 
 def test_a_plan_that_does_not_fit_the_run_is_refused(tmp_path: Path) -> None:
@@ -253,10 +256,10 @@ def test_a_plan_that_does_not_fit_the_run_is_refused(tmp_path: Path) -> None:
     recorded(path)
     longer = [*units(2), WorkUnit(2, "euclidean", 0, 20, 30)]  # this run has more rows
     with pytest.raises(InputError, match="does not cover every test row once"):
-        CheckpointFile(path, resume=True).begin("run-a", longer, (1, 2, 3))
+        CheckpointFile(path, resume=True).begin("run-a", longer, (1, 2, 3, 3))
     with pytest.raises(InputError, match="other metrics or scalings"):
         CheckpointFile(path, resume=True).begin(
-            "run-a", [WorkUnit(0, "manhattan", 0, 0, 20)], (1, 2, 3)
+            "run-a", [WorkUnit(0, "manhattan", 0, 0, 20)], (1, 2, 3, 3)
         )
 
 
@@ -274,7 +277,7 @@ def test_a_checkpoint_that_cannot_be_written_is_one_clear_error(
 
     monkeypatch.setattr(checkpoint, "open", refuse, raising=False)
     with pytest.raises(InputError, match=r"c.ckpt: cannot be written \(Permission denied\)"):
-        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3))
+        CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3, 3))
 
 
 def test_kill_9_of_the_whole_process_group_leaves_no_segment(
@@ -302,3 +305,29 @@ def test_kill_9_of_the_whole_process_group_leaves_no_segment(
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(30)
     assert not wait_for_segments_gone(process.pid)
+
+
+def test_shares_of_some_classes_only_round_trip_and_their_codes_are_checked(
+    tmp_path: Path,
+) -> None:
+    """With more classes than neighbours a record holds each row's classes too."""
+    rng = np.random.default_rng(3)
+    classes = np.sort(rng.choice(50, size=(10, 3), replace=False), axis=1).astype(np.int32)
+    classes[0, 2] = -1  # a row whose neighbours hold two classes
+    values = rng.random((1, 2, 10, 3)) * (classes >= 0)
+    predictions = np.repeat(classes[None, None, :, 0], 2, axis=1)
+    path = tmp_path / "sparse.ckpt"
+    writer = CheckpointFile(path, resume=False)
+    writer.begin("run-a", units(1), (1, 2, 50, 3))
+    writer.record(units(1)[0], predictions, VoteShares(values, classes))
+    writer.close()
+    _, done = CheckpointFile(path, resume=True).begin("run-a", units(1), (1, 2, 50, 3))
+    got_predictions, got = done[0]
+    assert got.classes is not None
+    np.testing.assert_array_equal(got_predictions, predictions)
+    np.testing.assert_array_equal(got.classes, classes)
+    np.testing.assert_array_equal(got.values, values)
+    with pytest.raises(InputError, match=r"has shape \(1, 2, 10, 3\), expected \(1, 2, 10, 4\)"):
+        CheckpointFile(path, resume=True).begin("run-a", units(1), (1, 2, 50, 4))
+    with pytest.raises(InputError, match=r"holds class codes outside 0..29"):
+        CheckpointFile(path, resume=True).begin("run-a", units(1), (1, 2, 30, 3))

@@ -21,6 +21,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from pipeline.errors import InputError
 from stages import Dataset, Tuning, tune
 from stages.metrics import sklearn_params
+from stages.results import TuningResult
 from stages.score import SCORES, scores_from_shares
 from tests.stages.test_model import tie_free
 
@@ -36,8 +37,9 @@ PROBA_FUNCTIONS = {  # as scikit-learn's scorers call them on predict_proba
     "roc_auc_ovr": lambda t, p: roc_auc_score(
         t, p[:, 1] if p.shape[1] == 2 else p, multi_class="ovr"
     ),
-    "neg_log_loss": lambda t, p: -log_loss(t, p),
+    "neg_log_loss": lambda t, p: -log_loss(t, p, labels=np.arange(p.shape[1])),
 }
+"""The log loss of a fold that lacks a class is over all the classes the model knows."""
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +50,11 @@ def skewed() -> tuple[np.ndarray, np.ndarray]:
     return X[keep], y[keep]
 
 
-async def test_every_score_of_every_fold_equals_scikit_learns(skewed) -> None:  # type: ignore[no-untyped-def]
-    X, y = skewed
-    data = Dataset(X=X, y=y.astype(np.intp), classes=["a", "b", "c"], source="skewed")
-    result = await tune(
-        data, k=[1, 6, 25], metrics="manhattan,cosine", weights="uniform,distance", workers=2
-    )
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+def assert_every_score_equals_scikit_learns(
+    result: TuningResult, X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """Each candidate's score of each fold is the metric function's on that fold; an AUC
+    scikit-learn cannot compute (a class missing from the fold) is NaN."""
     for row in result.candidates:
         c = row.candidate
         knn = KNeighborsClassifier(
@@ -67,13 +67,49 @@ async def test_every_score_of_every_fold_equals_scikit_learns(skewed) -> None:  
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # undefined precision: 0, as we count it
                     if name in PROBA_FUNCTIONS:
-                        score = PROBA_FUNCTIONS[name](y[test], knn.predict_proba(X[test]))
+                        try:
+                            score = PROBA_FUNCTIONS[name](y[test], knn.predict_proba(X[test]))
+                        except ValueError:
+                            score = np.nan
                     else:
                         score = METRIC_FUNCTIONS[name](y[test], knn.predict(X[test]))
                 expected.append(score)
-            assert row.fold_scores[name] == pytest.approx(expected, abs=1e-12), (c, name)
-            assert row.to_dict()[f"mean_{name}"] == pytest.approx(np.mean(expected), abs=1e-12)
-            assert row.to_dict()[f"std_{name}"] == pytest.approx(np.std(expected), abs=1e-12)
+            got = row.fold_scores[name]
+            assert got == pytest.approx(expected, abs=1e-12, nan_ok=True), (c, name)
+            if np.isfinite(expected).all():
+                mean = row.to_dict()[f"mean_{name}"]
+                assert mean == pytest.approx(np.mean(expected), abs=1e-12)
+                assert row.to_dict()[f"std_{name}"] == pytest.approx(np.std(expected), abs=1e-12)
+
+
+async def test_every_score_of_every_fold_equals_scikit_learns(skewed) -> None:  # type: ignore[no-untyped-def]
+    X, y = skewed
+    data = Dataset(X=X, y=y.astype(np.intp), classes=["a", "b", "c"], source="skewed")
+    result = await tune(
+        data, k=[1, 6, 25], metrics="manhattan,cosine", weights="uniform,distance", workers=2
+    )
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    assert_every_score_equals_scikit_learns(result, X, y, folds)
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class")
+@pytest.mark.parametrize("rare", [False, True])
+async def test_more_classes_than_neighbours_score_as_scikit_learn(rare: bool) -> None:
+    """60 classes and k up to 9: each row's shares hold only its neighbours' classes.
+    Every fold holds every class (the AUC is defined), or, ``rare``, some lack one."""
+    X, _ = tie_free(300, features=4, seed=5)
+    y = np.random.default_rng(5).permutation(np.arange(300) % 60)
+    if rare:
+        y[y == 59] = np.array([59, 59, 0, 1, 2])  # class 59 keeps two rows
+    names = [f"c{i:02d}" for i in range(60)]
+    data = Dataset(X=X, y=y.astype(np.intp), classes=names, source="many")
+    result = await tune(
+        data, k=[1, 4, 9], metrics="euclidean,manhattan", weights="uniform,distance", workers=2
+    )
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    assert_every_score_equals_scikit_learns(result, X, y, folds)
+    auc = np.array([r.fold_scores["roc_auc_ovr"] for r in result.candidates])
+    assert np.isnan(auc).any() == rare
 
 
 @pytest.mark.parametrize(

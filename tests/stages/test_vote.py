@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from stages.vote import neighbour_weights, predict_every_k
+from stages.vote import (
+    VOTE_CELLS,
+    VoteShares,
+    neighbour_weights,
+    predict_every_k,
+    vote_every_k,
+)
 
 
 def reference_predict(
@@ -115,7 +123,7 @@ def test_exact_matches_outvoted_by_near_neighbours_still_win() -> None:
     got = predict_every_k(labels, distances, [1, 2, 5], ["distance", "uniform"], 3)
     assert got[0].tolist() == [[2, 1, 2], [2, 1, 1], [2, 1, 1]]  # distance: ties 1-vs-2 -> 1
     assert got[1].tolist() == [[2, 1, 2], [0, 1, 1], [0, 0, 0]]  # uniform
-    assert got.dtype == np.int16
+    assert got.dtype == np.int32
 
 
 def test_distance_weights_by_hand() -> None:
@@ -133,6 +141,71 @@ def test_classes_missing_from_the_neighbours() -> None:
     got = predict_every_k(labels, distances, [1, 2, 3], ["uniform", "distance"], 5)
     assert got[0].tolist() == [[4, 3], [4, 3], [4, 4]]  # uniform: k=2 ties 3-vs-4 -> 3
     assert got[1].tolist() == [[4, 3], [4, 3], [4, 3]]  # distance: 1 > 1/2 + 1/3
+
+
+def reference_shares(
+    labels: npt.NDArray[np.intp],
+    distances: npt.NDArray[np.float64],
+    ks: list[int],
+    weightings: list[str],
+    n_classes: int,
+) -> npt.NDArray[np.float64]:
+    """Every class's share ``(W, K, rows, classes)``: weights summed, then divided."""
+    shares = np.zeros((len(weightings), len(ks), labels.shape[0], n_classes))
+    for w, weighting in enumerate(weightings):
+        weight = neighbour_weights(distances, weighting)
+        for i, k in enumerate(ks):
+            for r in range(labels.shape[0]):
+                np.add.at(shares[w, i, r], labels[r, :k], weight[r, :k])
+            shares[w, i] /= shares[w, i].sum(axis=1, keepdims=True)
+    return shares
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("n_classes", [12, 500])
+def test_more_classes_than_neighbours_keep_only_the_neighbours_classes(
+    seed: int, n_classes: int
+) -> None:
+    """Each row's shares hold the (at most k_max) classes of its neighbours: the same
+    predictions, ties included, and the same shares as a vote over every class."""
+    rng = np.random.default_rng(seed)
+    labels, distances = sorted_neighbours(rng, 150, 8, n_classes, distinct=3)
+    labels[:, 4:] = labels[:, :4]  # classes recur, so counts tie and sum
+    ks, weightings = [1, 2, 5, 8], ["uniform", "distance"]
+    check_against_reference(labels, distances, ks, weightings, n_classes)
+    votes = vote_every_k(labels, distances, ks, weightings, n_classes)
+    shares = votes.shares
+    assert shares.classes is not None and shares.values.shape == (2, 4, 150, 8)
+    for row, classes in zip(labels, shares.classes, strict=True):
+        distinct = np.unique(row)  # ascending, then -1 pads
+        assert classes.tolist() == [*distinct.tolist(), *[-1] * (8 - distinct.size)]
+    expected = reference_shares(labels, distances, ks, weightings, n_classes)
+    np.testing.assert_allclose(shares.dense(n_classes), expected, rtol=0, atol=1e-12)
+    truth = rng.integers(0, n_classes, 150)
+    np.testing.assert_array_equal(
+        shares.of(truth), shares.dense(n_classes)[:, :, np.arange(150), truth]
+    )
+    for code in (int(labels[0, 0]), n_classes - 1):
+        np.testing.assert_array_equal(shares.column(code), shares.dense(n_classes)[..., code])
+    again = VoteShares.from_dense(expected, 8)
+    np.testing.assert_array_equal(again.dense(n_classes), expected)
+
+
+def test_vote_memory_does_not_grow_with_the_classes() -> None:
+    """An identifier-like label: 40,000 classes, where a vote over every class would
+    take rows x k x classes (2,000 x 30 x 40,000 float64: 19 GB)."""
+    rng = np.random.default_rng(0)
+    labels, distances = sorted_neighbours(rng, 2000, 30, 40_000, distinct=None)
+    tracemalloc.start()
+    try:
+        votes = vote_every_k(labels, distances, list(range(1, 31)), ["uniform", "distance"], 40_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    shares_bytes = votes.shares.values.nbytes
+    assert shares_bytes == 2 * 30 * 2000 * 30 * 8
+    assert peak < shares_bytes + 2 * VOTE_CELLS * 8 + (16 << 20)
+    assert votes.predictions.max() > np.iinfo(np.int16).max  # codes past int16 survive
 
 
 # ---------------------------------------------------------------------------- weights
