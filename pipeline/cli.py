@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -670,8 +671,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except (ClusterLost, WorkerCrashed) as error:  # the pool, before or after the stages ran
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except (MemoryError, RuntimeError) as error:
-        if isinstance(error, RuntimeError) and "can't start new thread" not in str(error):
+    except (MemoryError, RuntimeError, ImportError, OSError) as error:
+        if not _out_of_memory(error):
             raise
         print(
             f"error: out of memory ({str(error) or type(error).__name__}); lower --workers, the "
@@ -682,6 +683,18 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is memory running out: a failed allocation, a thread that cannot
+    start, or a compiled library (NumPy's, SciPy's BLAS) the loader cannot map."""
+    if isinstance(error, MemoryError):
+        return True
+    if isinstance(error, RuntimeError):
+        return "can't start new thread" in str(error)
+    if isinstance(error, OSError) and error.errno == errno.ENOMEM:
+        return True
+    return isinstance(error, ImportError) and "failed to map segment" in str(error)
 
 
 if __name__ == "__main__":

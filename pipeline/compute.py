@@ -44,7 +44,7 @@ import anyio
 from . import worker
 from .cluster import ClusterLost, DaskCluster, Published
 from .errors import InputError
-from .shared import SharedArrays
+from .shared import SharedArrays, guard_semaphores
 from .worker_logs import WorkerLogForwarder
 
 __all__ = ["ClusterLost", "ComputePool", "WorkerCrashed", "default_workers"]
@@ -441,6 +441,11 @@ class ComputePool:
                 self._lifeline[0],
                 self._niceness,
             ),
+        )
+        guard_semaphores(
+            getattr(executor, "_call_queue", None),
+            getattr(executor, "_result_queue", None),
+            self._logs.queue,
         )
         # Starting workers blocks while the forkserver imports its preload list;
         # do it in a thread, overlapping whatever the pipeline does first.

@@ -39,6 +39,7 @@ __all__ = [
     "InlineArray",
     "SharedArrayHandle",
     "SharedArrays",
+    "guard_semaphores",
     "janitor_pid",
     "segment_prefix",
 ]
@@ -53,7 +54,7 @@ long-lived pool that serves many runs does not keep their data mapped."""
 _attached: OrderedDict[str, tuple[shared_memory.SharedMemory, npt.NDArray[Any]]] = OrderedDict()
 
 _JANITOR = """
-import sys, _posixshmem
+import sys, _multiprocessing, _posixshmem
 names = set()
 for line in sys.stdin:
     name = line.strip()
@@ -63,13 +64,16 @@ for line in sys.stdin:
         names.add(name)
 for name in names:
     try:
-        _posixshmem.shm_unlink("/" + name)
+        if name.startswith("sem:"):
+            _multiprocessing.sem_unlink(name[4:])
+        else:
+            _posixshmem.shm_unlink("/" + name)
     except OSError:
         pass
 """
 """Run in a process of its own session: reads the names of segments created (``-name``:
-unlinked by their owner) until its input ends, when the owner has exited or died, and
-unlinks what is left."""
+unlinked by their owner) and of semaphores (``sem:name``) until its input ends, when the
+owner has exited or died, and unlinks what is left (already gone: nothing to do)."""
 
 
 class _Janitor:
@@ -119,6 +123,11 @@ class _Janitor:
         self._names.add(name)
         self._tell(name)
 
+    def semaphore(self, name: str) -> None:
+        """A named semaphore of this process's pool; unlinked at exit by multiprocessing,
+        and by the janitor if the whole group dies."""
+        self.created(f"sem:{name}")
+
     def unlinked(self, name: str) -> None:
         self._names.discard(name)
         self._tell(f"-{name}")
@@ -131,6 +140,22 @@ class _Janitor:
 
 
 _janitor = _Janitor()
+
+
+def guard_semaphores(*queues: object) -> None:
+    """Have the janitor unlink the named semaphores of these multiprocessing queues
+    should every process of the group be killed, the resource tracker with them.
+
+    The names are read from the queues' locks (``_rlock``, ``_wlock``, ``_sem``, as
+    CPython's ``Queue`` and ``SimpleQueue`` hold them): multiprocessing offers no other
+    way to learn them.
+    """
+    for queue in queues:
+        for attribute in ("_rlock", "_wlock", "_sem"):
+            semlock = getattr(getattr(queue, attribute, None), "_semlock", None)
+            name = getattr(semlock, "name", None)
+            if isinstance(name, str) and name:
+                _janitor.semaphore(name)
 
 
 def janitor_pid() -> int | None:

@@ -7,6 +7,8 @@ failures are raised where they happen, and the command's answer is checked.
 
 from __future__ import annotations
 
+import importlib.abc
+import sys
 import threading
 
 import pytest
@@ -42,3 +44,24 @@ def test_memory_running_out_as_the_pool_starts_is_one_line_and_exit_1(
         "error: out of memory (MemoryError); lower --workers, the number of --k values or "
         "the data's size, or raise the memory limit (ulimit -v)"
     ]
+
+
+class _Unmappable(importlib.abc.MetaPathFinder):
+    """What the loader says when a limit leaves no room to map a compiled library."""
+
+    def find_spec(self, name: str, *args: object) -> None:
+        if name == "stages.tuning":
+            raise ImportError(
+                "libscipy_openblas-6cdc3b4a.so: failed to map segment from shared object"
+            )
+
+
+def test_a_library_that_cannot_be_mapped_is_one_line_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delitem(sys.modules, "stages.tuning", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_Unmappable(), *sys.meta_path])
+    assert main(["run", "--quiet", "--k", "1-3"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: out of memory (libscipy_openblas-6cdc3b4a.so: failed")

@@ -16,7 +16,7 @@ from pipeline.errors import InputError
 from stages.checkpoint import CheckpointFile
 from stages.plan import WorkUnit
 from stages.vote import VoteShares
-from tests.leaks import descendants, wait_for_exit, wait_for_segments_gone
+from tests.leaks import SHM_DIR, descendants, wait_for_exit, wait_for_segments_gone
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONS = ["--k", "1-30", "--weights", "uniform,distance", "--workers", "2", "--quiet"]
@@ -280,14 +280,20 @@ def test_a_checkpoint_that_cannot_be_written_is_one_clear_error(
         CheckpointFile(path, resume=True).begin("run-a", units(2), (1, 2, 3, 3))
 
 
+def semaphores() -> set[str]:
+    """Named POSIX semaphores (multiprocessing's queues and locks), by their files."""
+    return {p.name for p in SHM_DIR.iterdir() if p.name.startswith("sem.")}
+
+
 def test_kill_9_of_the_whole_process_group_leaves_no_segment(
     data_file: Path, tmp_path: Path
 ) -> None:
     """What ``docker kill`` and ``timeout -s KILL`` do: every process of the group dies
     at once, multiprocessing's resource tracker too; the segment janitor, in a session of
-    its own, still unlinks the run's shared memory."""
+    its own, still unlinks the run's shared memory and the pool's semaphores."""
     import os
 
+    already = semaphores()
     checkpoint = tmp_path / "run.ckpt"
     command = [sys.executable, "-m", "pipeline", "run", str(data_file), *OPTIONS]
     process = subprocess.Popen(
@@ -302,9 +308,15 @@ def test_kill_9_of_the_whole_process_group_leaves_no_segment(
         assert process.poll() is None, "the run ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    pools = semaphores() - already
+    assert pools, "the pool's queues hold named semaphores"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(30)
     assert not wait_for_segments_gone(process.pid)
+    deadline = time.monotonic() + 10
+    while semaphores() & pools and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not semaphores() & pools
 
 
 def test_shares_of_some_classes_only_round_trip_and_their_codes_are_checked(
