@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import stat
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 import aiofiles
+
+from .abandonable import run_abandonable
 
 __all__ = [
     "atomic_text_file",
@@ -106,6 +109,29 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write(path, write)
 
 
+class _WrittenThrough:
+    """A device or FIFO written through, each call in an abandonable thread: a FIFO's
+    ``open`` waits for a reader and its writes for a reader that keeps up, and neither
+    may keep an interrupted command alive (as threads of aiofiles' executor would)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> _WrittenThrough:
+        opening = functools.partial(open, path, "w", encoding="utf-8", newline="")
+        return cls(await run_abandonable(opening))
+
+    async def write(self, text: str) -> int:
+        return await run_abandonable(self._stream.write, text)
+
+    async def flush(self) -> None:
+        await run_abandonable(self._stream.flush)
+
+    async def close(self) -> None:
+        await run_abandonable(self._stream.close)
+
+
 @contextlib.asynccontextmanager
 async def atomic_text_file(path: str | os.PathLike[str]) -> AsyncIterator[Any]:
     """An :mod:`aiofiles` text stream whose file appears at ``path`` only once complete.
@@ -115,9 +141,12 @@ async def atomic_text_file(path: str | os.PathLike[str]) -> AsyncIterator[Any]:
     block ends, and removed if it ends with an error or a cancellation.
     """
     if is_special_file(path):
-        async with aiofiles.open(path, "w", encoding="utf-8", newline="") as through:
+        through = await _WrittenThrough.open(path)
+        try:
             yield through
             await through.flush()
+        finally:
+            await through.close()
         return
     target = _replaced(path)
     handle, temporary = tempfile.mkstemp(

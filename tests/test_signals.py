@@ -82,6 +82,70 @@ def test_events_to_a_fifo_nobody_reads_still_let_ctrl_c_end_the_command(
     assert "Traceback" not in stderr
 
 
+def wait_until_opening_a_fifo(pid: int, deadline_seconds: float = 60.0) -> None:
+    """Until a thread of ``pid`` waits in ``open()`` for a FIFO's reader (the kernel's
+    ``wait_for_partner``); where /proc hides that, a few seconds."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        assert Path(f"/proc/{pid}").exists(), "the command ended before it opened its output"
+        waits = set()
+        for task in Path(f"/proc/{pid}/task").glob("*/wchan"):
+            try:
+                waits.add(task.read_text())
+            except OSError:
+                continue
+        if "wait_for_partner" in waits:
+            return
+        if waits <= {"0", ""} and time.monotonic() > deadline - deadline_seconds + 4:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the command never opened its output")
+
+
+@pytest.fixture(scope="module")
+def iris_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A model of Iris, and samples for it (Iris's features)."""
+    from sklearn.datasets import load_iris
+
+    from pipeline.cli import main
+
+    folder = tmp_path_factory.mktemp("model")
+    model, samples = folder / "iris.model", folder / "samples.csv"
+    assert main(["run", "--quiet", "--k", "1-5", "--save-model", str(model)]) == 0
+    iris = load_iris(as_frame=True)
+    iris.data.to_csv(samples, index=False)
+    return model, samples
+
+
+@pytest.mark.parametrize("output", ["run --out", "run --save-model", "predict --out"])
+def test_an_output_fifo_nobody_reads_still_lets_ctrl_c_end_the_command(
+    output: str, tmp_path: Path, iris_model: tuple[Path, Path]
+) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    command, option = output.split()
+    model, samples = iris_model
+    arguments = ["--k", "1-3"] if command == "run" else [str(model), str(samples)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", command, *arguments, "--quiet", option, str(fifo)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until_opening_a_fifo(process.pid)
+        family = descendants(process.pid)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)  # ended, not left waiting for a reader
+    finally:
+        process.kill()  # a command that hangs is a failure, not a process left behind
+        process.wait()
+    assert process.returncode == 130, stderr
+    assert stderr.strip() == "interrupted"
+    assert not wait_for_exit(family)
+
+
 def test_a_signal_ignored_at_the_start_stays_ignored(tmp_path: Path) -> None:
     """``nohup`` ignores SIGHUP: the run must go on when the terminal goes away."""
     out = tmp_path / "results.json"
