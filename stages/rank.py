@@ -60,6 +60,10 @@ class RankedCandidate:
     scoring: str = "accuracy"
     pooled_scores: dict[str, float] = field(default_factory=dict)
     """Leave-one-out only: every score over all out-of-fold predictions at once."""
+    confusion: list[list[int]] | None = None
+    """Test rows by true class (rows) and predicted class (columns), summed over every
+    fold, in the data set's class order; None until all the candidate's folds are in, or
+    beyond :data:`stages.score.CONFUSION_CLASSES` classes."""
 
     def mean(self, name: str) -> float:
         return float(np.mean(self.fold_scores[name]))
@@ -92,6 +96,7 @@ class RankedCandidate:
             entry[f"fold_{name}"] = [_number(v) for v in values]
         for name, value in self.pooled_scores.items():
             entry[f"pooled_{name}"] = _number(value)
+        entry["confusion_matrix"] = self.confusion
         return entry
 
 
@@ -144,6 +149,7 @@ class Leaderboard:
         self._live_means = np.full(candidates, np.nan)
         self._cells_done = 0
         self._cells: set[tuple[int, int]] = set()
+        self._confusion: dict[int, npt.NDArray[np.int64]] = {}  # search -> (W, K, C, C)
 
     @property
     def accuracy(self) -> npt.NDArray[np.float64]:
@@ -164,6 +170,8 @@ class Leaderboard:
             self.scores[name][scores.search, :, :, scores.fold] = values
         for name, values in (scores.pooled or {}).items():
             self.pooled_scores[name][scores.search] = values
+        if scores.confusion is not None:
+            self._confusion[scores.search] = scores.confusion
         if self._hits_sum is not None and self._fold_sizes is not None:
             hits = np.rint(scores.accuracy * self._fold_sizes[scores.fold]).astype(np.int64)
             if self._hits_sum.dtype == object:
@@ -275,9 +283,20 @@ class Leaderboard:
                     if self.pooled and not np.isnan(pooled["accuracy"][index])
                     else {}
                 ),
+                confusion=self._confusion_of(int(index)),
             )
             for rank, index in zip(ranks, order, strict=True)
         ]
+
+    def _confusion_of(self, index: int) -> list[list[int]] | None:
+        per_search = len(self.space.weights) * len(self.space.ks)
+        search, cell = divmod(index, per_search)
+        confusion = self._confusion.get(search)
+        if confusion is None:
+            return None
+        w, k = divmod(cell, len(self.space.ks))
+        matrix: list[list[int]] = confusion[w, k].tolist()
+        return matrix
 
     def best(self) -> tuple[int, float] | None:
         """Index and mean ranking score of the current leader, without building the table."""

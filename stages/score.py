@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,7 @@ from .neighbours import UnitOutput
 from .vote import VoteShares, share_width
 
 __all__ = [
+    "CONFUSION_CLASSES",
     "CONFUSION_SCORES",
     "SCORES",
     "SHARE_SCORES",
@@ -57,6 +59,10 @@ CONFUSION_SCORES = (
 SHARE_SCORES = ("roc_auc_ovr", "neg_log_loss")
 """Scores of the vote shares (``predict_proba``)."""
 
+CONFUSION_CLASSES = 100
+"""Most classes for which each candidate's confusion matrix (summed over folds) is kept:
+beyond, classes x classes counts per candidate would outgrow everything else a run holds."""
+
 SCORES = CONFUSION_SCORES + SHARE_SCORES
 """Every score a candidate carries per fold (scikit-learn's scorer names); ``--scoring``
 picks the one that ranks."""
@@ -76,6 +82,9 @@ class FoldScores:
     pooled: dict[str, npt.NDArray[np.float64]] | None = None
     """Every score over all folds' predictions at once, on the search's last fold of a
     pooled (leave-one-out) board."""
+    confusion: npt.NDArray[np.int64] | None = None
+    """The search's confusion matrices summed over all its folds, ``(W, K, true, predicted)``,
+    on its last fold, for up to :data:`CONFUSION_CLASSES` classes."""
 
     @property
     def accuracy(self) -> npt.NDArray[np.float64]:
@@ -337,6 +346,11 @@ class Scoreboard:
         self.pooled = pooled
         self._open: dict[tuple[int, int], _Tally] = {}  # (search, fold) -> its tally
         self._pooled: dict[int, _Tally] = {}
+        self._confusion: dict[int, npt.NDArray[np.int64]] = {}  # search -> over its folds
+        self._keeps_confusion = n_classes <= CONFUSION_CLASSES
+        self._confusion_codes = (np.arange(len(weights) * len(ks)) * n_classes).reshape(
+            len(weights), len(ks), 1
+        )
 
     def add(self, output: UnitOutput) -> list[FoldScores]:
         """Count one unit's predictions; return the (fold, search) pairs it completed."""
@@ -345,6 +359,8 @@ class Scoreboard:
         folds = self._fold_of_position[unit.start : unit.stop]
         predictions = output.predictions.astype(np.intp)  # (W, K, rows)
         shares = output.shares
+        if self._keeps_confusion:
+            self._count_confusion(search, self._truth[unit.start : unit.stop], predictions)
         if self.pooled:
             tally = self._pooled.get(search)
             if tally is None:
@@ -365,10 +381,22 @@ class Scoreboard:
             if self._seen[search, fold] == self._fold_sizes[fold]:
                 del self._open[(search, fold)]
                 scored.append(FoldScores(fold, search, tally.scores(self._counted)))
-        if scored and self.pooled and (self._seen[search] == self._fold_sizes).all():
-            pooled = self._pooled.pop(search).scores(self._counted)
-            scored[-1] = dataclasses.replace(scored[-1], pooled=pooled)
+        if scored and (self._seen[search] == self._fold_sizes).all():
+            final: dict[str, Any] = {"confusion": self._confusion.pop(search, None)}
+            if self.pooled:
+                final["pooled"] = self._pooled.pop(search).scores(self._counted)
+            scored[-1] = dataclasses.replace(scored[-1], **final)
         return scored
+
+    def _count_confusion(
+        self, search: int, truth: npt.NDArray[np.intp], predictions: npt.NDArray[np.intp]
+    ) -> None:
+        c = self._classes
+        confusion = self._confusion.get(search)
+        if confusion is None:
+            confusion = self._confusion[search] = np.zeros((*self._grid, c, c), dtype=np.int64)
+        codes = ((self._confusion_codes + truth) * c + predictions).ravel()
+        confusion += np.bincount(codes, minlength=confusion.size).reshape(confusion.shape)
 
     def _tally(self, truth: npt.NDArray[np.intp]) -> _Tally:
         return _Tally(truth, self._grid, self._classes, self._width)

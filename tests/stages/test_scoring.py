@@ -9,6 +9,7 @@ import pytest
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
+    confusion_matrix,
     f1_score,
     log_loss,
     precision_score,
@@ -17,12 +18,14 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import GridSearchCV, LeaveOneOut, StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from pipeline.errors import InputError
 from stages import Dataset, Tuning, tune
 from stages.metrics import sklearn_params
 from stages.results import TuningResult
-from stages.score import SCORES, scores_from_shares
+from stages.score import CONFUSION_CLASSES, SCORES, scores_from_shares
 from tests.stages.test_model import tie_free
 
 METRIC_FUNCTIONS = {
@@ -190,8 +193,53 @@ async def test_leave_one_out_pools_every_score_and_ranks_by_the_pooled_one() -> 
             else:
                 want = METRIC_FUNCTIONS[name](y, predicted)
             assert entry[f"pooled_{name}"] == pytest.approx(want, abs=1e-12), (c, name)
+        assert entry["confusion_matrix"] == confusion_matrix(y, predicted).tolist()
         assert entry["mean_roc_auc_ovr"] is None  # each one-row fold's AUC is undefined
         assert row.mean_score == entry["pooled_f1_macro"]
     pooled = [e["pooled_f1_macro"] for e in entries]
     assert pooled == sorted(pooled, reverse=True)
     assert entries[0]["rank"] == 1
+
+
+@pytest.mark.parametrize("scale", [None, "standard"])
+async def test_each_candidates_confusion_matrix_is_scikit_learns_summed_over_folds(
+    skewed: tuple[np.ndarray, np.ndarray], scale: str | None
+) -> None:
+    """Rows the true class, columns the predicted one, in the data set's class order,
+    including the rare class that large k never predicts."""
+    X, y = skewed
+    data = Dataset(X=X, y=y.astype(np.intp), classes=["a", "b", "c"], source="skewed")
+    result = await tune(
+        data,
+        k=[1, 6, 25],
+        metrics="manhattan,cosine",
+        weights="uniform,distance",
+        scale=scale,
+        workers=2,
+    )
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    for row in result.candidates:
+        c = row.candidate
+        knn = KNeighborsClassifier(
+            n_neighbors=c.k, weights=c.weights, algorithm="brute", **sklearn_params(c.metric)
+        )
+        model = knn if scale is None else make_pipeline(StandardScaler(), knn)
+        want = sum(
+            confusion_matrix(
+                y[test], model.fit(X[train], y[train]).predict(X[test]), labels=[0, 1, 2]
+            )
+            for train, test in folds
+        )
+        assert row.to_dict()["confusion_matrix"] == want.tolist(), c
+    assert any(m[2][2] == 0 for m in (r.confusion for r in result.candidates) if m), (
+        "a candidate that never predicts the rare class"
+    )
+
+
+async def test_too_many_classes_for_confusion_matrices_give_none() -> None:
+    X, _ = tie_free(CONFUSION_CLASSES * 3 + 3, features=4, seed=2)
+    y = np.arange(X.shape[0]) % (CONFUSION_CLASSES + 1)
+    names = [f"c{i}" for i in range(CONFUSION_CLASSES + 1)]
+    data = Dataset(X=X, y=y.astype(np.intp), classes=names, source="many")
+    result = await tune(data, k=[1, 2], metrics="euclidean", cv="kfold:3", workers=1)
+    assert all(row.to_dict()["confusion_matrix"] is None for row in result.candidates)
