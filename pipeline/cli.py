@@ -14,8 +14,11 @@ import asyncio
 import contextlib
 import errno
 import functools
+import importlib.util
+import json
 import logging
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -223,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--save-model", type=_output, metavar="FILE", help="write the best model to FILE"
     )
     run.add_argument(
+        "--report",
+        type=_output,
+        metavar="FILE.html",
+        help="write an HTML page of the tuning, figures inline (needs the report extra)",
+    )
+    run.add_argument(
         "--top", type=_positive, default=10, help="leaderboard rows to print (default: 10)"
     )
     run.add_argument(
@@ -272,6 +281,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--events", type=_output, help="write every event as a JSON line here")
     predict.add_argument(
         "--log-to", metavar="tcp://HOST:PORT", help="stream every event to a log consumer"
+    )
+
+    report = commands.add_parser("report", help="draw a results JSON as one HTML page")
+    report.add_argument("results", type=Path, help="a results JSON written by run --out")
+    report.add_argument(
+        "--out",
+        type=_output,
+        metavar="FILE.html",
+        help="the page to write (default: RESULTS with the suffix .html)",
     )
 
     logs = commands.add_parser(
@@ -466,7 +484,61 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
     if args.save_model is not None:
         path = args.save_model
         written |= _write_or_say("--save-model", path, lambda: result.model().save(path))
+    if args.report is not None:
+        page, command = args.report, shlex.join(["python", "-m", "pipeline", *args.argv])
+        with interrupts.shield():
+            from stages.report import write_report
+        results = result.to_dict()
+        written |= _write_or_say(
+            "--report", page, lambda: write_report(results, page, command=command)
+        )
     return written
+
+
+def _require_matplotlib(option: str) -> None:
+    """Refuse a report before the work when its figures cannot be drawn."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError(f"{option}: needs matplotlib; pip install 'knn-pipeline[report]'")
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    source: Path = args.results
+    out: Path = args.out if args.out is not None else source.with_suffix(".html")
+    _refuse_one_file_twice({"RESULTS": source}, {"--out": out})
+    _check_out_path(out)
+    _require_matplotlib("report")
+    results = _read_results(source)
+    with interrupts.shield():
+        from stages.report import write_report
+    return _write_or_say("--out", out, lambda: write_report(results, out))
+
+
+def _read_results(path: Path) -> dict[str, Any]:
+    """A results JSON object, or one line saying what is wrong with the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(
+            f"{path}: no such file; give a results JSON written by run --out"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise InputError(f"{path}: cannot be read ({reason})") from None
+    try:
+        results: Any = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{path}:{error.lineno}:{error.colno}: not JSON ({error.msg}); "
+            "give a results JSON written by run --out"
+        ) from None
+    candidates = results.get("candidates") if isinstance(results, dict) else None
+    if not isinstance(candidates, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("params"), dict) for c in candidates
+    ):
+        raise InputError(
+            f"{path}: not a results JSON (no candidates); give one written by run --out"
+        )
+    return dict(results)
 
 
 def _write_or_say(option: str, path: Path, write: Callable[[], None]) -> int:
@@ -525,12 +597,16 @@ def _run_command(args: argparse.Namespace) -> int:
         {
             "--out": args.out,
             "--save-model": args.save_model,
+            "--report": args.report,
             "--events": args.events,
             **({} if args.resume else {"--checkpoint": args.checkpoint}),
         },
     )
     _check_out_path(args.out)
     _check_out_path(args.save_model, "--save-model")
+    _check_out_path(args.report, "--report")
+    if args.report is not None:
+        _require_matplotlib("--report")
     _check_out_path(args.events, "--events")
     _check_out_path(args.checkpoint, "--checkpoint")
     _prepare_workers(args)
@@ -652,12 +728,15 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _refuse_swallowed_values(parser, args)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command, to reproduce it
     _show_warnings()
     try:
         if args.command == "run":
             return _run_command(args)
         if args.command == "predict":
             return _predict_command(args)
+        if args.command == "report":
+            return _report_command(args)
         return _logs_command(args)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
