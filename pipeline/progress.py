@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .events import NewBest, RunStarted, Subscription, UnitDone
+from .events import NewBest, RunFinished, RunStarted, Subscription, UnitDone
 
 __all__ = ["show_progress"]
 
@@ -69,26 +69,39 @@ async def _live(events: Subscription, console: Console) -> None:
                 bar.update(task, completed=event.done, total=event.total, rate=f"{rate:.1f}/s")
             elif isinstance(event, NewBest):
                 bar.update(task, best=_describe_best(event.params, event.mean_score))
+            elif isinstance(event, RunFinished) and event.best and event.best_score is not None:
+                bar.update(task, best=_describe_best(event.best, event.best_score))
 
 
 async def _plain(events: Subscription, stream: TextIO) -> None:
+    """A line every couple of seconds, and the last one when the run has finished: the
+    last units' scores can still change the leader, so only ``run_finished`` names the
+    one the final table shows."""
     started = time.monotonic()
     last_line = started
     best = ""
+    done = total = 0
     async for event in events:
         if isinstance(event, NewBest):
             best = _describe_best(event.params, event.mean_score)
-        if not isinstance(event, UnitDone):
-            continue
-        now = time.monotonic()
-        if now - last_line < PLAIN_INTERVAL_SECONDS and event.done != event.total:
-            continue
-        last_line = now
-        elapsed = now - started
-        rate = event.done / max(elapsed, 1e-9)
-        eta = (event.total - event.done) / rate if rate > 0 else 0.0
-        stream.write(
-            f"progress: {event.done}/{event.total} units ({100 * event.done / event.total:.0f}%), "
-            f"{rate:.1f} units/s, ETA {eta:.0f} s; {best}\n"
-        )
-        stream.flush()
+        elif isinstance(event, RunFinished):
+            if event.best is not None and event.best_score is not None:
+                best = _describe_best(event.best, event.best_score)
+            if total:
+                _write_line(stream, done, total, time.monotonic() - started, best)
+        elif isinstance(event, UnitDone):
+            done, total = event.done, event.total
+            now = time.monotonic()
+            if now - last_line >= PLAIN_INTERVAL_SECONDS and done != total:
+                last_line = now
+                _write_line(stream, done, total, now - started, best)
+
+
+def _write_line(stream: TextIO, done: int, total: int, elapsed: float, best: str) -> None:
+    rate = done / max(elapsed, 1e-9)
+    eta = (total - done) / rate if rate > 0 else 0.0
+    stream.write(
+        f"progress: {done}/{total} units ({100 * done / total:.0f}%), "
+        f"{rate:.1f} units/s, ETA {eta:.0f} s; {best}\n"
+    )
+    stream.flush()
