@@ -341,6 +341,12 @@ def _refuse_one_file_twice(inputs: dict[str, Any], outputs: dict[str, Path | Non
         seen[identity] = option
 
 
+SINK_EVENTS = 1 << 18
+"""Events a command's sink may fall behind by before progress events are dropped: the
+sinks keep up (one writer thread for files, a buffered sender for TCP), but the ranking
+announces a fold's candidates in one burst, thousands under leave-one-out."""
+
+
 def _sinks(args: argparse.Namespace) -> list[tuple[str, Sink]]:
     """The event sinks the options ask for (checked before the run starts)."""
     sinks: list[tuple[str, Sink]] = []
@@ -392,7 +398,10 @@ async def _watched(
     Returns the job's result, or None and the exit status when it was
     interrupted; and EXIT_FAILED if a sink lost events (else EXIT_OK).
     """
-    watching = [asyncio.create_task(run_sink(name, sink, job.subscribe())) for name, sink in sinks]
+    watching = [
+        asyncio.create_task(run_sink(name, sink, job.subscribe(SINK_EVENTS)))
+        for name, sink in sinks
+    ]
     main_task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     previous = {

@@ -268,6 +268,11 @@ class Subscription:
         self._bus = bus
         self._limit = limit
         self._buffer: deque[Event] = deque()
+        # The droppable events queued, oldest first, and those dropped while queued (by
+        # id; skipped when their turn comes): making room costs the same however many
+        # events wait, where a search of the buffer would cost its length each time.
+        self._droppable: deque[Event] = deque()
+        self._skipped: set[int] = set()
         self._wakeup = asyncio.Event()
         self._closed = False
         self.dropped = 0
@@ -276,16 +281,16 @@ class Subscription:
         """Queue ``event`` without blocking, dropping a progress event if full."""
         if self._closed:
             return
-        if len(self._buffer) >= self._limit:
+        if len(self._buffer) - len(self._skipped) >= self._limit:
             if event.droppable:
                 self.dropped += 1
                 return
-            for i, queued in enumerate(self._buffer):
-                if queued.droppable:
-                    del self._buffer[i]
-                    self.dropped += 1
-                    break
+            if self._droppable:  # the oldest progress event makes room
+                self._skipped.add(id(self._droppable.popleft()))
+                self.dropped += 1
         self._buffer.append(event)
+        if event.droppable:
+            self._droppable.append(event)
         self._wakeup.set()
 
     def close(self) -> None:
@@ -297,13 +302,21 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Event:
-        while not self._buffer:
-            if self._closed:
-                self._bus.unsubscribe(self)
-                raise StopAsyncIteration
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        return self._buffer.popleft()
+        while True:
+            while not self._buffer:
+                if self._closed:
+                    self._bus.unsubscribe(self)
+                    raise StopAsyncIteration
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            event = self._buffer.popleft()
+            if not event.droppable:
+                return event
+            if id(event) in self._skipped:
+                self._skipped.discard(id(event))
+                continue
+            self._droppable.popleft()  # it is the oldest droppable still queued
+            return event
 
     async def __aenter__(self) -> Subscription:
         return self

@@ -93,3 +93,13 @@ def test_dask_benchmark_runs_and_every_configuration_agrees() -> None:
     assert done.returncode == 0, done.stderr
     assert "leaderboards equal everywhere: yes" in done.stdout
     assert "bytes to workers" in done.stdout and "dask local:2" in done.stdout
+
+
+def test_events_benchmark_runs_and_every_sink_gets_every_event() -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "events_cost.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "--events FILE holds every unit_done: yes" in done.stdout
+    assert "--log-to holds every unit_done: yes" in done.stdout

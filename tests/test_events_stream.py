@@ -232,3 +232,21 @@ def test_a_bad_log_target_is_refused_with_exit_2(target: str) -> None:
     from pipeline.cli import main
 
     assert main(["run", "--log-to", target]) == 2
+
+
+def test_events_of_a_leave_one_out_run_are_all_in_the_file(tmp_path: Path) -> None:
+    """A fold's candidates are announced in one burst (thousands of events per unit under
+    leave-one-out): the file still holds every event, progress included."""
+    events = tmp_path / "events.jsonl"
+    command = [sys.executable, "-m", "pipeline", "run", "--cv", "loo", "--quiet"]
+    done = subprocess.run(
+        [*command, "--events", str(events)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in events.read_text().splitlines()]
+    kinds = [r["kind"] for r in records]
+    planned = next(r["units_total"] for r in records if r["kind"] == "run_started")
+    assert kinds[-1] == "run_finished"
+    assert kinds.count("unit_done") == planned
+    assert kinds.count("candidate_scored") == 80 * 150  # every candidate, every row's fold
+    assert records[-1]["events_dropped"] == 0

@@ -75,3 +75,24 @@ async def test_a_malformed_log_call_does_not_reach_the_run(
     received = [event async for event in events]
     assert reported == [record]
     assert [event.message for event in received if event.kind == "log"] == ["fine"]
+
+
+async def test_a_full_buffer_drops_the_oldest_progress_first_and_keeps_the_order() -> None:
+    """Room for a result is made from the oldest progress event queued, at any depth."""
+    bus = EventBus()
+    sub = bus.subscribe(limit=4)
+    for i in range(3):
+        bus.emit(progress(bus, i))
+    results = [
+        NewBest(run_id=bus.run_id, params={"k": k}, mean_score=0.5, folds_done=1)
+        for k in range(2000)
+    ]
+    for event in results[:2]:
+        bus.emit(event)
+    bus.emit(progress(bus, 3))  # full: a progress event arriving now is dropped itself
+    for event in results[2:]:
+        bus.emit(event)
+    bus.close()
+    got = [e async for e in sub]
+    assert got == results  # every progress event made room, or was dropped itself
+    assert sub.dropped == 4 and len(got) == 2000
