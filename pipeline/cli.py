@@ -299,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen", default="127.0.0.1:18842", help="HOST:PORT (default: 127.0.0.1:18842)"
     )
     logs.add_argument("--out", default="-", help="file to append JSON lines to, or - for stdout")
+    logs.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics of what arrives at http://HOST:PORT/metrics "
+        "(PORT alone: 127.0.0.1; needs the metrics extra)",
+    )
     return parser
 
 
@@ -660,10 +666,11 @@ def _quiet_dask() -> None:
 
 
 def _logs_command(args: argparse.Namespace) -> int:
-    from .logserver import parse_listen, run_log_server
+    from .logserver import parse_listen, parse_metrics, run_log_server
 
     try:
         host, port = parse_listen(args.listen)
+        metrics = None if args.metrics is None else parse_metrics(args.metrics)
     except ValueError as error:
         raise InputError(str(error)) from None
     if args.out != "-":
@@ -672,8 +679,13 @@ def _logs_command(args: argparse.Namespace) -> int:
     def ready(address: tuple[str, int]) -> None:
         print(f"listening on {address[0]}:{address[1]}, appending to {args.out}", file=sys.stderr)
 
+    def metrics_ready(address: tuple[str, int]) -> None:
+        print(f"serving metrics on http://{address[0]}:{address[1]}/metrics", file=sys.stderr)
+
     try:
-        return run_log_server(host, port, args.out, ready=ready)
+        return run_log_server(
+            host, port, args.out, ready=ready, metrics=metrics, metrics_ready=metrics_ready
+        )
     except OSError as error:
         raise InputError(
             f"--listen {args.listen}: cannot listen ({error.strerror or error}); "

@@ -33,6 +33,10 @@ a non-zero status.
 On stop the server stops listening, half-closes every connection (a polite producer then
 closes its side) and keeps reading each one until EOF or until it has been quiet for a
 moment, so everything producers sent before the stop is written.
+
+With ``metrics`` the server also counts what it accepts, rejects and holds open as
+Prometheus metrics (see :mod:`pipeline.log_metrics`) and serves them over HTTP until it
+stops; ``prometheus_client`` is imported only then.
 """
 
 from __future__ import annotations
@@ -48,9 +52,12 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from .log_metrics import LogMetrics, MetricsServer
 
 __all__ = [
     "DEFAULT_HOST",
@@ -60,6 +67,7 @@ __all__ = [
     "LogServerStats",
     "encode_record",
     "parse_listen",
+    "parse_metrics",
     "run_log_server",
     "serve_logs",
 ]
@@ -81,6 +89,7 @@ _REPORT_LINES = 10_000
 _CHUNK = 64 * 1024
 _QUIET_GRACE = 0.2
 _LISTEN_USAGE = "--listen expects HOST:PORT, e.g. 127.0.0.1:18842"
+_METRICS_USAGE = "--metrics expects HOST:PORT or PORT, e.g. 127.0.0.1:18843"
 
 
 @dataclass
@@ -175,13 +184,20 @@ def _finite(text: str) -> float:
 def encode_record(line: bytes) -> bytes | None:
     """Return ``line`` re-serialised as one compact JSON line if it holds a JSON object
     (strict JSON: no ``NaN``, ``Infinity`` or numbers beyond a double's range)."""
+    read = _read_record(line)
+    return None if read is None else read[1]
+
+
+def _read_record(line: bytes) -> tuple[dict[str, Any], bytes] | None:
+    """The object ``line`` holds and its output line (parsed once, for metrics too)."""
     try:
         obj = json.loads(line.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
         if not isinstance(obj, dict):
             return None
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii") + b"\n"
+        out = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii") + b"\n"
     except (ValueError, RecursionError):
         return None
+    return obj, out
 
 
 class _Writer:
@@ -317,8 +333,10 @@ class _LogServer:
         max_connections: int,
         first_line_timeout: float = DEFAULT_FIRST_LINE_TIMEOUT,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        metrics: LogMetrics | None = None,
     ) -> None:
         self.stats = LogServerStats()
+        self._metrics = metrics
         self._sink = sink
         self._report = report
         self._max_line_bytes = max_line_bytes
@@ -341,7 +359,9 @@ class _LogServer:
         conn = _Connection(peer, host, writer, now)
         task = asyncio.get_running_loop().create_task(self._serve(reader, conn))
         self._active[task] = conn
-        task.add_done_callback(self._forget)
+        task.add_done_callback(self._forget)  # runs even for a task cancelled unstarted
+        if self._metrics is not None:
+            self._metrics.connection_opened()
 
     def _make_room(self, now: float) -> bool:
         """At the limit, close the connection idle longest (idle a second or more)."""
@@ -439,17 +459,24 @@ class _LogServer:
 
     async def _write(self, conn: _Connection, lines: list[bytes | None]) -> None:
         out: list[bytes] = []
+        metrics = self._metrics
         for line in lines:
             conn.lines += 1
             if line is None:
                 conn.oversized += 1
+                if metrics is not None:
+                    metrics.rejected("oversized")
             elif not line.strip():
                 continue
-            elif (record := encode_record(line)) is None:
+            elif (read := _read_record(line)) is None:
                 conn.rejected += 1
+                if metrics is not None:
+                    metrics.rejected("bad")
             else:
-                out.append(record)
+                out.append(read[1])
                 conn.accepted += 1
+                if metrics is not None:
+                    metrics.accepted(read[0])
         if out:
             await self._sink.put(b"".join(out))  # waits while the output is behind
 
@@ -467,6 +494,8 @@ class _LogServer:
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._active.pop(task, None)
+        if self._metrics is not None:
+            self._metrics.connection_closed()
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._say(f"logs: connection handler failed: {exc!r}")
 
@@ -509,6 +538,8 @@ async def serve_logs(
     drain_timeout: float = 2.0,
     first_line_timeout: float = DEFAULT_FIRST_LINE_TIMEOUT,
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+    metrics: tuple[str, int] | None = None,
+    metrics_ready: Callable[[tuple[str, int]], None] | None = None,
 ) -> LogServerStats:
     """Serve producers until ``stop`` is set (or the task is cancelled); return the totals.
 
@@ -516,6 +547,10 @@ async def serve_logs(
     bound address once listening, so port 0 can be used. Summaries go to ``report``
     (stderr when None, looked up at call time so redirection is honoured). On stop,
     connections get up to ``drain_timeout`` seconds to deliver what they already sent.
+
+    ``metrics`` is the ``(host, port)`` to serve Prometheus metrics on (port 0: any free
+    one, given to ``metrics_ready`` once bound), from the start until the server stops;
+    :class:`InputError` when it cannot be bound or ``prometheus_client`` is missing.
     """
     if max_line_bytes < 1:
         raise ValueError("max_line_bytes must be at least 1")
@@ -526,7 +561,7 @@ async def serve_logs(
     stop = stop if stop is not None else asyncio.Event()
     report = report if report is not None else sys.stderr
 
-    with contextlib.ExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
         sink = _open_sink(out, stack)
         records = _Writer(sink.write, sink.flush, limit=_SINK_BUFFER_BYTES, lossy=False)
         reports = _Writer(
@@ -535,16 +570,22 @@ async def serve_logs(
             limit=_REPORT_LINES,
             lossy=True,
         )
-        state = _LogServer(
-            records,
-            reports,
-            max_line_bytes=max_line_bytes,
-            idle_timeout=idle_timeout,
-            max_connections=max_connections,
-            first_line_timeout=first_line_timeout,
-            max_buffered_bytes=max_buffered_bytes,
-        )
         try:
+            counting: LogMetrics | None = None
+            exporter: MetricsServer | None = None
+            if metrics is not None:
+                counting, exporter = await _serve_metrics(*metrics)
+                stack.push_async_callback(asyncio.to_thread, exporter.close)  # closed last
+            state = _LogServer(
+                records,
+                reports,
+                max_line_bytes=max_line_bytes,
+                idle_timeout=idle_timeout,
+                max_connections=max_connections,
+                first_line_timeout=first_line_timeout,
+                max_buffered_bytes=max_buffered_bytes,
+                metrics=counting,
+            )
             server = await asyncio.start_server(state.on_connect, host, port)
         except BaseException:
             records.close(drain_timeout)
@@ -554,6 +595,8 @@ async def serve_logs(
             if ready is not None:
                 name = server.sockets[0].getsockname()
                 ready((str(name[0]), int(name[1])))
+            if exporter is not None and metrics_ready is not None:
+                metrics_ready(exporter.address)
             await stop.wait()
         finally:
             server.close()
@@ -575,7 +618,20 @@ async def serve_logs(
     return state.stats
 
 
-def _open_sink(out: str, stack: contextlib.ExitStack) -> BinaryIO:
+async def _serve_metrics(host: str, port: int) -> tuple[LogMetrics, MetricsServer]:
+    """Fresh metrics, served on ``host:port``; ``prometheus_client`` is imported only here."""
+    try:
+        from .log_metrics import LogMetrics, serve_metrics
+    except ImportError as error:
+        raise InputError(
+            f"--metrics: needs prometheus_client ({error}); "
+            "install it with pip install 'knn-pipeline[metrics]'"
+        ) from None
+    counting = LogMetrics()
+    return counting, await serve_metrics(counting, host, port)
+
+
+def _open_sink(out: str, stack: contextlib.AsyncExitStack) -> BinaryIO:
     """The output: ``-`` for stdout, else a file opened for appending (one clear error)."""
     if out == "-":
         stdout = sys.stdout
@@ -614,6 +670,8 @@ def run_log_server(
     ready: Callable[[tuple[str, int]], None] | None = None,
     report: TextIO | None = None,
     drain_timeout: float = 2.0,
+    metrics: tuple[str, int] | None = None,
+    metrics_ready: Callable[[tuple[str, int]], None] | None = None,
 ) -> int:
     """Run :func:`serve_logs` until SIGINT or SIGTERM; return the exit status (1 when
     writing the output failed, else 0)."""
@@ -640,6 +698,8 @@ def run_log_server(
                 stop=stop,
                 report=report,
                 drain_timeout=drain_timeout,
+                metrics=metrics,
+                metrics_ready=metrics_ready,
             )
         finally:
             for sig in installed:
@@ -657,41 +717,58 @@ def parse_listen(
     spec: str, default_host: str = DEFAULT_HOST, default_port: int = DEFAULT_PORT
 ) -> tuple[str, int]:
     """Parse ``HOST:PORT``, ``:PORT``, ``PORT`` or ``HOST`` (IPv6 as ``[ADDR]:PORT``)."""
+    return _parse_address(spec, default_host, default_port, _LISTEN_USAGE)
+
+
+def parse_metrics(spec: str, default_host: str = DEFAULT_HOST) -> tuple[str, int]:
+    """Parse ``--metrics``: ``HOST:PORT``, ``:PORT`` or ``PORT`` (IPv6 as ``[ADDR]:PORT``).
+
+    The port has no default (no port is the obvious one for metrics); the host defaults
+    to loopback, so metrics are not served beyond this machine unless asked for.
+    """
+    return _parse_address(spec, default_host, None, _METRICS_USAGE)
+
+
+def _parse_address(
+    spec: str, default_host: str, default_port: int | None, usage: str
+) -> tuple[str, int]:
     text = spec.strip()
     if not text:
-        raise _listen_error(spec, "empty")
+        raise _address_error(usage, spec, "empty")
     if text.startswith("["):
         host, bracket, tail = text[1:].partition("]")
         if not bracket or (tail and not tail.startswith(":")):
-            raise _listen_error(spec, "unbalanced brackets")
-        port = _listen_port(spec, tail[1:]) if tail else default_port
-        _check_ipv6(spec, host)
+            raise _address_error(usage, spec, "unbalanced brackets")
+        port = _port(usage, spec, tail[1:]) if tail else default_port
+        _check_ipv6(usage, spec, host)
     elif text.isascii() and text.isdigit():
-        host, port = default_host, _listen_port(spec, text)
+        host, port = default_host, _port(usage, spec, text)
     elif text.count(":") > 1:
         host, port = text, default_port
-        _check_ipv6(spec, host)
+        _check_ipv6(usage, spec, host)
     else:
         name, colon, port_text = text.partition(":")
         host = name or default_host
-        port = _listen_port(spec, port_text) if colon else default_port
+        port = _port(usage, spec, port_text) if colon else default_port
     if any(ch.isspace() or ch in "/?#@[]" for ch in host):
-        raise _listen_error(spec, f"bad host {host!r}")
+        raise _address_error(usage, spec, f"bad host {host!r}")
+    if port is None:
+        raise _address_error(usage, spec, "no port")
     return host, port
 
 
-def _listen_error(spec: str, why: str) -> ValueError:
-    return ValueError(f"{_LISTEN_USAGE} (got {spec!r}: {why})")
+def _address_error(usage: str, spec: str, why: str) -> ValueError:
+    return ValueError(f"{usage} (got {spec!r}: {why})")
 
 
-def _listen_port(spec: str, text: str) -> int:
+def _port(usage: str, spec: str, text: str) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) > 65535:
-        raise _listen_error(spec, "port must be a number in 0..65535")
+        raise _address_error(usage, spec, "port must be a number in 0..65535")
     return int(text)
 
 
-def _check_ipv6(spec: str, host: str) -> None:
+def _check_ipv6(usage: str, spec: str, host: str) -> None:
     try:
         ipaddress.IPv6Address(host)
     except ValueError:
-        raise _listen_error(spec, f"bad IPv6 address {host!r}") from None
+        raise _address_error(usage, spec, f"bad IPv6 address {host!r}") from None
