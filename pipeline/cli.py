@@ -28,7 +28,7 @@ from typing import Any, NoReturn, TypeVar
 from .cluster import ClusterLost
 from .compute import WorkerCrashed, prestart_forkserver
 from .errors import InputError
-from .files import file_identity
+from .files import file_identity, is_special_file
 from .interrupts import TERMINATING, interrupts
 from .logclient import SenderStats, parse_log_target
 from .progress import show_progress
@@ -90,6 +90,16 @@ def _non_negative(text: str) -> int:
 
 
 @_a_value
+def _count(text: str) -> int:
+    """A whole number, 0 or more."""
+    if text.strip() == "0":
+        return 0
+    try:
+        return _positive(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more") from None
+
+
 def _workers(text: str) -> int:
     value = _positive(text)
     if value > MAX_WORKERS:
@@ -255,6 +265,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--resume", action="store_true", help="continue the run recorded in --checkpoint FILE"
+    )
+    run.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="log the tuning to MLflow: a directory, file: URI or http(s):// server "
+        "(default ./mlruns; write --mlflow=URI; needs the mlflow extra)",
+    )
+    run.add_argument(
+        "--mlflow-top",
+        type=_count,
+        default=5,
+        metavar="N",
+        help="MLflow child runs for the N best candidates (default: 5)",
     )
     run.add_argument("--events", type=_output, help="write every event as a JSON line to this file")
     run.add_argument(
@@ -494,18 +519,38 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         return interrupted
     result.print_table(args.top)  # first: a failed write below must not cost the results
     written = lost
+    artifacts: list[Path] = []  # the files written, for MLflow
     if args.out is not None:
-        written |= _write_or_say("--out", args.out, lambda: result.write_json(args.out))
+        failed = _write_or_say("--out", args.out, lambda: result.write_json(args.out))
+        written |= failed
+        artifacts += [] if failed else [args.out]
     if args.save_model is not None:
         path = args.save_model
-        written |= _write_or_say("--save-model", path, lambda: result.model().save(path))
+        failed = _write_or_say("--save-model", path, lambda: result.model().save(path))
+        written |= failed
+        artifacts += [] if failed else [path]
     if args.report is not None:
         page, command = args.report, shlex.join(["python", "-m", "pipeline", *args.argv])
         with interrupts.shield():
             from stages.report import write_report
         results = result.to_dict()
-        written |= _write_or_say(
+        failed = _write_or_say(
             "--report", page, lambda: write_report(results, page, command=command)
+        )
+        written |= failed
+        artifacts += [] if failed else [page]
+    if args.mlflow is not None:
+        with interrupts.shield():
+            from stages.mlflow_log import log_tuning
+        options = {**tuning.params(), "scoring": args.scoring}
+        # a failure is one warning, and the exit status stays what the run earned
+        await asyncio.to_thread(
+            log_tuning,
+            result,
+            options=options,
+            uri=args.mlflow or None,
+            top=args.mlflow_top,
+            artifacts=[a for a in artifacts if not is_special_file(a)],
         )
     return written
 
@@ -622,6 +667,8 @@ def _run_command(args: argparse.Namespace) -> int:
     _check_out_path(args.report, "--report")
     if args.report is not None:
         _require_matplotlib("--report")
+    if args.mlflow is not None and importlib.util.find_spec("mlflow") is None:
+        raise InputError("--mlflow: needs MLflow; pip install 'knn-pipeline[mlflow]'")
     _check_out_path(args.events, "--events")
     _check_out_path(args.checkpoint, "--checkpoint")
     _prepare_workers(args)
