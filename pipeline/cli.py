@@ -90,16 +90,6 @@ def _non_negative(text: str) -> int:
 
 
 @_a_value
-def _count(text: str) -> int:
-    """A whole number, 0 or more."""
-    if text.strip() == "0":
-        return 0
-    try:
-        return _positive(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 0 or more") from None
-
-
 def _workers(text: str) -> int:
     value = _positive(text)
     if value > MAX_WORKERS:
@@ -276,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--mlflow-top",
-        type=_count,
+        type=_non_negative,
         default=5,
         metavar="N",
         help="MLflow child runs for the N best candidates (default: 5)",
@@ -555,6 +545,20 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
     return written
 
 
+def _refuse_data_as_uri(uri: str) -> None:
+    """``run --mlflow wine.csv`` takes the data for the URI (``--mlflow``'s value is
+    optional) and would tune Iris: refuse a URI that names data."""
+    data_like = uri in ("wine", "breast_cancer", "digits") or (
+        Path(uri).suffix.lower() in (".csv", ".gz", ".npy", ".npz", ".tsv", ".txt")
+        and Path(uri).is_file()
+    )
+    if data_like:
+        raise InputError(
+            f"--mlflow {uri}: looks like the data, taken as the MLflow URI; "
+            f"write --mlflow=URI, or put DATA before --mlflow"
+        )
+
+
 def _require_matplotlib(option: str) -> None:
     """Refuse a report before the work when its figures cannot be drawn."""
     if importlib.util.find_spec("matplotlib") is None:
@@ -570,7 +574,17 @@ def _report_command(args: argparse.Namespace) -> int:
     results = _read_results(source)
     with interrupts.shield():
         from stages.report import write_report
-    return _write_or_say("--out", out, lambda: write_report(results, out))
+
+    def write() -> None:
+        try:
+            write_report(results, out)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise InputError(
+                f"{source}: not a results JSON ({type(error).__name__}: {error}); "
+                "give one written by run --out"
+            ) from None
+
+    return _write_or_say("--out", out, write)
 
 
 def _read_results(path: Path) -> dict[str, Any]:
@@ -669,6 +683,8 @@ def _run_command(args: argparse.Namespace) -> int:
         _require_matplotlib("--report")
     if args.mlflow is not None and importlib.util.find_spec("mlflow") is None:
         raise InputError("--mlflow: needs MLflow; pip install 'knn-pipeline[mlflow]'")
+    if args.mlflow and args.data == "iris" and "iris" not in args.argv:
+        _refuse_data_as_uri(args.mlflow)
     _check_out_path(args.events, "--events")
     _check_out_path(args.checkpoint, "--checkpoint")
     _prepare_workers(args)
@@ -841,7 +857,13 @@ def _out_of_memory(error: BaseException) -> bool:
         return "can't start new thread" in str(error)
     if isinstance(error, OSError) and error.errno == errno.ENOMEM:
         return True
-    return isinstance(error, ImportError) and "failed to map segment" in str(error)
+    refused = ("Operation not permitted", "Permission denied")  # noexec, SELinux: not memory
+    text = str(error)
+    return (
+        isinstance(error, ImportError)
+        and "failed to map segment" in text
+        and not any(reason in text for reason in refused)
+    )
 
 
 if __name__ == "__main__":

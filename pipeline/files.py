@@ -142,11 +142,12 @@ async def atomic_text_file(path: str | os.PathLike[str]) -> AsyncIterator[Any]:
     """
     if is_special_file(path):
         through = await _WrittenThrough.open(path)
-        try:
-            yield through
-            await through.flush()
-        finally:
-            await through.close()
+        # Closed only after a whole write: after an error or a cancellation a write may
+        # still be blocked holding the stream, and closing it would wait for that write.
+        # The abandoned stream ends with the process.
+        yield through
+        await through.flush()
+        await through.close()
         return
     target = _replaced(path)
     handle, temporary = tempfile.mkstemp(

@@ -260,7 +260,8 @@ class LogMetrics:
 
     def _remove(self, run_id: str) -> None:
         for gauge in (self._units_done, self._units_planned, self._best_score):
-            gauge.remove(run_id)
+            with contextlib.suppress(KeyError):  # a run need not have every series
+                gauge.remove(run_id)
 
 
 def _count(value: object) -> int | None:

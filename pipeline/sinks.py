@@ -60,6 +60,10 @@ async def run_sink(name: str, sink: Sink, subscription: Subscription) -> Any:
 FLUSH_SECONDS = 0.5
 """The longest an event waits in the writer before it is flushed to the file."""
 
+WAITING_LINES = 1 << 16
+"""Lines queued for the writer, at most: if it stalls (a slow disk, a FIFO whose reader
+pauses), the sink waits and the subscription's own bound applies, never memory."""
+
 
 def write_jsonl(path: str | os.PathLike[str]) -> Sink:
     """A sink that writes every event as one JSON line to ``path``.
@@ -72,21 +76,29 @@ def write_jsonl(path: str | os.PathLike[str]) -> Sink:
     """
 
     async def sink(events: Subscription) -> int:
-        lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        lines: queue.Queue[str | None] = queue.Queue(WAITING_LINES)
         writing = asyncio.ensure_future(run_abandonable(_write_lines, path, lines))
+        async def queue_line(line: str | None) -> None:
+            while not writing.done():  # a stalled writer: wait here, not in memory
+                try:
+                    lines.put_nowait(line)
+                    return
+                except queue.Full:
+                    await asyncio.sleep(FLUSH_SECONDS / 10)
+
         try:
             async for event in events:
+                await queue_line(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
                 if writing.done():
                     break  # the write failed: its error is the result
-                lines.put(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
         finally:
-            lines.put(None)
+            await queue_line(None)
         return await writing
 
     return sink
 
 
-def _write_lines(path: str | os.PathLike[str], lines: queue.SimpleQueue[str | None]) -> int:
+def _write_lines(path: str | os.PathLike[str], lines: queue.Queue[str | None]) -> int:
     """Write ``lines`` until ``None``, in batches; the number of lines written."""
     written = 0
     try:

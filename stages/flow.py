@@ -36,7 +36,7 @@ from .neighbours import UnitInputs, UnitOutput, compute_unit
 from .partition import CvSpec, Folds, make_folds
 from .plan import LOCAL_TASK_SECONDS, WorkUnit, pairs_for, plan_units
 from .rank import Leaderboard, RankedCandidate
-from .score import FoldScores, Scoreboard
+from .score import CONFUSION_CLASSES, FoldScores, Scoreboard
 from .search_space import SearchSpace
 from .vote import VoteShares, share_width
 
@@ -290,6 +290,8 @@ def _check_vote_memory(dataset: Dataset, folds: Folds, space: SearchSpace) -> No
         rows = dataset.rows  # leave-one-out keeps every row's shares for the pooled scores
     grid = len(space.ks) * len(space.weights)
     tallies = (open_folds + len(space.searches)) * grid * classes * 2
+    if classes <= CONFUSION_CLASSES:  # each search's confusion matrices, summed over folds
+        tallies += len(space.searches) * grid * classes * classes
     needed = (rows * grid * share_width(classes, space.k_max) + tallies) * 8
     if needed > VOTE_BUDGET_BYTES:
         raise InputError(

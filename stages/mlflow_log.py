@@ -111,9 +111,12 @@ def log_tuning(
             # The package first: a submodule already imported would be found on its own.
             import mlflow.tracking
         except ImportError as error:
-            missing = (error.name or "").split(".")[0] == "mlflow"
-            reason = "not installed" if missing else f"cannot be imported ({error})"
-            raise InputError(f"MLflow is {reason}; install it with {INSTALL_HINT}") from None
+            if (error.name or "").split(".")[0] == "mlflow":
+                raise InputError(
+                    f"MLflow is not installed; install it with {INSTALL_HINT}"
+                ) from None
+            log.warning("MLflow cannot be imported (%s); the tuning was not logged", error)
+            return None
         with _silenced(_NOISY_LOGGERS):  # after the import, which sets MLflow's levels
             client_class = mlflow.tracking.MlflowClient
             return _log(client_class, target, result, options, top, artifacts, experiment, run_name)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -367,10 +367,15 @@ class Scoreboard:
                 tally = self._pooled[search] = self._tally(self._truth)
             tally.add(unit.start, predictions, shares)
         scored = []
+        one_row = self._one_row_scores(unit.start, folds, predictions, shares)
         # positions run fold after fold: each fold's are one slice of the unit
         edges = [0, *(np.flatnonzero(np.diff(folds)) + 1), folds.size]
         for first, last in itertools.pairwise(edges):
             fold = int(folds[first])
+            if one_row is not None and self._fold_sizes[fold] == 1:
+                self._seen[search, fold] += 1
+                scored.append(FoldScores(fold, search, one_row(first)))
+                continue
             begin, end = self._fold_start[fold], self._fold_start[fold + 1]
             tally = self._open.get((search, fold))
             if tally is None:
@@ -388,6 +393,32 @@ class Scoreboard:
             scored[-1] = dataclasses.replace(scored[-1], **final)
         return scored
 
+    def _one_row_scores(
+        self,
+        start: int,
+        folds: npt.NDArray[np.intp],
+        predictions: npt.NDArray[np.intp],
+        shares: VoteShares,
+    ) -> Callable[[int], dict[str, npt.NDArray[np.float64]]] | None:
+        """Scores of the unit's one-row folds (leave-one-out) at a position, or None if it
+        has none: of one row every confusion score is its hit (1 or 0), its AUC is
+        undefined and its log loss that of its true class's share. No tally needed,
+        which with many classes would cost more than all the rest."""
+        if not (self._fold_sizes[folds] == 1).any():
+            return None
+        truth = self._truth[start : start + folds.size]
+        hits = (predictions == truth).astype(np.float64)
+        eps = np.finfo(np.float64).eps
+        losses = np.log(np.clip(shares.of(truth), eps, 1 - eps))
+        undefined = np.full(self._grid, np.nan)
+
+        def scores(position: int) -> dict[str, npt.NDArray[np.float64]]:
+            hit = hits[..., position]
+            found = {name: hit for name in CONFUSION_SCORES}
+            return {**found, "roc_auc_ovr": undefined, "neg_log_loss": losses[..., position]}
+
+        return scores
+
     def _count_confusion(
         self, search: int, truth: npt.NDArray[np.intp], predictions: npt.NDArray[np.intp]
     ) -> None:
@@ -396,7 +427,7 @@ class Scoreboard:
         if confusion is None:
             confusion = self._confusion[search] = np.zeros((*self._grid, c, c), dtype=np.int64)
         codes = ((self._confusion_codes + truth) * c + predictions).ravel()
-        confusion += np.bincount(codes, minlength=confusion.size).reshape(confusion.shape)
+        np.add.at(confusion.reshape(-1), codes, 1)
 
     def _tally(self, truth: npt.NDArray[np.intp]) -> _Tally:
         return _Tally(truth, self._grid, self._classes, self._width)

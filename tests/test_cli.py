@@ -72,7 +72,9 @@ def test_results_json_follows_the_contract(iris_run) -> None:  # type: ignore[no
         "mean_f1_macro",
     }  # version 1's fields, unchanged, and every score's mean, std and per-fold values
     expected_keys |= {f"{part}_{name}" for name in SCORES for part in ("mean", "std", "fold")}
+    expected_keys.add("confusion_matrix")
     assert all(set(c) == expected_keys for c in candidates)
+    assert all(sum(map(sum, c["confusion_matrix"])) == 150 for c in candidates)
     for c in candidates:
         assert c["mean_accuracy"] == pytest.approx(np.mean(c["fold_accuracy"]), abs=1e-15)
         assert len(c["fold_f1_weighted"]) == 5

@@ -147,3 +147,31 @@ def test_events_onto_a_full_disk_say_what_was_lost_and_fail(
     assert "k-NN leaderboard" in out
     assert "error: --events /dev/full: writing stopped after 0 events" in err
     assert "later events were lost" in err
+
+
+async def test_a_fifo_whose_reader_stops_reading_still_lets_the_writer_be_cancelled(
+    tmp_path: Path,
+) -> None:
+    """A write blocked on a full pipe holds the stream: cancelling must not wait to close it."""
+    import asyncio
+
+    from pipeline.files import atomic_text_file
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # open, and never read
+    try:
+
+        async def write() -> None:
+            async with atomic_text_file(fifo) as stream:
+                for _ in range(64):
+                    await stream.write("x" * 65536)  # the pipe holds 64 KiB
+
+        task = asyncio.create_task(write())
+        await asyncio.sleep(0.5)
+        assert not task.done(), "the write should be blocked on the full pipe"
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=10)
+        assert done, "cancelling waited for the blocked write"
+    finally:
+        os.close(reader)

@@ -173,3 +173,20 @@ def test_a_report_aimed_at_an_input_is_refused_before_the_work(
     assert main(["run", str(data), "--quiet", "--report", str(data)]) == 2
     assert "--report" in capsys.readouterr().err
     assert data.read_bytes() == before
+
+
+def test_results_missing_what_the_report_draws_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for number, body in enumerate(
+        [
+            '{"candidates": [{"params": {}}]}',
+            '{"candidates": [{"params": {"k": 1, "metric": "euclidean", "weights": "uniform"}}]}',
+        ]
+    ):
+        results = tmp_path / f"partial{number}.json"
+        results.write_text(body)
+        assert main(["report", str(results)]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith(f"error: {results}: not a results JSON (KeyError"), error
+        assert "\n" not in error

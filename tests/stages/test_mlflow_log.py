@@ -400,4 +400,13 @@ def test_mlflow_top_below_zero_is_refused(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit) as exited:
         main(["run", "--mlflow", "--mlflow-top", "-1"])
     assert exited.value.code == 2
-    assert "--mlflow-top: '-1' is not a whole number of 0 or more" in capsys.readouterr().err
+    assert "--mlflow-top: '-1' must be 0 or more" in capsys.readouterr().err
+
+
+def test_data_taken_for_the_mlflow_uri_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--mlflow`` takes an optional value: ``run --mlflow wine`` would tune Iris."""
+    from pipeline.cli import main
+
+    assert main(["run", "--mlflow", "wine"]) == 2
+    error = capsys.readouterr().err
+    assert "--mlflow wine: looks like the data" in error and "--mlflow=URI" in error
