@@ -55,12 +55,12 @@ def counts(lines: list[str]) -> tuple[int, int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="iris, k 1..9, two runs each")
+    parser.add_argument("--quick", action="store_true", help="iris, k 1..9, one run each")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     run = [sys.executable, "-m", "pipeline", "run", "--cv", "loo", "--quiet", "--top", "1"]
     if args.quick:
         run += ["iris", "--k", "1-9"]
-        args.repeat = 2
+        args.repeat = 1
     else:
         run += ["wine", "--weights", "uniform,distance"]
     print(header("knn-pipeline: the cost of --events and --log-to", ROOT))
