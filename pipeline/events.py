@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 __all__ = [
+    "EVENT_TYPES",
     "SCHEMA_VERSION",
     "SILENT",
     "CandidateScored",
@@ -183,19 +184,23 @@ SILENT = StageEvents(None, "")
 """Events of a stage run without a bus: dropped."""
 
 
+EVENT_TYPES: tuple[type[Event], ...] = (
+    RunStarted,
+    StageProgress,
+    UnitDone,
+    CandidateScored,
+    NewBest,
+    RunFinished,
+    RunFailed,
+    Log,
+)
+"""Every kind of event, in the order the schema lists them."""
+
+
 def schema() -> dict[str, dict[str, str]]:
     """Every event kind and its fields with their JSON types (documented in README.md)."""
     kinds: dict[str, dict[str, str]] = {}
-    for cls in (
-        RunStarted,
-        StageProgress,
-        UnitDone,
-        CandidateScored,
-        NewBest,
-        RunFinished,
-        RunFailed,
-        Log,
-    ):
+    for cls in EVENT_TYPES:
         hints = typing.get_type_hints(cls)
         fields = {"v": "integer", "kind": "string"}
         fields.update({f.name: _json_type(hints[f.name]) for f in dataclasses.fields(cls)})

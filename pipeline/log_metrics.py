@@ -35,16 +35,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from .errors import InputError
-from .events import (
-    CandidateScored,
-    Log,
-    NewBest,
-    RunFailed,
-    RunFinished,
-    RunStarted,
-    StageProgress,
-    UnitDone,
-)
+from .events import EVENT_TYPES, NewBest, RunFailed, RunFinished, RunStarted, UnitDone
 
 __all__ = [
     "DEFAULT_KEEP_FINISHED",
@@ -56,19 +47,7 @@ __all__ = [
     "serve_metrics",
 ]
 
-KINDS = tuple(
-    cls.kind
-    for cls in (
-        RunStarted,
-        StageProgress,
-        UnitDone,
-        CandidateScored,
-        NewBest,
-        RunFinished,
-        RunFailed,
-        Log,
-    )
-)
+KINDS = tuple(cls.kind for cls in EVENT_TYPES)
 """Event kinds counted under their own label; anything else is ``other``."""
 OTHER_KIND = "other"
 DEFAULT_KEEP_FINISHED = 100

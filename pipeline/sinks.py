@@ -78,6 +78,7 @@ def write_jsonl(path: str | os.PathLike[str]) -> Sink:
     async def sink(events: Subscription) -> int:
         lines: queue.Queue[str | None] = queue.Queue(WAITING_LINES)
         writing = asyncio.ensure_future(run_abandonable(_write_lines, path, lines))
+
         async def queue_line(line: str | None) -> None:
             while not writing.done():  # a stalled writer: wait here, not in memory
                 try:

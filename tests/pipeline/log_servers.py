@@ -57,3 +57,14 @@ async def wait_until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), HANG_GUARD)
+
+
+async def send(writer: asyncio.StreamWriter, *lines: bytes) -> None:
+    writer.write(b"".join(lines))
+    await writer.drain()
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pipeline.errors import InputError
 from pipeline.log_metrics import LogMetrics
 from pipeline.logserver import parse_metrics, run_log_server, serve_logs
-from tests.pipeline.log_servers import HANG_GUARD, Server, running_server, wait_until
+from tests.pipeline.log_servers import HANG_GUARD, Server, close, running_server, send, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -137,17 +137,6 @@ def event(kind: str, run_id: str, **fields: Any) -> bytes:
 async def connect(port: int) -> asyncio.StreamWriter:
     _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), HANG_GUARD)
     return writer
-
-
-async def send(writer: asyncio.StreamWriter, *lines: bytes) -> None:
-    writer.write(b"".join(lines))
-    await writer.drain()
-
-
-async def close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
 
 
 def refuses(address: tuple[str, int]) -> bool:

@@ -17,7 +17,7 @@ from pipeline.logserver import (
     encode_record,
     parse_listen,
 )
-from tests.pipeline.log_servers import HANG_GUARD, running_server, wait_until
+from tests.pipeline.log_servers import HANG_GUARD, close, running_server, send, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,17 +35,6 @@ async def wait_for_records(path: Path, count: int) -> list[dict[str, Any]]:
 
 async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), HANG_GUARD)
-
-
-async def send(writer: asyncio.StreamWriter, *lines: bytes) -> None:
-    writer.write(b"".join(lines))
-    await writer.drain()
-
-
-async def close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
 
 
 def line(obj: object) -> bytes:
