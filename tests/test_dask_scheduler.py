@@ -56,11 +56,18 @@ class Cluster:
         }
 
     def stop(self) -> None:
+        """Asked to end (Dask's processes then unlink their semaphores), killed if not."""
         self.running = False
         for process in self.processes:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
 
 
 def start_cluster(
