@@ -11,16 +11,14 @@ import asyncio
 
 from pipeline import ComputePool, EventBus, Pipeline, SharedArrays
 from stages.flow import (
-    Plan,
+    RankStage,
     load_stage,
     neighbours_stage,
     partition_stage,
     plan_stage,
-    rank_stage,
     score_stage,
 )
 from stages.partition import parse_cv
-from stages.rank import Leaderboard, RankedCandidate
 from stages.search_space import SearchSpace
 
 
@@ -29,11 +27,6 @@ async def main() -> None:
         ks=(1, 3, 5, 7, 9), metrics=("euclidean", "chebyshev"), weights=("uniform", "distance")
     )
     bus = EventBus()
-    boards: dict[int, Leaderboard] = {}
-    latest: list[RankedCandidate] = []
-
-    def board(plan: Plan) -> Leaderboard:
-        return boards.setdefault(id(plan), Leaderboard(plan.space, len(plan.folds.folds)))
 
     async def count_events() -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -51,40 +44,40 @@ async def main() -> None:
                 pipe.channel("predictions"),
                 pipe.channel("scores"),
             )
-            pipe.stage("load", load_stage, datasets, "wine")
+            pipe.stage("load", load_stage, datasets.sender, "wine")
             pipe.stage(
                 "partition",
                 partition_stage,
-                datasets,
-                folds,
+                datasets.receiver,
+                folds.sender,
                 cv=parse_cv("kfold:3"),
                 seed=1,
                 space=space,
             )
             pipe.stage(
-                "plan", plan_stage, folds, units, space=space, shared=shared, workers=pool.workers
+                "plan",
+                plan_stage,
+                folds.receiver,
+                units.sender,
+                space=space,
+                shared=shared,
+                workers=pool.workers,
             )
             pipe.stage(
                 "neighbours",
                 neighbours_stage,
-                units,
-                predictions,
+                units.receiver,
+                predictions.sender,
                 pool=pool,
                 events=pipe.events_for("neighbours"),
             )
-            pipe.stage("score", score_stage, predictions, scores)
-            pipe.stage(
-                "rank",
-                rank_stage,
-                scores,
-                board=board,
-                events=pipe.events_for("rank"),
-                on_update=lambda ranked: latest.__setitem__(slice(None), ranked),
-            )
+            pipe.stage("score", score_stage, predictions.receiver, scores.sender)
+            rank = RankStage(events=pipe.events_for("rank"))  # owns the leaderboard
+            pipe.stage("rank", rank, scores.receiver)
             await pipe.run()
     bus.close()
     counts = await counting
-    for row in latest[:3]:
+    for row in rank.ranked()[:3]:
         print(
             f"{row.rank:>2}  k={row.candidate.k:<2} {row.candidate.metric:<10} "
             f"{row.candidate.weights:<8} {row.mean_accuracy:.4f}"

@@ -1,51 +1,65 @@
-"""Bounded channels between stages, with an explicit end of stream.
+"""Bounded channels between stages: anyio's memory object streams, with a name.
 
 A channel is the only way two stages talk. It is bounded, so a fast producer
-waits for a slow consumer and memory stays flat, and it ends when the producer
-closes it: no value a user could send means "stop".
+waits for a slow consumer and memory stays flat. It has two ends, each with
+its own open count: the stream ends when every sending end is closed (the
+receiver's ``async for`` stops; no value a user could send means "stop"), and
+a sender whose receivers have all closed their ends gets
+:class:`BrokenResourceError` from its next ``send``, instead of waiting for
+ever on a full channel nobody reads.
+
+Built on :func:`anyio.create_memory_object_stream`, which has exactly these
+semantics (and ``clone()`` for several producers or consumers); this module
+adds the name and the depth that progress events report. Its names:
+
+- :class:`Channel`: a named pair of ends, with its depth.
+- :data:`Sender` and :data:`Receiver`: the two ends (anyio's
+  ``MemoryObjectSendStream`` and ``MemoryObjectReceiveStream``).
+- :class:`EndOfStream`: ``receive()`` once every sender is closed and the
+  channel is drained (``async for`` stops instead).
+- :class:`BrokenResourceError`: ``send()`` once every receiver has left.
+- :class:`ClosedResourceError`: using an end after closing it.
+
+>>> numbers: Channel[int] = Channel(8, name="numbers")
+>>> async def produce(outbox: Sender[int]) -> None:
+...     async with outbox:  # closes this end on exit: the stream ends
+...         await outbox.send(1)
+>>> async def consume(inbox: Receiver[int]) -> None:
+...     async with inbox:  # closes this end on exit: the producer stops
+...         async for item in inbox:
+...             print(item)
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import Generic, TypeVar
 
-__all__ = ["Channel", "ChannelClosed", "EndOfStream"]
+from anyio import BrokenResourceError, ClosedResourceError, EndOfStream, create_memory_object_stream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+__all__ = [
+    "BrokenResourceError",
+    "Channel",
+    "ClosedResourceError",
+    "EndOfStream",
+    "Receiver",
+    "Sender",
+]
 
 T = TypeVar("T")
 
+Sender = MemoryObjectSendStream
+"""The sending end of a channel: ``await send(item)``; ``close()`` ends the stream."""
 
-class ChannelClosed(RuntimeError):
-    """Raised when sending on a channel that its producer already closed."""
-
-
-class EndOfStream(Exception):
-    """Raised by :meth:`Channel.receive` once a closed channel is drained."""
-
-
-class _End:
-    """The private end-of-stream marker; no user value can be this object."""
-
-
-_END = _End()
+Receiver = MemoryObjectReceiveStream
+"""The receiving end of a channel: ``async for item in receiver``; ``close()`` leaves it."""
 
 
 class Channel(Generic[T]):
-    """A bounded FIFO between stages, closed by its producer.
+    """A named, bounded channel: a :data:`Sender` and a :data:`Receiver` of ``T``.
 
-    Built on :class:`asyncio.Queue`. The bound is held by a semaphore rather
-    than the queue's ``maxsize`` so that :meth:`close` never blocks, even on a
-    full channel: closing must work while a failing pipeline is tearing down.
-
-    >>> ch: Channel[int] = Channel(capacity=8, name="numbers")
-    >>> async def produce():
-    ...     async with ch:  # closes on exit
-    ...         await ch.send(1)
-    >>> async def consume():
-    ...     async for item in ch:
-    ...         print(item)
+    Hand ``channel.sender`` to the producing stage and ``channel.receiver``
+    to the consuming one; each closes its own end when it is done.
     """
 
     def __init__(self, capacity: int = 16, *, name: str = "channel") -> None:
@@ -53,67 +67,24 @@ class Channel(Generic[T]):
             raise ValueError(f"channel {name!r}: capacity must be at least 1, got {capacity}")
         self.name = name
         self.capacity = capacity
-        self._queue: asyncio.Queue[T | _End] = asyncio.Queue()
-        self._slots = asyncio.Semaphore(capacity)
-        self._closed = False
-        self.sent = 0
-
-    @property
-    def closed(self) -> bool:
-        """True once the producer has closed the channel."""
-        return self._closed
+        self.sender: Sender[T]
+        self.receiver: Receiver[T]
+        self.sender, self.receiver = create_memory_object_stream[T](capacity)
 
     def depth(self) -> int:
         """Items waiting to be received (shown in progress events)."""
-        return self._queue.qsize() - (1 if self._closed and self._queue.qsize() else 0)
+        return self.receiver.statistics().current_buffer_used
 
-    async def send(self, item: T) -> None:
-        """Send ``item``, waiting while the channel is full."""
-        if self._closed:
-            raise ChannelClosed(f"channel {self.name!r} is closed")
-        await self._slots.acquire()
-        if self._closed:
-            self._slots.release()
-            raise ChannelClosed(f"channel {self.name!r} is closed")
-        self._queue.put_nowait(item)
-        self.sent += 1
+    @property
+    def closed(self) -> bool:
+        """True once no sending end is open: the stream has ended (or is draining)."""
+        return self.sender.statistics().open_send_streams == 0
 
     def close(self) -> None:
-        """End the stream; receivers drain what was sent, then stop. Idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._queue.put_nowait(_END)
-
-    async def receive(self) -> T:
-        """Receive the next item, or raise :class:`EndOfStream` once closed and drained."""
-        item = await self._queue.get()
-        if isinstance(item, _End):
-            self._queue.put_nowait(item)  # let every other receiver see the end too
-            raise EndOfStream(self.name)
-        self._slots.release()
-        return item
-
-    def __aiter__(self) -> AsyncIterator[T]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[T]:
-        while True:
-            try:
-                yield await self.receive()
-            except EndOfStream:
-                return
-
-    async def __aenter__(self) -> Channel[T]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        """Close both original ends (clones handed to stages stay theirs to close)."""
+        self.sender.close()
+        self.receiver.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
+        state = "closed" if self.closed else "open"
         return f"<Channel {self.name!r} {state} depth={self.depth()}/{self.capacity}>"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import TypeVar
 
-from .channel import Channel
+from .channel import Sender
 
 __all__ = ["map_concurrently"]
 
@@ -15,8 +15,8 @@ R = TypeVar("R")
 
 
 async def map_concurrently(
-    inbox: Channel[T],
-    outbox: Channel[R],
+    inbox: AsyncIterable[T],
+    outbox: Sender[R],
     fn: Callable[[T], Awaitable[R]],
     *,
     limit: int | Callable[[], int],
@@ -24,9 +24,10 @@ async def map_concurrently(
     """Send ``await fn(item)`` for every item, up to ``limit`` at once, in completion order.
 
     ``limit`` may be a function, read again as calls finish: a pool on a
-    cluster grows and shrinks with its workers. Closes ``outbox`` when the
-    inbox is drained and every call has finished. The first failing call
-    cancels the others, and its own exception (not an exception group)
+    cluster grows and shrinks with its workers. ``inbox`` is a channel's
+    receiver or any async iterable. Closes ``outbox`` when the inbox is
+    drained and every call has finished. The first failing call cancels the
+    others, and its own exception (not an exception group)
     propagates, so callers see what went wrong directly.
     """
     bound = limit if callable(limit) else (lambda: limit)

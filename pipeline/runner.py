@@ -4,6 +4,12 @@ Every stage is a task in one :class:`asyncio.TaskGroup`. The first stage that
 fails cancels all the others, and the caller gets a :class:`StageFailed`
 naming that stage, with the stage's own exception chained as ``__cause__``.
 Cancelling the caller's task cancels every stage.
+
+Each stage is given its own clone of every channel end it takes, and the
+runner closes them when the stage ends, however it ends. So a stage that
+returns early still ends its outbox's stream, and leaving its inbox makes the
+producer's next send fail: a producer stopped that way (its receivers all
+gone) ends quietly, as its work is no longer wanted.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .channel import Channel
+from .channel import BrokenResourceError, Channel, Receiver, Sender
 from .events import EventBus, StageEvents
 
 __all__ = ["Pipeline", "StageFailed"]
@@ -34,6 +40,36 @@ class StageFailed(Exception):
 class _Stage:
     name: str
     start: Callable[[], Awaitable[None]]
+    ends: list[Sender[Any] | Receiver[Any]]
+
+    def consumers_left(self) -> bool:
+        """True if one of this stage's outboxes has no receiver any more."""
+        return any(
+            isinstance(end, Sender) and end.statistics().open_receive_streams == 0
+            for end in self.ends
+        )
+
+
+def _own_ends(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any], list[Sender[Any] | Receiver[Any]]]:
+    """Replace every channel end among a stage's arguments by a clone of its own."""
+    ends: list[Sender[Any] | Receiver[Any]] = []
+
+    def own(value: Any) -> Any:
+        if isinstance(value, Channel):
+            raise TypeError(
+                f"channel {value.name!r}: give a stage one of its ends, "
+                f"{value.name}.sender or {value.name}.receiver, not the channel"
+            )
+        if isinstance(value, Sender | Receiver):
+            ends.append(value.clone())
+            return ends[-1]
+        return value
+
+    own_args = tuple(own(a) for a in args)
+    own_kwargs = {name: own(value) for name, value in kwargs.items()}
+    return own_args, own_kwargs, ends
 
 
 @dataclass
@@ -44,8 +80,8 @@ class Pipeline:
 
         pipe = Pipeline()
         numbers = pipe.channel("numbers")
-        pipe.stage("produce", produce, numbers)
-        pipe.stage("consume", consume, numbers)
+        pipe.stage("produce", produce, numbers.sender)
+        pipe.stage("consume", consume, numbers.receiver)
         await pipe.run()
     """
 
@@ -67,7 +103,8 @@ class Pipeline:
         """Register ``fn(*args, **kwargs)`` as the stage called ``name``."""
         if any(s.name == name for s in self._stages):
             raise ValueError(f"pipeline {self.name!r} already has a stage named {name!r}")
-        self._stages.append(_Stage(name, lambda: fn(*args, **kwargs)))
+        own_args, own_kwargs, ends = _own_ends(args, kwargs)
+        self._stages.append(_Stage(name, lambda: fn(*own_args, **own_kwargs), ends))
 
     def depths(self) -> dict[str, int]:
         """Items waiting in each channel: where the pipeline is backed up."""
@@ -84,6 +121,8 @@ class Pipeline:
     async def run(self) -> None:
         """Run every stage to completion; raise :class:`StageFailed` for the first failure."""
         self._failure = None
+        for channel in self.channels:  # the stages hold their own clones of the ends
+            channel.close()
         try:
             async with asyncio.TaskGroup() as group:
                 for stage in self._stages:
@@ -100,8 +139,17 @@ class Pipeline:
             await stage.start()
         except asyncio.CancelledError:
             raise
+        except BrokenResourceError as error:
+            if not stage.consumers_left():
+                self._fail(stage, error)
         except Exception as error:
-            failure = StageFailed(stage.name, error)
-            if self._failure is None:
-                self._failure = failure
-            raise failure from error
+            self._fail(stage, error)
+        finally:
+            for end in stage.ends:
+                end.close()
+
+    def _fail(self, stage: _Stage, error: Exception) -> None:
+        failure = StageFailed(stage.name, error)
+        if self._failure is None:
+            self._failure = failure
+        raise failure from error

@@ -1,10 +1,16 @@
 """The k-NN tuning stages as async functions joined by channels.
 
-Each function is one stage: it reads its inbox, writes its outbox and closes
-the outbox when done. :class:`stages.tuning.Tuning` wires them together, and
-an application can wire them itself (see ``examples/hand_built_pipeline.py``).
+Each function is one stage: it reads its inbox (a channel's receiver), writes
+its outbox (a channel's sender) and closes the outbox when done.
+:class:`stages.tuning.Tuning` wires them together, and an application can wire
+them itself (see ``examples/hand_built_pipeline.py``).
 
     load ─▶ partition ─▶ plan ─▶ neighbours ─▶ score ─▶ rank
+
+From the plan stage on, a stream begins with the run's :class:`Plan`, once,
+and each later stage passes it on before its own items: the context travels
+once, not with every message. Each stage keeps its own state; the rank
+stage's leaderboard is read through :class:`RankStage`'s snapshots.
 """
 
 from __future__ import annotations
@@ -13,17 +19,17 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.channel import Channel
+from pipeline.channel import EndOfStream, Receiver, Sender
 from pipeline.compute import ComputePool, WorkerCrashed
 from pipeline.errors import InputError
-from pipeline.events import SILENT, CandidateScored, NewBest, StageEvents, UnitDone
+from pipeline.events import SILENT, CandidateScored, NewBest, RunStarted, StageEvents, UnitDone
 from pipeline.operators import map_concurrently
 from pipeline.shared import SharedArrays
 
@@ -36,7 +42,7 @@ from .neighbours import UnitInputs, UnitOutput, compute_unit
 from .partition import CvSpec, Folds, make_folds
 from .plan import LOCAL_TASK_SECONDS, WorkUnit, pairs_for, plan_units
 from .rank import Leaderboard, RankedCandidate
-from .score import CONFUSION_CLASSES, FoldScores, Scoreboard
+from .score import CONFUSION_CLASSES, SCORES, FoldScores, Scoreboard
 from .search_space import SearchSpace
 from .vote import VoteShares, share_width
 
@@ -46,14 +52,11 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Partitioned",
     "Plan",
-    "ScoredFold",
-    "UnitDoneItem",
-    "UnitJob",
+    "RankStage",
     "load_stage",
     "neighbours_stage",
     "partition_stage",
     "plan_stage",
-    "rank_stage",
     "score_stage",
 ]
 
@@ -86,26 +89,26 @@ class Plan:
         return unit.label([f.id for f in self.folds.folds])
 
 
-@dataclass(frozen=True)
-class UnitJob:
-    plan: Plan
-    unit: WorkUnit
+async def _opened(inbox: Receiver[Plan | T], kind: type[T]) -> tuple[Plan, AsyncIterator[T]]:
+    """The stream's :class:`Plan` (its first item), and the ``kind`` items after it."""
+    try:
+        plan = await inbox.receive()
+    except EndOfStream:
+        raise InputError("the stream ended before its plan arrived") from None
+    if not isinstance(plan, Plan):
+        raise TypeError(f"a stream must begin with its Plan, not {type(plan).__name__}")
 
+    async def rest() -> AsyncIterator[T]:
+        async for item in inbox:
+            if not isinstance(item, kind):
+                raise TypeError(f"expected {kind.__name__} after the plan, got {type(item)}")
+            yield item
 
-@dataclass(frozen=True)
-class UnitDoneItem:
-    plan: Plan
-    output: UnitOutput
-
-
-@dataclass(frozen=True)
-class ScoredFold:
-    plan: Plan
-    scores: FoldScores
+    return plan, rest()
 
 
 async def load_stage(
-    outbox: Channel[Dataset],
+    outbox: Sender[Dataset],
     source: str | Dataset | Any,
     *,
     label: str | int | None = None,
@@ -150,8 +153,8 @@ async def load_stage(
 
 
 async def partition_stage(
-    inbox: Channel[Dataset],
-    outbox: Channel[Partitioned],
+    inbox: Receiver[Dataset],
+    outbox: Sender[Partitioned],
     *,
     cv: CvSpec,
     seed: int,
@@ -176,8 +179,8 @@ async def partition_stage(
 
 
 async def plan_stage(
-    inbox: Channel[Partitioned],
-    outbox: Channel[UnitJob],
+    inbox: Receiver[Partitioned],
+    outbox: Sender[Plan | WorkUnit],
     *,
     space: SearchSpace,
     shared: SharedArrays,
@@ -187,11 +190,11 @@ async def plan_stage(
     precision: str = "float64",
     checkpoint: CheckpointFile | None = None,
     run_options: Mapping[str, Any] | None = None,
-    on_plan: Callable[[Plan], None] | None = None,
+    announce: Mapping[str, Any] | None = None,
     events: StageEvents = SILENT,
 ) -> None:
     """Place the data in shared memory (or on a cluster's workers) once, then send
-    the units of work.
+    the :class:`Plan` and the units of work.
 
     ``impute_with`` (``mean`` or ``median``) fills missing feature values
     from each fold's training rows, in the workers; ``precision`` is the
@@ -200,6 +203,8 @@ async def plan_stage(
     ``run_options`` (the options that decide the results) identify the run.
     ``task_seconds`` is what a task costs beyond its work on the pool (see
     :attr:`ComputePool.task_seconds`): units are made larger where it is more.
+    With ``announce`` (the run's parameters), the plan is announced as a
+    :class:`RunStarted` event.
     """
     async with outbox:
         async for part in inbox:
@@ -248,10 +253,17 @@ async def plan_stage(
             plan = Plan(
                 part.dataset, part.folds, space, inputs, test_order, units, resumed, published
             )
-            if on_plan is not None:
-                on_plan(plan)
+            if announce is not None:
+                events.emit(
+                    RunStarted,
+                    job="knn-tuning",
+                    params=dict(announce),
+                    units_total=len(units),
+                    workers=workers,
+                )
+            await outbox.send(plan)
             for sent, unit in enumerate(units, start=1):
-                await outbox.send(UnitJob(plan, unit))
+                await outbox.send(unit)
                 events.progress(sent, len(units))
 
 
@@ -313,8 +325,8 @@ def _explicit_training_rows(folds: Folds, shared: SharedArrays) -> dict[str, Any
 
 
 async def neighbours_stage(
-    inbox: Channel[UnitJob],
-    outbox: Channel[UnitDoneItem],
+    inbox: Receiver[Plan | WorkUnit],
+    outbox: Sender[Plan | UnitOutput],
     *,
     pool: ComputePool,
     events: StageEvents = SILENT,
@@ -332,59 +344,60 @@ async def neighbours_stage(
     """
     done = 0
     recording = asyncio.Lock()  # one writer at a time: each record is one whole line
+    async with outbox:
+        plan, units = await _opened(inbox, WorkUnit)
+        await outbox.send(plan)
 
-    async def compute_or_resume(job: UnitJob) -> UnitOutput:
-        resumed = job.plan.resumed.get(job.unit.id)
-        if resumed is not None:
-            return UnitOutput(job.unit, *resumed, 0.0, 0)
-        try:
-            if reuse_neighbours:
-                output = await pool.run(compute, job.plan.task_inputs, job.unit)
-            else:
-                output = await _once_per_candidate(pool, job, compute)
-        except WorkerCrashed as crash:
-            raise WorkerCrashed(f"{job.plan.unit_label(job.unit)}: {crash}") from crash
-        if checkpoint is not None:
-            async with recording:
-                await asyncio.to_thread(
-                    checkpoint.record, job.unit, output.predictions, output.shares
-                )
-        return output
+        async def compute_or_resume(unit: WorkUnit) -> UnitOutput:
+            resumed = plan.resumed.get(unit.id)
+            if resumed is not None:
+                return UnitOutput(unit, *resumed, 0.0, 0)
+            try:
+                if reuse_neighbours:
+                    output = await pool.run(compute, plan.task_inputs, unit)
+                else:
+                    output = await _once_per_candidate(pool, plan.inputs, unit, compute)
+            except WorkerCrashed as crash:
+                raise WorkerCrashed(f"{plan.unit_label(unit)}: {crash}") from crash
+            if checkpoint is not None:
+                async with recording:
+                    await asyncio.to_thread(
+                        checkpoint.record, unit, output.predictions, output.shares
+                    )
+            return output
 
-    async def run(job: UnitJob) -> UnitDoneItem:
-        nonlocal done
-        output = await compute_or_resume(job)
-        done += 1
-        total = len(job.plan.units)
-        events.emit(
-            UnitDone,
-            unit=job.plan.unit_label(job.unit),
-            seconds=output.seconds,
-            done=done,
-            total=total,
-        )
-        events.progress(done, total)
-        return UnitDoneItem(job.plan, output)
+        async def run(unit: WorkUnit) -> Plan | UnitOutput:
+            nonlocal done
+            output = await compute_or_resume(unit)
+            done += 1
+            total = len(plan.units)
+            events.emit(
+                UnitDone, unit=plan.unit_label(unit), seconds=output.seconds, done=done, total=total
+            )
+            events.progress(done, total)
+            return output
 
-    await map_concurrently(inbox, outbox, run, limit=lambda: pool.max_in_flight)
+        await map_concurrently(units, outbox, run, limit=lambda: pool.max_in_flight)
 
 
 async def _once_per_candidate(
-    pool: ComputePool, job: UnitJob, compute: Callable[[UnitInputs, WorkUnit], UnitOutput]
+    pool: ComputePool,
+    inputs: UnitInputs,
+    unit: WorkUnit,
+    compute: Callable[[UnitInputs, WorkUnit], UnitOutput],
 ) -> UnitOutput:
-    inputs = job.plan.inputs
     grid = [(w, k) for w in range(len(inputs.weights)) for k in range(len(inputs.ks))]
     outputs = await asyncio.gather(
         *(
             pool.run(
                 compute,
                 dataclasses.replace(inputs, ks=(inputs.ks[k],), weights=(inputs.weights[w],)),
-                job.unit,
+                unit,
             )
             for w, k in grid
         )
     )
-    predictions = np.empty((len(inputs.weights), len(inputs.ks), job.unit.rows), dtype=np.int32)
+    predictions = np.empty((len(inputs.weights), len(inputs.ks), unit.rows), dtype=np.int32)
     shares = np.empty((*predictions.shape, inputs.n_classes), dtype=np.float64)
     for (w, k), output in zip(grid, outputs, strict=True):
         predictions[w, k] = output.predictions[0, 0]
@@ -392,7 +405,7 @@ async def _once_per_candidate(
     width = share_width(inputs.n_classes, max(inputs.ks))
     seconds = sum(o.seconds for o in outputs)
     return UnitOutput(
-        job.unit, predictions, VoteShares.from_dense(shares, width), seconds, outputs[0].pid
+        unit, predictions, VoteShares.from_dense(shares, width), seconds, outputs[0].pid
     )
 
 
@@ -403,76 +416,109 @@ def _one_hot_columns(dataset: Dataset) -> tuple[int, int] | None:
     return one_hot.start, one_hot.stop
 
 
-async def enumerate_async(items: AsyncIterable[T], start: int = 1) -> AsyncIterator[tuple[int, T]]:
-    """``enumerate`` for async iterables."""
-    count = start
-    async for item in items:
-        yield count, item
-        count += 1
-
-
 async def score_stage(
-    inbox: Channel[UnitDoneItem],
-    outbox: Channel[ScoredFold],
+    inbox: Receiver[Plan | UnitOutput],
+    outbox: Sender[Plan | FoldScores],
     *,
     events: StageEvents = SILENT,
 ) -> None:
-    """Fold unit predictions into confusion matrices; send each (fold, metric) once complete."""
-    boards: dict[int, Scoreboard] = {}
+    """Tally the units' predictions per candidate and fold; send each fold's scores once
+    every unit of that (fold, metric, scale) is in."""
     async with outbox:
-        async for done, item in enumerate_async(inbox):
-            events.progress(done, len(item.plan.units))
-            plan = item.plan
-            board = boards.get(id(plan))
-            if board is None:
-                board = boards[id(plan)] = Scoreboard(
-                    labels=plan.dataset.y,
-                    test_order=plan.test_order,
-                    fold_sizes=[f.test.size for f in plan.folds.folds],
-                    searches=plan.space.searches,
-                    weights=plan.space.weights,
-                    ks=plan.space.ks,
-                    n_classes=len(plan.dataset.classes),
-                    pooled=plan.folds.single_rows,
+        plan, outputs = await _opened(inbox, UnitOutput)
+        await outbox.send(plan)
+        board = Scoreboard(
+            labels=plan.dataset.y,
+            test_order=plan.test_order,
+            fold_sizes=[f.test.size for f in plan.folds.folds],
+            searches=plan.space.searches,
+            weights=plan.space.weights,
+            ks=plan.space.ks,
+            n_classes=len(plan.dataset.classes),
+            pooled=plan.folds.single_rows,
+        )
+        done = 0
+        async for output in outputs:
+            done += 1
+            events.progress(done, len(plan.units))
+            for scores in board.add(output):
+                await outbox.send(scores)
+
+
+class RankStage:
+    """The rank stage: keeps the leaderboard, announces each scored candidate and every
+    new best.
+
+    The stage owns its leaderboard; the rest of the application reads
+    snapshots of it (:meth:`ranked`, :attr:`plan`), while the run goes on or
+    after it ends. ``on_update`` is called with a new snapshot as each fold's
+    scores arrive.
+    """
+
+    def __init__(
+        self,
+        scoring: str = "accuracy",
+        *,
+        events: StageEvents = SILENT,
+        on_update: Callable[[list[RankedCandidate]], None] | None = None,
+    ) -> None:
+        if scoring not in SCORES:
+            raise InputError(f"scoring: unknown {scoring!r}; choose from {', '.join(SCORES)}")
+        self.scoring = scoring
+        self.events = events
+        self.on_update = on_update
+        self.plan: Plan | None = None
+        """The run's plan, once it has arrived."""
+        self._leaderboard: Leaderboard | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True once every candidate has every fold's score."""
+        return self._leaderboard is not None and self._leaderboard.complete
+
+    @property
+    def leaderboard(self) -> Leaderboard:
+        """The live leaderboard: read it, but let the stage write it."""
+        if self._leaderboard is None:
+            raise RuntimeError("the rank stage has not received its plan yet")
+        return self._leaderboard
+
+    def ranked(self) -> list[RankedCandidate]:
+        """A snapshot of the ranking so far (empty before the plan arrives)."""
+        return [] if self._leaderboard is None else self._leaderboard.ranked()
+
+    async def __call__(self, inbox: Receiver[Plan | FoldScores]) -> None:
+        plan, folds = await _opened(inbox, FoldScores)
+        sizes = [f.test.size for f in plan.folds.folds]
+        leaderboard = Leaderboard(
+            plan.space, len(sizes), sizes, self.scoring, pooled=plan.folds.single_rows
+        )
+        self.plan, self._leaderboard = plan, leaderboard
+        best: int | None = None
+        async for scores_of_fold in folds:
+            touched = leaderboard.add(scores_of_fold)
+            fold = scores_of_fold.fold
+            fold_id = plan.folds.folds[fold].id
+            scores = leaderboard.ranking.reshape(len(leaderboard.candidates), -1)
+            for index in touched:
+                self.events.emit(
+                    CandidateScored,
+                    params=leaderboard.candidates[index].params(),
+                    fold=fold_id,
+                    score=float(scores[index, fold]),
+                    folds_done=leaderboard.folds_done(index),
+                    folds_total=leaderboard.n_folds,
+                    mean_score=leaderboard.mean_score(index),
                 )
-            for scores in board.add(item.output):
-                await outbox.send(ScoredFold(plan, scores))
-
-
-async def rank_stage(
-    inbox: Channel[ScoredFold],
-    *,
-    board: Callable[[Plan], Leaderboard],
-    events: StageEvents = SILENT,
-    on_update: Callable[[list[RankedCandidate]], None] | None = None,
-) -> None:
-    """Keep the leaderboard, announce each scored candidate and every new best."""
-    best: int | None = None
-    async for item in inbox:
-        leaderboard = board(item.plan)
-        touched = leaderboard.add(item.scores)
-        fold = item.scores.fold
-        fold_id = item.plan.folds.folds[fold].id
-        scores = leaderboard.ranking.reshape(len(leaderboard.candidates), -1)
-        for index in touched:
-            events.emit(
-                CandidateScored,
-                params=leaderboard.candidates[index].params(),
-                fold=fold_id,
-                score=float(scores[index, fold]),
-                folds_done=leaderboard.folds_done(index),
-                folds_total=leaderboard.n_folds,
-                mean_score=leaderboard.mean_score(index),
-            )
-        leader = leaderboard.best()
-        if leader is not None and leader[0] != best:
-            best = leader[0]
-            events.emit(
-                NewBest,
-                params=leaderboard.candidates[best].params(),
-                mean_score=leader[1],
-                folds_done=leaderboard.folds_done(best),
-            )
-        events.progress(*leaderboard.cells)
-        if on_update is not None:
-            on_update(leaderboard.ranked())
+            leader = leaderboard.best()
+            if leader is not None and leader[0] != best:
+                best = leader[0]
+                self.events.emit(
+                    NewBest,
+                    params=leaderboard.candidates[best].params(),
+                    mean_score=leader[1],
+                    folds_done=leaderboard.folds_done(best),
+                )
+            self.events.progress(*leaderboard.cells)
+            if self.on_update is not None:
+                self.on_update(leaderboard.ranked())

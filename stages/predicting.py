@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.channel import Channel
+from pipeline.channel import Receiver, Sender
 from pipeline.compute import ComputePool
 from pipeline.events import (
     SILENT,
@@ -109,7 +109,7 @@ class _CsvWriter:
         await self._put(buffer.getvalue())
 
 
-async def read_stage(outbox: Channel[SampleBlock], source: SampleSource) -> None:
+async def read_stage(outbox: Sender[SampleBlock], source: SampleSource) -> None:
     """Send the source's blocks, in order."""
     async with outbox:
         async for block in source.blocks:
@@ -117,8 +117,8 @@ async def read_stage(outbox: Channel[SampleBlock], source: SampleSource) -> None
 
 
 async def classify_stage(
-    inbox: Channel[SampleBlock],
-    outbox: Channel[_Done],
+    inbox: Receiver[SampleBlock],
+    outbox: Sender[_Done],
     *,
     pool: ComputePool,
     inputs: ModelInputs | Any,
@@ -177,7 +177,7 @@ class _Accuracy:
 
 
 async def write_stage(
-    inbox: Channel[_Done],
+    inbox: Receiver[_Done],
     *,
     writer: _CsvWriter | None,
     accuracy: _Accuracy,
@@ -358,25 +358,25 @@ class Prediction:
         blocks = pipe.channel("samples", 2 * self.pool.max_in_flight)
         classified = pipe.channel("predictions", 2 * self.pool.max_in_flight)
 
-        async def write() -> None:
+        async def write(inbox: Receiver[_Done]) -> None:
             collect = self._collected if self.out is None else None
             self._written = await write_stage(
-                classified, writer=writer, accuracy=accuracy, collect=collect
+                inbox, writer=writer, accuracy=accuracy, collect=collect
             )
 
-        pipe.stage("read", read_stage, blocks, source)
+        pipe.stage("read", read_stage, blocks.sender, source)
         pipe.stage(
             "classify",
             classify_stage,
-            blocks,
-            classified,
+            blocks.receiver,
+            classified.sender,
             pool=self.pool,
             inputs=inputs,
             proba=self.proba,
             total=lambda done: max(estimate, done),
             events=pipe.events_for("classify"),
         )
-        pipe.stage("write", write)
+        pipe.stage("write", write, classified.receiver)
         return pipe
 
 

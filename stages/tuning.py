@@ -32,7 +32,6 @@ from pipeline.errors import InputError
 from pipeline.events import (
     EventBus,
     RunFinished,
-    RunStarted,
     Subscription,
 )
 from pipeline.runner import Pipeline
@@ -43,18 +42,17 @@ from .checkpoint import CheckpointFile
 from .csv_text import CsvFormat
 from .dataset import Dataset
 from .flow import (
-    Plan,
+    RankStage,
     load_stage,
     neighbours_stage,
     partition_stage,
     plan_stage,
-    rank_stage,
     score_stage,
 )
 from .missing import parse_missing
 from .neighbours import WORKER_PRELOAD, parse_precision
 from .partition import CvSpec, parse_cv
-from .rank import Leaderboard, RankedCandidate
+from .rank import RankedCandidate
 from .results import TuningResult
 from .score import SCORES
 from .search_space import (
@@ -172,8 +170,7 @@ class Tuning:
         self.log_level = log_level
         self._on_update = on_update
         self.reuse_neighbours = reuse_neighbours
-        self._plan: Plan | None = None
-        self._leaderboard: Leaderboard | None = None
+        self._rank: RankStage | None = None
         self._started = 0.0
         self.pipeline: Pipeline | None = None
 
@@ -256,40 +253,21 @@ class Tuning:
 
     def result(self) -> TuningResult:
         """The leaderboard so far (``complete`` is False before the run has finished)."""
-        if self._plan is None or self._leaderboard is None:
+        plan = self._rank.plan if self._rank is not None else None
+        if self._rank is None or plan is None:
             raise RuntimeError("the tuning has not planned any work yet")
         return TuningResult(
-            dataset=self._plan.dataset.describe(),
-            cv=self._plan.folds.describe(),
-            candidates=self._leaderboard.ranked(),
+            dataset=plan.dataset.describe(),
+            cv=plan.folds.describe(),
+            candidates=self._rank.ranked(),
             seconds=time.perf_counter() - self._started,
             workers=self.pool.workers,
-            complete=self._leaderboard.complete,
+            complete=self._rank.complete,
             precision=self.precision,
-            training=self._plan.dataset,
+            training=plan.dataset,
             missing=self.missing,
             scoring=self.scoring,
         )
-
-    def _on_plan(self, plan: Plan) -> None:
-        self._plan = plan
-        sizes = [f.test.size for f in plan.folds.folds]
-        self._leaderboard = Leaderboard(
-            plan.space, len(sizes), sizes, self.scoring, pooled=plan.folds.single_rows
-        )
-        self.events.emit(
-            RunStarted(
-                run_id=self.run_id,
-                job="knn-tuning",
-                params=self.params(),
-                units_total=len(plan.units),
-                workers=self.pool.workers,
-            )
-        )
-
-    def _board(self, plan: Plan) -> Leaderboard:
-        assert self._leaderboard is not None and plan is self._plan
-        return self._leaderboard
 
     def _build(self, shared: SharedArrays) -> Pipeline:
         group = self.cv.column if self.cv.kind == "column" else None
@@ -300,7 +278,7 @@ class Tuning:
         pipe.stage(
             "load",
             load_stage,
-            datasets,
+            datasets.sender,
             self.data,
             label=self.label,
             group_column=group,
@@ -311,8 +289,8 @@ class Tuning:
         pipe.stage(
             "partition",
             partition_stage,
-            datasets,
-            parts,
+            datasets.receiver,
+            parts.sender,
             cv=self.cv,
             seed=self.seed,
             space=self.space,
@@ -321,8 +299,8 @@ class Tuning:
         pipe.stage(
             "plan",
             plan_stage,
-            parts,
-            jobs,
+            parts.receiver,
+            jobs.sender,
             space=self.space,
             shared=shared,
             workers=self.pool.workers,
@@ -331,28 +309,30 @@ class Tuning:
             precision=self.precision,
             checkpoint=self.checkpoint,
             run_options=self._result_options(),
-            on_plan=self._on_plan,
+            announce=self.params(),
             events=pipe.events_for("plan"),
         )
         pipe.stage(
             "neighbours",
             neighbours_stage,
-            jobs,
-            outputs,
+            jobs.receiver,
+            outputs.sender,
             pool=self.pool,
             events=pipe.events_for("neighbours"),
             reuse_neighbours=self.reuse_neighbours,
             checkpoint=self.checkpoint,
         )
-        pipe.stage("score", score_stage, outputs, scored, events=pipe.events_for("score"))
         pipe.stage(
-            "rank",
-            rank_stage,
-            scored,
-            board=self._board,
-            events=pipe.events_for("rank"),
-            on_update=self._on_update,
+            "score",
+            score_stage,
+            outputs.receiver,
+            scored.sender,
+            events=pipe.events_for("score"),
         )
+        self._rank = RankStage(
+            self.scoring, events=pipe.events_for("rank"), on_update=self._on_update
+        )
+        pipe.stage("rank", self._rank, scored.receiver)
         return pipe
 
 

@@ -86,16 +86,30 @@ def neighbours_pipeline(pool: Any, shared: Any, space: Any, compute: Any) -> Any
     from stages.flow import load_stage, neighbours_stage, partition_stage, plan_stage
     from stages.partition import parse_cv
 
+    async def drain(inbox: Any) -> None:
+        async for _ in inbox:
+            pass
+
     pipe = Pipeline()
     datasets, folds, units = pipe.channel("d"), pipe.channel("f"), pipe.channel("u")
-    pipe.stage("load", load_stage, datasets, "iris")
+    outputs = pipe.channel("o", 100)
+    pipe.stage("load", load_stage, datasets.sender, "iris")
     pipe.stage(
-        "partition", partition_stage, datasets, folds, cv=parse_cv("kfold:3"), seed=0, space=space
+        "partition",
+        partition_stage,
+        datasets.receiver,
+        folds.sender,
+        cv=parse_cv("kfold:3"),
+        seed=0,
+        space=space,
     )
-    pipe.stage("plan", plan_stage, folds, units, space=space, shared=shared, workers=2)
     pipe.stage(
-        "neighbours", neighbours_stage, units, pipe.channel("o", 100), pool=pool, compute=compute
+        "plan", plan_stage, folds.receiver, units.sender, space=space, shared=shared, workers=2
     )
+    pipe.stage(
+        "neighbours", neighbours_stage, units.receiver, outputs.sender, pool=pool, compute=compute
+    )
+    pipe.stage("drain", drain, outputs.receiver)
     return pipe
 
 

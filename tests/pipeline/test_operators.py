@@ -26,10 +26,10 @@ async def run_map(limit: object, items: int, on_call: object = None) -> tuple[li
         return item * 2
 
     for item in range(items):
-        await inbox.send(item)
-    inbox.close()
-    await map_concurrently(inbox, outbox, call, limit=limit)  # type: ignore[arg-type]
-    return sorted([item async for item in outbox]), most
+        await inbox.sender.send(item)
+    inbox.sender.close()
+    await map_concurrently(inbox.receiver, outbox.sender, call, limit=limit)  # type: ignore[arg-type]
+    return sorted([item async for item in outbox.receiver]), most
 
 
 async def test_no_more_calls_at_once_than_the_limit() -> None:
