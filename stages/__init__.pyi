@@ -6,25 +6,15 @@ checkers read it as the package's interface (``X as X`` marks a re-export).
 
 from .dataset import Dataset as Dataset
 from .load import load_dataset as load_dataset
-from .model import KNNModel as KNNModel
-from .model import ModelFileError as ModelFileError
-from .partition import CvSpec as CvSpec
-from .partition import make_folds as make_folds
-from .partition import parse_cv as parse_cv
+from .model import KNNModel as KNNModel, ModelFileError as ModelFileError
+from .partition import CvSpec as CvSpec, make_folds as make_folds, parse_cv as parse_cv
 from .predicting import (
     Prediction as Prediction,
-)
-from .predicting import (
     PredictionSummary as PredictionSummary,
-)
-from .predicting import (
     predict as predict,
 )
 from .rank import RankedCandidate as RankedCandidate
 from .results import TuningResult as TuningResult
 from .search_cv import KNNSearchCV as KNNSearchCV
-from .search_space import Candidate as Candidate
-from .search_space import SearchSpace as SearchSpace
-from .tuning import Tuning as Tuning
-from .tuning import compute_pool as compute_pool
-from .tuning import tune as tune
+from .search_space import Candidate as Candidate, SearchSpace as SearchSpace
+from .tuning import Tuning as Tuning, compute_pool as compute_pool, tune as tune
