@@ -97,9 +97,9 @@ async def tune_once(data: Bundle, ks: list[int], timed: Timed, **where: Any) -> 
 def in_process(data: Bundle, ks: list[int], repeat: int) -> dict[str, Any]:
     """Each configuration ``repeat`` times, all warm: the local pool kept for every
     run, the clusters started beforehand as ``--dask local:N`` starts them."""
-    from pipeline.cli import _quiet_dask
     from pipeline.cluster import DaskCluster
     from stages import compute_pool
+    from stages.cli import _quiet_dask
 
     _quiet_dask()  # the scheduler runs in this process: its log lines would fill the report
     timings = {name: Timed() for name in ("local pool, 2", "dask, 1 worker", "dask, 2 workers")}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from pipeline.events import NewBest, RunFinished, Subscription
+from pipeline.events import RunFinished, Subscription
 from stages import Tuning
+from stages.events import NewBest
 
 
 async def announce_bests(events: Subscription) -> None:

@@ -1,4 +1,6 @@
-"""``python -m pipeline``: see :mod:`pipeline.cli`.
+"""``python -m pipeline``: the k-NN command line, :mod:`stages.cli`.
+
+The framework's one arrow back up: this entry assembles the job from ``stages``.
 
 Signals are made to interrupt as Ctrl-C does before anything else is
 imported (see :mod:`pipeline.interrupts`), so a signal at any moment ends the
@@ -14,7 +16,7 @@ interrupts.install()
 status = 130
 try:
     with interrupts.shield():
-        from .cli import main
+        from stages.cli import main
     status = main()
 except KeyboardInterrupt:  # interrupted as the command started or ended
     print("interrupted", file=sys.stderr)

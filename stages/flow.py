@@ -29,13 +29,14 @@ import numpy.typing as npt
 from pipeline.channel import EndOfStream, Receiver, Sender
 from pipeline.compute import ComputePool, WorkerCrashed
 from pipeline.errors import InputError
-from pipeline.events import SILENT, CandidateScored, NewBest, RunStarted, StageEvents, UnitDone
+from pipeline.events import SILENT, RunStarted, StageEvents, UnitDone
 from pipeline.operators import map_concurrently
 from pipeline.shared import SharedArrays
 
 from .checkpoint import CheckpointFile, Finished, fingerprint
 from .csv_text import CsvFormat
 from .dataset import Dataset
+from .events import CandidateScored, NewBest
 from .load import load_dataset
 from .missing import drop_incomplete_rows
 from .neighbours import UnitInputs, UnitOutput, compute_unit

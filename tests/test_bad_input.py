@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.cli import _refuse_swallowed_values, build_parser, main
 from stages import flow
+from stages.cli import _refuse_swallowed_values, build_parser, main
 
 CASES: dict[str, tuple[bytes | None, list[str], str]] = {
     # name: (file contents, or None for no file; extra options; expected fragment)

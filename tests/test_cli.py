@@ -13,7 +13,7 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier
 
-from pipeline.cli import main
+from stages.cli import main
 from stages.score import SCORES
 
 ROOT = Path(__file__).resolve().parents[1]

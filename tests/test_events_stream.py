@@ -17,9 +17,9 @@ import pytest
 
 from pipeline.events import SCHEMA_VERSION, Event, Subscription, schema
 from pipeline.logserver import serve_logs
-from pipeline.progress import show_progress
 from pipeline.sinks import run_sink, write_jsonl
 from stages import Tuning
+from stages.progress import show_progress
 
 ROOT = Path(__file__).resolve().parents[1]
 JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -229,7 +229,7 @@ def test_cli_goes_on_without_a_consumer_and_says_what_was_lost() -> None:
 
 @pytest.mark.parametrize("target", ["127.0.0.1:1", "tcp://nohostport", "udp://127.0.0.1:5"])
 def test_a_bad_log_target_is_refused_with_exit_2(target: str) -> None:
-    from pipeline.cli import main
+    from stages.cli import main
 
     assert main(["run", "--log-to", target]) == 2
 

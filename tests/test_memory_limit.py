@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
-from pipeline.cli import main
 from pipeline.compute import ComputePool
+from stages.cli import main
 
 
 def test_a_thread_that_cannot_start_is_one_line_and_exit_1(

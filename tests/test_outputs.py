@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.cli import main
 from pipeline.files import atomic_write_text
+from stages.cli import main
 
 RUN = ["run", "--k", "1-3", "--quiet"]
 

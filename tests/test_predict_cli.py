@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
-from pipeline.cli import main
+from stages.cli import main
 from stages.model import KNNModel
 from stages.search_space import SKLEARN_METRIC
 from tests.stages.test_model import tie_free

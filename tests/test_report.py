@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.cli import main
+from stages.cli import main
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 

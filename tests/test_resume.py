@@ -179,7 +179,7 @@ def test_a_torn_last_line_is_cut_and_a_damaged_middle_line_refused(tmp_path: Pat
 
 
 def test_resume_needs_a_checkpoint() -> None:
-    from pipeline.cli import main
+    from stages.cli import main
 
     assert main(["run", "--resume"]) == 2
 

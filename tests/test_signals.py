@@ -107,7 +107,7 @@ def iris_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A model of Iris, and samples for it (Iris's features)."""
     from sklearn.datasets import load_iris
 
-    from pipeline.cli import main
+    from stages.cli import main
 
     folder = tmp_path_factory.mktemp("model")
     model, samples = folder / "iris.model", folder / "samples.csv"

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from pipeline.events import EventBus, NewBest, RunFinished, StageProgress
+from pipeline.events import EventBus, RunFinished, StageProgress
+from stages.events import NewBest
 
 
 def progress(bus: EventBus, done: int) -> StageProgress:

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from pipeline.cli import build_parser, main
 from pipeline.errors import InputError
+from stages.cli import build_parser, main
 from stages.dataset import Dataset
 from stages.load import parse_csv
 from stages.partition import CvSpec, Folds, make_folds, parse_cv

@@ -374,7 +374,7 @@ def test_a_negative_number_of_child_runs_is_refused(
 def test_run_with_mlflow_logs_the_tuning_and_the_files_it_wrote(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipeline.cli import main
+    from stages.cli import main
 
     store, results = tmp_path / "store", tmp_path / "results.json"
     command = ["run", "--k", "1-5", "--quiet", "--top", "1", "--out", str(results)]
@@ -395,7 +395,7 @@ def test_run_with_mlflow_logs_the_tuning_and_the_files_it_wrote(
 
 
 def test_mlflow_top_below_zero_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    from pipeline.cli import main
+    from stages.cli import main
 
     with pytest.raises(SystemExit) as exited:
         main(["run", "--mlflow", "--mlflow-top", "-1"])
@@ -405,7 +405,7 @@ def test_mlflow_top_below_zero_is_refused(capsys: pytest.CaptureFixture[str]) ->
 
 def test_data_taken_for_the_mlflow_uri_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """``--mlflow`` takes an optional value: ``run --mlflow wine`` would tune Iris."""
-    from pipeline.cli import main
+    from stages.cli import main
 
     assert main(["run", "--mlflow", "wine"]) == 2
     error = capsys.readouterr().err

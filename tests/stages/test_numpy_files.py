@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.cli import main
+from stages.cli import main
 
 X = np.random.default_rng(0).random((20, 3))
 Y = np.arange(20) % 2

@@ -1,7 +1,7 @@
-"""The command line: ``python -m pipeline run``, ``predict`` and ``logs``.
+"""The k-NN command line: ``python -m pipeline run``, ``predict``, ``report`` and ``logs``.
 
-This is the thin application layer that assembles the k-NN job from
-``stages/``; nothing else in ``pipeline/`` knows about k-NN.
+``pipeline/__main__.py`` is a thin entry that calls :func:`main`; this module
+turns flags into the job's options and maps the job's errors back to flags.
 
 Exit status: 0 done; 2 bad input or options (one line on stderr saying what,
 where and how to fix); 130 interrupted; 1 anything else.
@@ -25,15 +25,16 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from .cluster import ClusterLost
-from .compute import WorkerCrashed, prestart_forkserver
-from .errors import InputError
-from .files import file_identity, is_special_file
-from .interrupts import TERMINATING, interrupts
-from .logclient import SenderStats, parse_log_target
+from pipeline.cluster import ClusterLost
+from pipeline.compute import WorkerCrashed, prestart_forkserver
+from pipeline.errors import InputError
+from pipeline.files import file_identity, is_special_file
+from pipeline.interrupts import TERMINATING, interrupts
+from pipeline.logclient import SenderStats, parse_log_target
+from pipeline.runner import StageFailed
+from pipeline.sinks import Sink, SinkStopped, WriteFailed, run_sink, stream_to_consumer, write_jsonl
+
 from .progress import show_progress
-from .runner import StageFailed
-from .sinks import Sink, SinkStopped, WriteFailed, run_sink, stream_to_consumer, write_jsonl
 
 __all__ = ["main"]
 
@@ -148,7 +149,7 @@ _DASK_HELP = (
 
 def build_parser() -> argparse.ArgumentParser:
     with interrupts.shield():  # imports are not interrupted: see pipeline.interrupts
-        from stages.metrics import metric_help
+        from .metrics import metric_help
 
     parser = _Parser(prog="python -m pipeline", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -473,7 +474,7 @@ async def _watched(
 
 async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
     with interrupts.shield():
-        from stages.tuning import Tuning
+        from .tuning import Tuning
 
     tuning = Tuning(
         args.data,
@@ -522,7 +523,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
     if args.report is not None:
         page, command = args.report, shlex.join(["python", "-m", "pipeline", *args.argv])
         with interrupts.shield():
-            from stages.report import write_report
+            from .report import write_report
         results = result.to_dict()
         failed = _write_or_say(
             "--report", page, lambda: write_report(results, page, command=command)
@@ -531,7 +532,7 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         artifacts += [] if failed else [page]
     if args.mlflow is not None:
         with interrupts.shield():
-            from stages.mlflow_log import log_tuning
+            from .mlflow_log import log_tuning
         options = {**tuning.params(), "scoring": args.scoring}
         # a failure is one warning, and the exit status stays what the run earned
         await asyncio.to_thread(
@@ -573,7 +574,7 @@ def _report_command(args: argparse.Namespace) -> int:
     _require_matplotlib("report")
     results = _read_results(source)
     with interrupts.shield():
-        from stages.report import write_report
+        from .report import write_report
 
     def write() -> None:
         try:
@@ -628,8 +629,8 @@ def _write_or_say(option: str, path: Path, write: Callable[[], None]) -> int:
 
 async def _predict(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
     with interrupts.shield():
-        from stages.model import KNNModel
-        from stages.predicting import Prediction
+        from .model import KNNModel
+        from .predicting import Prediction
 
     model = await asyncio.to_thread(KNNModel.load, args.model)
     prediction = Prediction(
@@ -701,7 +702,7 @@ def _prepare_workers(args: argparse.Namespace) -> None:
         _quiet_dask()
         return
     with interrupts.shield():
-        from stages.neighbours import WORKER_PRELOAD
+        from .neighbours import WORKER_PRELOAD
     prestart_forkserver(WORKER_PRELOAD)
 
 
@@ -729,7 +730,7 @@ def _quiet_dask() -> None:
 
 
 def _logs_command(args: argparse.Namespace) -> int:
-    from .logserver import parse_listen, parse_metrics, run_log_server
+    from pipeline.logserver import parse_listen, parse_metrics, run_log_server
 
     try:
         host, port = parse_listen(args.listen)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 
-from pipeline.events import EventBus, NewBest, RunFinished, RunStarted, UnitDone
-from pipeline.progress import show_progress
+from pipeline.events import EventBus, RunFinished, RunStarted, UnitDone
+from stages.events import NewBest
+from stages.progress import show_progress
 
 
 async def test_the_last_plain_line_names_the_leader_the_final_table_shows() -> None:

@@ -21,7 +21,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .events import NewBest, RunFinished, RunStarted, Subscription, UnitDone
+from pipeline.events import RunFinished, RunStarted, Subscription, UnitDone
+
+from .events import NewBest
 
 __all__ = ["show_progress"]
 
