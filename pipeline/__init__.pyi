@@ -13,7 +13,7 @@ from .channel import (
     Sender as Sender,
 )
 from .compute import ComputePool as ComputePool, default_workers as default_workers
-from .errors import InputError as InputError
+from .errors import InputError as InputError, OptionError as OptionError
 from .events import Event as Event, EventBus as EventBus, Subscription as Subscription
 from .operators import map_concurrently as map_concurrently
 from .runner import Pipeline as Pipeline, StageFailed as StageFailed

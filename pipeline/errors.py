@@ -1,8 +1,18 @@
-"""Errors the command line turns into exit statuses."""
+"""Errors the command line turns into exit statuses.
+
+A message names an option in backquotes (``use `missing` drop``): the library
+shows it by the parameter's name (``use missing drop``), and a command line by
+its flag with :meth:`InputError.named` (``use --missing drop``).
+"""
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+import re
+from collections.abc import Callable
+
+__all__ = ["InputError", "OptionError"]
+
+_OPTION = re.compile(r"`([a-z_]+)`")
 
 
 class InputError(ValueError):
@@ -10,3 +20,30 @@ class InputError(ValueError):
 
     The command line prints the message as one line and exits with status 2.
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.named(str)
+
+    def named(self, name_of: Callable[[str], str]) -> str:
+        """The message with each option it names called ``name_of(parameter)``."""
+        return _OPTION.sub(lambda m: name_of(m.group(1)), self.message)
+
+
+class OptionError(InputError):
+    """A bad option, named as the caller wrote it: ``k: every k must be at least 1``.
+
+    ``parameter`` is the library's name for the option (``k``, ``skip_rows``),
+    ``value`` the value it is about when the message quotes one (a file name),
+    and ``detail`` what is wrong and how to fix it.
+    """
+
+    def __init__(self, parameter: str, detail: str, *, value: str | None = None) -> None:
+        self.parameter = parameter
+        self.detail = detail
+        self.value = value
+        where = f"`{parameter}`" if value is None else f"`{parameter}` {value}"
+        super().__init__(f"{where}: {detail}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from .abandonable import run_abandonable
 from .events import Subscription
-from .logclient import SenderStats, TcpLineSender
+from .logs.client import SenderStats, TcpLineSender
 
 __all__ = ["SinkStopped", "WriteFailed", "run_sink", "stream_to_consumer", "write_jsonl"]
 

@@ -5,8 +5,11 @@ checkers read it as the package's interface (``X as X`` marks a re-export).
 """
 
 from .dataset import Dataset as Dataset
+from .events import CandidateScored as CandidateScored, NewBest as NewBest
+from .flow import RankStage as RankStage
 from .load import load_dataset as load_dataset
 from .model import KNNModel as KNNModel, ModelFileError as ModelFileError
+from .options import TuningOptions as TuningOptions
 from .partition import CvSpec as CvSpec, make_folds as make_folds, parse_cv as parse_cv
 from .predicting import (
     Prediction as Prediction,

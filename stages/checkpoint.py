@@ -25,7 +25,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, OptionError
 
 from .dataset import Dataset
 from .plan import WorkUnit
@@ -84,6 +84,20 @@ class CheckpointFile:
         self.path = Path(path)
         self.resume = resume
         self._stream: IO[str] | None = None
+        self._refuse_to_overwrite()
+
+    def _refuse_to_overwrite(self) -> None:
+        """A new run never overwrites a checkpoint: it may be a run someone means to resume.
+
+        Checked when the file is named, so the error comes before any work, and again
+        when the run begins, in case the file appeared meanwhile."""
+        if self.path.exists() and not self.resume:
+            raise OptionError(
+                "checkpoint",
+                "the file exists; add `resume` to continue that run, "
+                "or remove the file to start again",
+                value=str(self.path),
+            )
 
     def begin(
         self, run: str, units: list[WorkUnit], grid: Grid | None = None
@@ -95,15 +109,11 @@ class CheckpointFile:
         does exactly the units that are missing. ``grid`` is what every record
         must hold (see :data:`Grid`).
         """
-        if self.path.exists() and not self.resume:
-            raise InputError(
-                f"--checkpoint {self.path}: the file exists; add --resume to continue that run, "
-                "or remove the file to start again"
-            )
+        self._refuse_to_overwrite()
         try:
             if self.resume and self.path.exists() and self.path.stat().st_size > 0:
                 plan, done, good_bytes = self._read(run, grid)
-                _check_plan(plan, units, f"--checkpoint {self.path}:1")
+                _check_plan(plan, units, f"`checkpoint` {self.path}:1")
                 self._stream = open(self.path, "r+", encoding="utf-8")  # noqa: SIM115
                 self._stream.truncate(good_bytes)  # cut a torn last line before appending
                 self._stream.seek(good_bytes)
@@ -111,7 +121,7 @@ class CheckpointFile:
             self._stream = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as error:
             raise InputError(
-                f"--checkpoint {self.path}: cannot be written ({error.strerror or error}); "
+                f"`checkpoint` {self.path}: cannot be written ({error.strerror or error}); "
                 "make it writable, or give another file"
             ) from None
         rows = [_unit_row(u) for u in units]
@@ -160,7 +170,7 @@ class CheckpointFile:
         lines = raw.split(b"\n")
         # Everything after the last newline is a line the writer never finished.
         complete, good_bytes = lines[:-1], len(raw) - len(lines[-1])
-        where = f"--checkpoint {self.path}"
+        where = f"`checkpoint` {self.path}"
         if not complete:
             raise InputError(f"{where}: has no complete header line; remove it to start again")
         try:

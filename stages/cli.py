@@ -30,7 +30,8 @@ from pipeline.compute import WorkerCrashed, prestart_forkserver
 from pipeline.errors import InputError
 from pipeline.files import file_identity, is_special_file
 from pipeline.interrupts import TERMINATING, interrupts
-from pipeline.logclient import SenderStats, parse_log_target
+from pipeline.logs.address import parse_log_target
+from pipeline.logs.client import SenderStats
 from pipeline.runner import StageFailed
 from pipeline.sinks import Sink, SinkStopped, WriteFailed, run_sink, stream_to_consumer, write_jsonl
 
@@ -546,6 +547,20 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
     return written
 
 
+_FLAGS = {"header": "--no-header", "data": "DATA", "resume": "--resume"}
+"""Flags not spelled ``--`` + the parameter with dashes for underscores."""
+
+
+def flag_of(parameter: str) -> str:
+    """The command line's flag for a library parameter: ``skip_rows`` is ``--skip-rows``."""
+    return _FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def _in_flags(error: InputError) -> str:
+    """The error's message, with the options it names called by their flags."""
+    return error.named(flag_of)
+
+
 def _refuse_data_as_uri(uri: str) -> None:
     """``run --mlflow wine.csv`` takes the data for the URI (``--mlflow``'s value is
     optional) and would tune Iris: refuse a URI that names data."""
@@ -730,7 +745,10 @@ def _quiet_dask() -> None:
 
 
 def _logs_command(args: argparse.Namespace) -> int:
-    from pipeline.logserver import parse_listen, parse_metrics, run_log_server
+    from pipeline.logs.address import parse_listen, parse_metrics
+    from pipeline.logs.server import LogServerOptions, run_log_server
+
+    from . import events  # noqa: F401 (registers the tuning's kinds: the metrics label them)
 
     try:
         host, port = parse_listen(args.listen)
@@ -748,7 +766,14 @@ def _logs_command(args: argparse.Namespace) -> int:
 
     try:
         return run_log_server(
-            host, port, args.out, ready=ready, metrics=metrics, metrics_ready=metrics_ready
+            LogServerOptions(
+                host=host,
+                port=port,
+                out=args.out,
+                ready=ready,
+                metrics=metrics,
+                metrics_ready=metrics_ready,
+            )
         )
     except OSError as error:
         raise InputError(
@@ -824,11 +849,11 @@ def _main(argv: Sequence[str] | None) -> int:
             return _report_command(args)
         return _logs_command(args)
     except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {_in_flags(error)}", file=sys.stderr)
         return EXIT_USAGE
     except StageFailed as failure:
         if isinstance(failure.error, InputError):
-            print(f"error: {failure.error}", file=sys.stderr)
+            print(f"error: {_in_flags(failure.error)}", file=sys.stderr)
             return EXIT_USAGE
         print(f"error: {failure}", file=sys.stderr)
         return EXIT_FAILED

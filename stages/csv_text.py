@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, OptionError
 
 __all__ = [
     "DELIMITERS",
@@ -56,21 +56,25 @@ class CsvFormat:
 
     def __post_init__(self) -> None:
         if self.categorical not in ("onehot", "error"):
-            raise InputError(
-                f"--categorical {self.categorical!r}: choose onehot (encode text columns) "
-                "or error (refuse them)"
+            raise OptionError(
+                "categorical",
+                "choose onehot (encode text columns) or error (refuse them)",
+                value=repr(self.categorical),
             )
         if self.delimiter is not None and (
             len(self.delimiter) != 1 or self.delimiter in '\r\n"' or self.delimiter.isalnum()
         ):
-            raise InputError(
-                f"--delimiter {self.delimiter!r}: give one character that is not a letter, "
-                "digit, quote or line break, e.g. --delimiter ';'"
+            raise OptionError(
+                "delimiter",
+                "give one character that is not a letter, digit, quote or line break, e.g. ';'",
+                value=repr(self.delimiter),
             )
         if self.skip_rows < 0:
-            raise InputError(f"--skip-rows {self.skip_rows}: give 0 or more lines to skip")
+            raise OptionError(
+                "skip_rows", "give 0 or more lines to skip", value=str(self.skip_rows)
+            )
         if self.drop and self.keep:
-            raise InputError("--drop and --features: give one of them, not both")
+            raise InputError("`drop` and `features`: give one of them, not both")
 
 
 def unpack(raw: bytes, source: str) -> bytes:

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from pipeline.channel import EndOfStream, Receiver, Sender
 from pipeline.compute import ComputePool, WorkerCrashed
-from pipeline.errors import InputError
+from pipeline.errors import InputError, OptionError
 from pipeline.events import SILENT, RunStarted, StageEvents, UnitDone
 from pipeline.operators import map_concurrently
 from pipeline.shared import SharedArrays
@@ -147,7 +147,7 @@ async def load_stage(
             dataset = drop_incomplete_rows(dataset)
         elif missing == "error" and np.isnan(dataset.X).any():
             raise InputError(
-                f"{dataset.source}: features miss values; use --missing drop, mean or median"
+                f"{dataset.source}: features miss values; use `missing` drop, mean or median"
             )
         events.progress(1, 1)
         await outbox.send(dataset)
@@ -170,10 +170,11 @@ async def partition_stage(
             folds = await asyncio.to_thread(make_folds, dataset, cv, seed)
             _check_vote_memory(dataset, folds, space)
             if space.k_max > folds.smallest_train:
-                raise InputError(
-                    f"--k: k={space.k_max} is larger than the smallest training fold "
-                    f"({folds.smallest_train} rows of {dataset.source} under --cv {cv}); "
-                    f"use k <= {folds.smallest_train}"
+                raise OptionError(
+                    "k",
+                    f"k={space.k_max} is larger than the smallest training fold "
+                    f"({folds.smallest_train} rows of {dataset.source} under cv {cv}); "
+                    f"use k <= {folds.smallest_train}",
                 )
             events.progress(1, 1)
             await outbox.send(Partitioned(dataset, folds))
@@ -310,7 +311,7 @@ def _check_vote_memory(dataset: Dataset, folds: Folds, space: SearchSpace) -> No
         raise InputError(
             f"{dataset.source}: {_label_text(dataset)} has {classes} classes; voting "
             f"{len(space.ks)} k values over them would need {needed / 2**30:.1f} GiB; "
-            "choose the label column with --label, or fewer --k values"
+            "choose the label column with `label`, or fewer `k` values"
         )
 
 
@@ -464,7 +465,7 @@ class RankStage:
         on_update: Callable[[list[RankedCandidate]], None] | None = None,
     ) -> None:
         if scoring not in SCORES:
-            raise InputError(f"scoring: unknown {scoring!r}; choose from {', '.join(SCORES)}")
+            raise OptionError("scoring", f"unknown {scoring!r}; choose from {', '.join(SCORES)}")
         self.scoring = scoring
         self.events = events
         self.on_update = on_update

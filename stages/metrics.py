@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import InputError
+from pipeline.errors import OptionError
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -62,7 +62,7 @@ def _power_text(power: float) -> str:
     return str(int(power)) if power.is_integer() else repr(power)
 
 
-def parse_metric(text: str, option: str = "--metrics") -> str:
+def parse_metric(text: str, option: str = "metrics") -> str:
     """``text`` as a registered metric name, or one clear :class:`InputError`."""
     name = text.strip().lower()
     if name in METRIC_REGISTRY and not METRIC_REGISTRY[name].takes_power:
@@ -74,12 +74,12 @@ def parse_metric(text: str, option: str = "--metrics") -> str:
         except ValueError:
             power = math.nan
         if not (math.isfinite(power) and power >= 1):
-            raise InputError(
-                f"{option}: {text!r} needs a power P >= 1, e.g. minkowski:3 or minkowski:1.5"
+            raise OptionError(
+                option, f"{text!r} needs a power P >= 1, e.g. minkowski:3 or minkowski:1.5"
             )
         return f"minkowski:{_power_text(power)}"
     names = ", ".join(n if not i.takes_power else "minkowski:P" for n, i in METRIC_REGISTRY.items())
-    raise InputError(f"{option}: unknown metric {text!r}; choose from {names}")
+    raise OptionError(option, f"unknown metric {text!r}; choose from {names}")
 
 
 def _split(name: str) -> tuple[MetricInfo, float]:

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, OptionError
 
 from .dataset import Dataset
 
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 def parse_missing(spec: str) -> str:
     policy = spec.strip().lower()
     if policy not in MISSING_POLICIES:
-        raise InputError(
-            f"--missing: unknown policy {spec!r}; choose from {', '.join(MISSING_POLICIES)}"
+        raise OptionError(
+            "missing", f"unknown policy {spec!r}; choose from {', '.join(MISSING_POLICIES)}"
         )
     return policy
 
@@ -40,8 +40,8 @@ def drop_incomplete_rows(dataset: Dataset) -> Dataset:
         return dataset
     if not complete.any():
         raise InputError(
-            f"{dataset.source}: every row misses a value, so --missing drop leaves nothing; "
-            "use --missing mean or median"
+            f"{dataset.source}: every row misses a value, so `missing` drop leaves nothing; "
+            "use `missing` mean or median"
         )
     log.warning(
         "--missing drop: dropped %d of %d rows of %s that miss a value",
@@ -60,7 +60,7 @@ def fit_fill_values(train: npt.NDArray[np.float64], strategy: str) -> npt.NDArra
     if empty.size:
         raise InputError(
             f"feature {int(empty[0])} (0-based) has no value in a training fold, so it cannot "
-            "be imputed; drop the column or use --missing drop"
+            "be imputed; drop the column or use `missing` drop"
         )
     if strategy == "mean":
         return np.asarray(np.nanmean(train, axis=0), dtype=np.float64)

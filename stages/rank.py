@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.errors import InputError
+from pipeline.errors import OptionError
 
 from .score import SCORES, FoldScores
 from .search_space import Candidate, SearchSpace
@@ -119,7 +119,7 @@ class Leaderboard:
         pooled: bool = False,
     ) -> None:
         if scoring not in SCORES:
-            raise InputError(f"--scoring: unknown {scoring!r}; choose from {', '.join(SCORES)}")
+            raise OptionError("scoring", f"unknown {scoring!r}; choose from {', '.join(SCORES)}")
         self.space = space
         self.scoring = scoring
         self.candidates = list(space.candidates())

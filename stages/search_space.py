@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, OptionError
 
 from .metrics import DEFAULT_METRICS, METRIC_REGISTRY, parse_metric
 from .scaling import SCALES
@@ -75,25 +75,25 @@ class SearchSpace:
             raise InputError("the search space is empty; give at least one k, metric and weighting")
         for metric in self.metrics:
             if parse_metric(metric) != metric:
-                raise InputError(f"--metrics: write {metric!r} as {parse_metric(metric)!r}")
+                raise OptionError("metrics", f"write {metric!r} as {parse_metric(metric)!r}")
         for weight in self.weights:
             if weight not in WEIGHTS:
-                raise InputError(
-                    f"--weights: unknown weighting {weight!r}; choose from {','.join(WEIGHTS)}"
+                raise OptionError(
+                    "weights", f"unknown weighting {weight!r}; choose from {','.join(WEIGHTS)}"
                 )
         if min(self.ks) < 1:
-            raise InputError(f"--k: every k must be at least 1, got {min(self.ks)}")
+            raise OptionError("k", f"every k must be at least 1, got {min(self.ks)}")
         for name, values in (
-            ("--metrics", self.metrics),
-            ("--weights", self.weights),
-            ("--scale", self.scales),
+            ("metrics", self.metrics),
+            ("weights", self.weights),
+            ("scale", self.scales),
         ):
             if len(set(values)) != len(values):
-                raise InputError(f"{name}: {', '.join(values)} names one twice; list each once")
+                raise OptionError(name, f"{', '.join(values)} names one twice; list each once")
         for scale in self.scales:
             if scale not in SCALES:
-                raise InputError(
-                    f"--scale: unknown scaling {scale!r}; choose from {','.join(SCALES)}"
+                raise OptionError(
+                    "scale", f"unknown scaling {scale!r}; choose from {','.join(SCALES)}"
                 )
 
     @property
@@ -134,33 +134,33 @@ def k_values(values: Sequence[Any]) -> tuple[int, ...]:
     ks: set[int] = set()
     for value in values:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise InputError(f"--k: {value!r} is not a whole number; give ints, e.g. [1, 3, 5]")
+            raise OptionError("k", f"{value!r} is not a whole number; give ints, e.g. [1, 3, 5]")
         ks.add(int(value))
     return tuple(sorted(ks))
 
 
 def parse_k(spec: str) -> tuple[int, ...]:
     """Parse ``1-39:2``, ``1,3,5`` or a mix like ``1,5-9,20-40:10`` into sorted distinct ints."""
-    example = "e.g. --k 1-39:2 or --k 1,3,5"
+    example = "e.g. 1-39:2 or 1,3,5"
     values: set[int] = set()
     for part in (p.strip() for p in spec.split(",")):
         match = _K_ITEM.fullmatch(part)
         if match is None:
-            raise InputError(
-                f"--k: {part!r} is not a whole number or a range LOW-HIGH[:STEP]; {example}"
+            raise OptionError(
+                "k", f"{part!r} is not a whole number or a range LOW-HIGH[:STEP]; {example}"
             )
         low_text, high_text, step_text = match.groups()
         low = int(low_text)
         high = int(high_text) if high_text else low
         step = int(step_text) if step_text else 1
         if step < 1:
-            raise InputError(f"--k: the step in {part!r} must be at least 1; {example}")
+            raise OptionError("k", f"the step in {part!r} must be at least 1; {example}")
         if low > high:
-            raise InputError(f"--k: the range {part!r} runs backwards; {example}")
+            raise OptionError("k", f"the range {part!r} runs backwards; {example}")
         if low < 1:
-            raise InputError(f"--k: every k must be at least 1, got {low}; {example}")
+            raise OptionError("k", f"every k must be at least 1, got {low}; {example}")
         if high > MAX_K:
-            raise InputError(f"--k: {high} is larger than {MAX_K}; {example}")
+            raise OptionError("k", f"{high} is larger than {MAX_K}; {example}")
         values.update(range(low, high + 1, step))
     return tuple(sorted(values))
 
@@ -169,12 +169,12 @@ def parse_list(spec: str, allowed: Sequence[str], option: str) -> tuple[str, ...
     """A comma-separated list of names from ``allowed``, each once, in the user's order."""
     items = [p.strip().lower() for p in spec.split(",")]
     if not spec.strip() or any(not p for p in items):
-        raise InputError(f"{option}: {spec!r} has an empty item; e.g. {option} {','.join(allowed)}")
+        raise OptionError(option, f"{spec!r} has an empty item; e.g. {','.join(allowed)}")
     unknown = [i for i in items if i not in allowed]
     if unknown:
-        raise InputError(f"{option}: unknown {unknown[0]!r}; choose from {','.join(allowed)}")
+        raise OptionError(option, f"unknown {unknown[0]!r}; choose from {','.join(allowed)}")
     if len(set(items)) != len(items):
-        raise InputError(f"{option}: {spec!r} names an item twice; list each once")
+        raise OptionError(option, f"{spec!r} names an item twice; list each once")
     return tuple(items)
 
 
@@ -182,18 +182,18 @@ def parse_metrics(spec: str) -> tuple[str, ...]:
     """Parse a comma-separated list of metric names (``minkowski:P`` too), in the user's order."""
     items = [p.strip() for p in spec.split(",")]
     if not spec.strip() or any(not p for p in items):
-        raise InputError(f"--metrics: {spec!r} has an empty item; e.g. --metrics euclidean,cosine")
+        raise OptionError("metrics", f"{spec!r} has an empty item; e.g. euclidean,cosine")
     names = tuple(parse_metric(item) for item in items)
     if len(set(names)) != len(names):
-        raise InputError(f"--metrics: {spec!r} names a metric twice; list each once")
+        raise OptionError("metrics", f"{spec!r} names a metric twice; list each once")
     return names
 
 
 def parse_weights(spec: str) -> tuple[str, ...]:
     """Parse a comma-separated list of vote weightings, keeping the user's order."""
-    return parse_list(spec, WEIGHTS, "--weights")
+    return parse_list(spec, WEIGHTS, "weights")
 
 
 def parse_scales(spec: str) -> tuple[str, ...]:
     """Parse a comma-separated list of scalings (``none``, ``standard``, ...), in order."""
-    return parse_list(spec, SCALES, "--scale")
+    return parse_list(spec, SCALES, "scale")

@@ -69,11 +69,11 @@ def dataset_from_frame(
             "give a column name or a 0-based position"
         )
     chosen = {
-        _position(c, columns, source, "--features" if keep else "--drop") for c in keep or drop
+        _position(c, columns, source, "`features`" if keep else "`drop`") for c in keep or drop
     }
     if keep:
         if at in chosen:
-            raise InputError(f"{source}: --features names the label column {columns[at]!r}")
+            raise InputError(f"{source}: `features` names the label column {columns[at]!r}")
         features = frame.iloc[:, sorted(chosen)]
     else:
         features = frame.iloc[:, [i for i in range(len(columns)) if i != at and i not in chosen]]

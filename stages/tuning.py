@@ -23,12 +23,12 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
 from pipeline.compute import ComputePool
-from pipeline.errors import InputError
+from pipeline.errors import OptionError
 from pipeline.events import (
     EventBus,
     RunFinished,
@@ -39,7 +39,6 @@ from pipeline.runs import observed_run
 from pipeline.shared import SharedArrays
 
 from .checkpoint import CheckpointFile
-from .csv_text import CsvFormat
 from .dataset import Dataset
 from .flow import (
     RankStage,
@@ -49,21 +48,10 @@ from .flow import (
     plan_stage,
     score_stage,
 )
-from .missing import parse_missing
-from .neighbours import WORKER_PRELOAD, parse_precision
-from .partition import CvSpec, parse_cv
+from .neighbours import WORKER_PRELOAD
+from .options import TuningOptions, data_source
 from .rank import RankedCandidate
 from .results import TuningResult
-from .score import SCORES
-from .search_space import (
-    METRICS,
-    SearchSpace,
-    k_values,
-    parse_k,
-    parse_metrics,
-    parse_scales,
-    parse_weights,
-)
 
 __all__ = ["Tuning", "compute_pool", "tune"]
 
@@ -82,10 +70,11 @@ def compute_pool(
 class Tuning:
     """One tuning run: configure, then ``await run()``.
 
-    Options take the command line's text forms or Python values:
-    ``k="1-39:2"`` or ``k=[1, 3, 5]``; ``metrics="euclidean,manhattan"`` or a list;
-    ``scale="none,standard"`` searches scalings fitted on each training fold
-    (None: not searched, the features as they are).
+    The options are a :class:`TuningOptions`, or its keywords (see
+    :meth:`TuningOptions.of`), in the command line's text forms or as Python
+    values: ``k="1-39:2"`` or ``k=[1, 3, 5]``; ``metrics="euclidean,manhattan"``
+    or a list; ``scale="none,standard"`` searches scalings fitted on each
+    training fold. The other keywords say where and how it runs.
 
     ``dask`` runs the units on a Dask cluster: a scheduler's address
     (``tcp://HOST:PORT``), ``local:N`` to start a cluster of N worker processes
@@ -95,15 +84,8 @@ class Tuning:
     def __init__(
         self,
         data: str | os.PathLike[str] | Dataset | Any = "iris",
+        options: TuningOptions | None = None,
         *,
-        k: str | Sequence[int] = "1-39:2",
-        metrics: str | Sequence[str] = METRICS,
-        weights: str | Sequence[str] = ("uniform",),
-        scale: str | Sequence[str] | None = None,
-        cv: str | CvSpec = "kfold:5",
-        scoring: str = "accuracy",
-        seed: int = 0,
-        label: str | int | None = None,
         workers: int | None = None,
         executor: Executor | None = None,
         dask: Any = None,
@@ -113,50 +95,20 @@ class Tuning:
         on_update: Callable[[list[RankedCandidate]], None] | None = None,
         reuse_neighbours: bool = True,
         log_level: int = logging.INFO,
-        missing: str = "error",
-        precision: str = "float64",
         checkpoint: str | os.PathLike[str] | None = None,
         resume: bool = False,
-        delimiter: str | None = None,
-        header: bool | None = None,
-        skip_rows: int = 0,
-        drop: Sequence[str | int] = (),
-        features: Sequence[str | int] = (),
-        categorical: str = "onehot",
+        **option_values: Any,
     ) -> None:
-        self.data = data
-        self.csv_format = CsvFormat(
-            delimiter=delimiter,
-            header=header,
-            skip_rows=skip_rows,
-            drop=tuple(drop),
-            keep=tuple(features),
-            categorical=categorical,
-        )
-        self.space = SearchSpace(
-            ks=parse_k(k) if isinstance(k, str) else k_values(k),
-            metrics=parse_metrics(metrics) if isinstance(metrics, str) else tuple(metrics),
-            weights=parse_weights(weights) if isinstance(weights, str) else tuple(weights),
-            scales=parse_scales(scale) if isinstance(scale, str) else tuple(scale or ()),
-        )
-        self.cv = parse_cv(cv) if isinstance(cv, str) else cv
-        if scoring not in SCORES:
-            raise InputError(f"--scoring: unknown {scoring!r}; choose from {', '.join(SCORES)}")
-        self.scoring = scoring
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-            raise InputError(f"--seed: {seed!r} is not a whole number from 0 to 4294967295")
-        self.seed = seed
-        self.missing = parse_missing(missing)
-        self.precision = parse_precision(precision)
-        if resume and checkpoint is None:
-            raise InputError("--resume needs --checkpoint FILE: the file to resume from")
-        if checkpoint is not None and not resume and os.path.exists(checkpoint):
-            raise InputError(
-                f"--checkpoint {os.fspath(checkpoint)}: the file exists; add --resume to "
-                "continue that run, or remove the file to start again"
+        if options is not None and option_values:
+            raise TypeError(
+                f"give the options as a TuningOptions or as keywords, not both "
+                f"(got options and {', '.join(option_values)})"
             )
+        self.data = data
+        self.options = options if options is not None else TuningOptions.of(**option_values)
+        if resume and checkpoint is None:
+            raise OptionError("resume", "needs `checkpoint`: the file to resume from")
         self.checkpoint = CheckpointFile(checkpoint, resume=resume) if checkpoint else None
-        self.label = label
         self.events = events or EventBus()
         self.pool, self._owns_pool = ComputePool.given_or_new(
             pool,
@@ -182,35 +134,9 @@ class Tuning:
         """Events of this run, for ``async for event in tuning.subscribe()``."""
         return self.events.subscribe(limit)
 
-    def _result_options(self) -> dict[str, Any]:
-        """The options that decide the results (what a checkpoint must match)."""
-        return {
-            **self.space.describe(),
-            "cv": str(self.cv),
-            "seed": self.seed,
-            "missing": self.missing,
-            **self._precision_option(),
-        }
-
-    def _precision_option(self) -> dict[str, str]:
-        """``precision`` only when it is not the exact default, so float64 runs look as ever."""
-        return {} if self.precision == "float64" else {"precision": self.precision}
-
     def params(self) -> dict[str, Any]:
-        if isinstance(self.data, Dataset):
-            source = self.data.source
-        elif isinstance(self.data, str | os.PathLike):
-            source = os.fspath(self.data)
-        else:
-            source = f"<{type(self.data).__name__}>"
-        return {
-            "data": source,
-            **self.space.describe(),
-            "cv": str(self.cv),
-            "seed": self.seed,
-            "missing": self.missing,
-            **self._precision_option(),
-        }
+        """The run's parameters, as its ``run_started`` event announces them."""
+        return {"data": data_source(self.data), **self.options.describe()}
 
     async def run(self) -> TuningResult:
         """Run the whole tuning; raise :class:`StageFailed` naming the stage that failed.
@@ -263,14 +189,13 @@ class Tuning:
             seconds=time.perf_counter() - self._started,
             workers=self.pool.workers,
             complete=self._rank.complete,
-            precision=self.precision,
+            precision=self.options.precision,
             training=plan.dataset,
-            missing=self.missing,
-            scoring=self.scoring,
+            missing=self.options.missing,
+            scoring=self.options.scoring,
         )
 
     def _build(self, shared: SharedArrays) -> Pipeline:
-        group = self.cv.column if self.cv.kind == "column" else None
         pipe = Pipeline(name="knn-tuning", events=self.events)
         datasets, parts = pipe.channel("datasets", 1), pipe.channel("folds", 1)
         jobs = pipe.channel("units", 2 * self.pool.max_in_flight)
@@ -280,10 +205,10 @@ class Tuning:
             load_stage,
             datasets.sender,
             self.data,
-            label=self.label,
-            group_column=group,
-            missing=self.missing,
-            csv_format=self.csv_format,
+            label=self.options.label,
+            group_column=self.options.group_column,
+            missing=self.options.missing,
+            csv_format=self.options.csv_format,
             events=pipe.events_for("load"),
         )
         pipe.stage(
@@ -291,9 +216,9 @@ class Tuning:
             partition_stage,
             datasets.receiver,
             parts.sender,
-            cv=self.cv,
-            seed=self.seed,
-            space=self.space,
+            cv=self.options.cv,
+            seed=self.options.seed,
+            space=self.options.space,
             events=pipe.events_for("partition"),
         )
         pipe.stage(
@@ -301,14 +226,14 @@ class Tuning:
             plan_stage,
             parts.receiver,
             jobs.sender,
-            space=self.space,
+            space=self.options.space,
             shared=shared,
             workers=self.pool.workers,
             task_seconds=self.pool.task_seconds,
-            impute_with=self.missing if self.missing in ("mean", "median") else None,
-            precision=self.precision,
+            impute_with=self.options.impute_with,
+            precision=self.options.precision,
             checkpoint=self.checkpoint,
-            run_options=self._result_options(),
+            run_options=self.options.describe(),
             announce=self.params(),
             events=pipe.events_for("plan"),
         )
@@ -330,7 +255,7 @@ class Tuning:
             events=pipe.events_for("score"),
         )
         self._rank = RankStage(
-            self.scoring, events=pipe.events_for("rank"), on_update=self._on_update
+            self.options.scoring, events=pipe.events_for("rank"), on_update=self._on_update
         )
         pipe.stage("rank", self._rank, scored.receiver)
         return pipe

@@ -132,24 +132,48 @@ def test_sorensen_on_negative_data_runs_with_a_warning(
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "parameter", "message"),
     [
-        ({"k": [1.5]}, "--k: 1.5 is not a whole number"),
-        ({"k": [True]}, "--k: True is not a whole number"),
-        ({"metrics": ["cosine", "cosine"]}, "--metrics: cosine, cosine names one twice"),
-        ({"weights": ["uniform", "uniform"]}, "--weights: uniform, uniform names one twice"),
-        ({"seed": -1}, "--seed: -1 is not a whole number"),
-        ({"k": "１２"}, "--k: '１２' is not a whole number"),  # noqa: RUF001 (full-width digits)
+        ({"k": [1.5]}, "k", "1.5 is not a whole number"),
+        ({"k": [True]}, "k", "True is not a whole number"),
+        ({"metrics": ["cosine", "cosine"]}, "metrics", "cosine, cosine names one twice"),
+        ({"weights": ["uniform", "uniform"]}, "weights", "uniform, uniform names one twice"),
+        ({"seed": -1}, "seed", "-1 is not a whole number"),
+        ({"k": "１２"}, "k", "'１２' is not a whole number"),  # noqa: RUF001 (full-width digits)
+        ({"skip_rows": -1}, "skip_rows", "give 0 or more lines"),
     ],
 )
-def test_the_api_refuses_what_the_command_line_refuses(
-    options: dict[str, object], message: str
+def test_the_api_refuses_what_the_command_line_refuses_naming_its_parameter(
+    options: dict[str, object], parameter: str, message: str
 ) -> None:
-    from pipeline.errors import InputError
+    """The library names the parameter as the caller wrote it; the CLI shows its flag."""
+    from pipeline.errors import OptionError
     from stages import Tuning
+    from stages.cli import flag_of
 
-    with pytest.raises(InputError, match=message.replace("[", r"\[")):
+    with pytest.raises(OptionError) as caught:
         Tuning("iris", **options)  # type: ignore[arg-type]
+    assert caught.value.parameter == parameter
+    assert str(caught.value).startswith(f"{parameter}")
+    assert message in str(caught.value)
+    assert "--" not in str(caught.value).split(":")[0]
+    assert caught.value.named(flag_of).startswith(flag_of(parameter))
+
+
+def test_a_message_naming_another_option_names_it_by_flag_on_the_command_line(
+    tmp_path: Path,
+) -> None:
+    from pipeline.errors import OptionError
+    from stages import Tuning
+    from stages.cli import flag_of
+
+    checkpoint = tmp_path / "run.ckpt"
+    checkpoint.write_text("")
+    with pytest.raises(OptionError) as caught:
+        Tuning("iris", checkpoint=checkpoint)
+    assert f"checkpoint {checkpoint}: the file exists; add resume to" in str(caught.value)
+    assert "add --resume to" in caught.value.named(flag_of)
+    assert caught.value.named(flag_of).startswith(f"--checkpoint {checkpoint}:")
 
 
 def test_a_dataset_with_codes_outside_its_classes_is_refused() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pipeline.events import SCHEMA_VERSION, Event, Subscription, schema
-from pipeline.logserver import serve_logs
+from pipeline.logs.server import LogServerOptions, serve_logs
 from pipeline.sinks import run_sink, write_jsonl
 from stages import Tuning
 from stages.progress import show_progress
@@ -167,11 +167,10 @@ async def test_cli_streams_every_event_to_a_log_consumer(tmp_path: Path) -> None
     events_file = tmp_path / "events.jsonl"
     stop = asyncio.Event()
     bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
-    server = asyncio.create_task(
-        serve_logs(
-            "127.0.0.1", 0, str(received), ready=bound.set_result, stop=stop, report=io.StringIO()
-        )
+    options = LogServerOptions(
+        host="127.0.0.1", port=0, out=str(received), ready=bound.set_result, report=io.StringIO()
     )
+    server = asyncio.create_task(serve_logs(options, stop=stop))
     host, port = await bound
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

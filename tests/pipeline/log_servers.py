@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.logserver import LogServerStats, serve_logs
+from pipeline.logs.server import LogServerOptions, LogServerStats, serve_logs
 
 HANG_GUARD = 10.0
 """Seconds after which a test that waits is stuck (a guard, not a timing claim)."""
@@ -30,15 +30,15 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def running_server(out: Path | str, port: int = 0, **kw: Any) -> AsyncIterator[Server]:
-    """``serve_logs`` on 127.0.0.1 (an ephemeral port unless given), stopped on exit."""
+    """``serve_logs`` on 127.0.0.1 (an ephemeral port unless given), stopped on exit;
+    ``kw`` are further :class:`LogServerOptions`."""
     bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
     report = io.StringIO()
-    task = asyncio.create_task(
-        serve_logs(
-            "127.0.0.1", port, str(out), ready=bound.set_result, stop=stop, report=report, **kw
-        )
+    options = LogServerOptions(
+        host="127.0.0.1", port=port, out=str(out), ready=bound.set_result, report=report, **kw
     )
+    task = asyncio.create_task(serve_logs(options, stop=stop))
     first: set[asyncio.Future[Any]] = {bound, task}
     await asyncio.wait(first, timeout=HANG_GUARD, return_when=asyncio.FIRST_COMPLETED)
     if task.done():

@@ -19,9 +19,11 @@ import pytest
 from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+import stages.events  # noqa: F401  (registers the tuning's kinds, as the command line does)
 from pipeline.errors import InputError
-from pipeline.log_metrics import LogMetrics
-from pipeline.logserver import parse_metrics, run_log_server, serve_logs
+from pipeline.logs.address import parse_metrics
+from pipeline.logs.metrics import LogMetrics
+from pipeline.logs.server import LogServerOptions, run_log_server, serve_logs
 from tests.pipeline.log_servers import HANG_GUARD, Server, close, running_server, send, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,17 +269,6 @@ async def test_two_consumers_in_one_process_count_apart(tmp_path: Path) -> None:
         await close(writer_b)
 
 
-def test_parse_metrics_defaults_to_loopback_and_needs_a_port() -> None:
-    assert parse_metrics("9100") == ("127.0.0.1", 9100)
-    assert parse_metrics(":9100") == ("127.0.0.1", 9100)
-    assert parse_metrics("0.0.0.0:9100") == ("0.0.0.0", 9100)
-    assert parse_metrics("[::1]:9100") == ("::1", 9100)
-    assert parse_metrics("localhost:0") == ("localhost", 0)
-    for spec in ("", "host", "host:", "[::1]", "::1", ":99999", "host:x"):
-        with pytest.raises(ValueError, match=r"--metrics expects HOST:PORT or PORT"):
-            parse_metrics(spec)
-
-
 async def test_metrics_bind_loopback_by_default(tmp_path: Path) -> None:
     async with with_metrics(tmp_path / "log.jsonl", metrics=parse_metrics("0")) as (_, address):
         assert address[0] == "127.0.0.1" and address[1] > 0
@@ -295,11 +286,13 @@ async def test_a_busy_metrics_port_is_one_clear_input_error(tmp_path: Path) -> N
         spare.close()
         with pytest.raises(InputError) as caught:
             await serve_logs(
-                "127.0.0.1",
-                log_port,
-                str(tmp_path / "log.jsonl"),
-                report=io.StringIO(),
-                metrics=("127.0.0.1", port),
+                LogServerOptions(
+                    host="127.0.0.1",
+                    port=log_port,
+                    out=str(tmp_path / "log.jsonl"),
+                    report=io.StringIO(),
+                    metrics=("127.0.0.1", port),
+                )
             )
     message = str(caught.value)
     assert message.startswith(f"--metrics 127.0.0.1:{port}: cannot serve metrics there (")
@@ -318,11 +311,13 @@ def test_run_log_server_with_a_busy_metrics_port_raises_input_error(tmp_path: Pa
         port = busy.getsockname()[1]
         with pytest.raises(InputError, match=rf"^--metrics 127\.0\.0\.1:{port}: cannot serve"):
             run_log_server(
-                "127.0.0.1",
-                0,
-                str(tmp_path / "log.jsonl"),
-                report=io.StringIO(),
-                metrics=("127.0.0.1", port),
+                LogServerOptions(
+                    host="127.0.0.1",
+                    port=0,
+                    out=str(tmp_path / "log.jsonl"),
+                    report=io.StringIO(),
+                    metrics=("127.0.0.1", port),
+                )
             )
 
 
@@ -355,26 +350,43 @@ async def test_cancelling_the_consumer_frees_the_metrics_port(tmp_path: Path) ->
 async def test_without_prometheus_client_metrics_are_an_input_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "pipeline.log_metrics", None)
+    monkeypatch.setitem(sys.modules, "pipeline.logs.metrics", None)
     with pytest.raises(InputError, match=r"^--metrics: needs prometheus_client .*\[metrics\]"):
         await serve_logs(
-            "127.0.0.1",
-            0,
-            str(tmp_path / "log.jsonl"),
-            report=io.StringIO(),
-            metrics=("127.0.0.1", 0),
+            LogServerOptions(
+                host="127.0.0.1",
+                port=0,
+                out=str(tmp_path / "log.jsonl"),
+                report=io.StringIO(),
+                metrics=("127.0.0.1", 0),
+            )
         )
+
+
+def printed_by(script: str, *args: str) -> Any:
+    """The JSON that ``script`` prints, run in a fresh interpreter (nothing imported yet)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def test_without_metrics_prometheus_client_is_never_imported(tmp_path: Path) -> None:
     script = (
         "import asyncio, json, sys\n"
-        "from pipeline.logserver import serve_logs\n"
+        "from pipeline.logs.server import LogServerOptions, serve_logs\n"
         "async def main():\n"
         "    stop = asyncio.Event()\n"
         "    bound = asyncio.get_running_loop().create_future()\n"
-        "    task = asyncio.create_task(serve_logs('127.0.0.1', 0, sys.argv[1],"
-        " ready=bound.set_result, stop=stop))\n"
+        "    options = LogServerOptions(host='127.0.0.1', port=0, out=sys.argv[1],"
+        " ready=bound.set_result)\n"
+        "    task = asyncio.create_task(serve_logs(options, stop=stop))\n"
         "    host, port = await bound\n"
         "    _, writer = await asyncio.open_connection(host, port)\n"
         '    writer.write(b\'{"kind": "log", "run_id": "r"}\\nnot json\\n\')\n'
@@ -385,19 +397,10 @@ def test_without_metrics_prometheus_client_is_never_imported(tmp_path: Path) -> 
         "    stop.set()\n"
         "    stats = await task\n"
         "    print(json.dumps([stats.accepted, stats.rejected,"
-        " sorted(m for m in sys.modules if 'prometheus' in m or m == 'pipeline.log_metrics')]))\n"
+        " sorted(m for m in sys.modules if 'prometheus' in m or m == 'pipeline.logs.metrics')]))\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "log.jsonl")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [1, 1, []]
+    assert printed_by(script, str(tmp_path / "log.jsonl")) == [1, 1, []]
 
 
 # LogMetrics on its own: what it makes of untrusted, repeated and endless records.
@@ -492,6 +495,26 @@ def test_fields_of_the_wrong_shape_are_ignored() -> None:
     }
 
 
+def test_the_metrics_read_a_new_leader_without_the_jobs_events() -> None:
+    """The framework's metrics import no job: ``new_best`` is read by its kind on the wire,
+    while a job kind that was never registered (``candidate_scored``) is ``other``."""
+    script = (
+        "import json, sys\n"
+        "from pipeline.logs.metrics import LogMetrics\n"
+        "metrics = LogMetrics()\n"
+        "for kind in ('run_started', 'new_best', 'candidate_scored'):\n"
+        "    metrics.accepted({'kind': kind, 'run_id': 'r', 'units_total': 2, 'mean_score': 0.5})\n"
+        "value = metrics.registry.get_sample_value\n"
+        "print(json.dumps([\n"
+        "    sorted(m for m in sys.modules if m.split('.')[0] == 'stages'),\n"
+        "    value('knnp_logs_run_best_score', {'run_id': 'r'}),\n"
+        "    [value('knnp_logs_events_total', {'kind': k}) for k in ('new_best', 'other')],\n"
+        "    value('knnp_logs_events_total', {'kind': 'candidate_scored'}),\n"
+        "]))\n"
+    )
+    assert printed_by(script) == [[], 0.5, [1.0, 1.0], None]
+
+
 def test_limits_must_make_sense() -> None:
     with pytest.raises(ValueError, match="keep_finished"):
         LogMetrics(keep_finished=-1)
@@ -541,7 +564,7 @@ def test_the_logs_command_serves_metrics_until_it_stops(tmp_path: Path) -> None:
 def test_the_logs_command_on_a_busy_metrics_port_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from pipeline.cli import main
+    from stages.cli import main
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.logclient import TcpLineSender, parse_log_target
+from pipeline.logs.client import TcpLineSender
 from tests.pipeline.log_servers import HANG_GUARD, running_server, wait_until
 
 
@@ -54,7 +54,7 @@ async def test_records_reach_the_consumer(tmp_path: Path) -> None:
 async def test_consumer_started_late_gets_everything(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="pipeline.logclient")
+    caplog.set_level(logging.DEBUG, logger="pipeline.logs.client")
     out = tmp_path / "log.jsonl"
     port = free_port()
     sender = TcpLineSender("127.0.0.1", port, max_backoff=0.1, initial_backoff=0.01)
@@ -172,42 +172,3 @@ def test_unserialisable_record_is_the_callers_bug() -> None:
     with pytest.raises(TypeError):
         sender.send_nowait({"id": object()})
     assert sender.stats.undelivered == 0
-
-
-@pytest.mark.parametrize(
-    ("spec", "expected"),
-    [
-        ("tcp://127.0.0.1:18842", ("127.0.0.1", 18842)),
-        ("tcp://logs.example.org:1", ("logs.example.org", 1)),
-        ("TCP://localhost:65535", ("localhost", 65535)),
-        ("tcp://[::1]:9000", ("::1", 9000)),
-    ],
-)
-def test_parse_log_target_accepts(spec: str, expected: tuple[str, int]) -> None:
-    assert parse_log_target(spec) == expected
-
-
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "",
-        "127.0.0.1:18842",
-        "udp://h:1",
-        "tcp://",
-        "tcp://h",
-        "tcp://:80",
-        "tcp://h:0",
-        "tcp://h:65536",
-        "tcp://h:x",
-        "tcp://h:80/path",
-        "tcp://::1:80",
-        "tcp://[::1]",
-        "tcp://user@h:80",
-        "tcp://h:-1",
-    ],
-)
-def test_parse_log_target_rejects(spec: str) -> None:
-    with pytest.raises(
-        ValueError, match=r"--log-to expects tcp://HOST:PORT, e\.g\. tcp://127\.0\.0\.1:18842"
-    ):
-        parse_log_target(spec)

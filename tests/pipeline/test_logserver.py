@@ -12,11 +12,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.logserver import (
-    LineSplitter,
-    encode_record,
-    parse_listen,
-)
+import pipeline.logs.server as log_server
+from pipeline.logs.server import LineSplitter, LogServerOptions, encode_record, serve_logs
 from tests.pipeline.log_servers import HANG_GUARD, close, running_server, send, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,9 +242,9 @@ async def test_run_log_server_stops_on_signal(tmp_path: Path, sig: signal.Signal
     out = tmp_path / "log.jsonl"
     script = (
         "import sys\n"
-        "from pipeline.logserver import run_log_server\n"
-        "sys.exit(run_log_server('127.0.0.1', 0, sys.argv[1],"
-        " ready=lambda addr: print(addr[1], flush=True)))\n"
+        "from pipeline.logs.server import LogServerOptions, run_log_server\n"
+        "sys.exit(run_log_server(LogServerOptions(host='127.0.0.1', port=0, out=sys.argv[1],"
+        " ready=lambda addr: print(addr[1], flush=True))))\n"
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -321,53 +318,6 @@ def test_encode_record(raw: bytes, expected: bytes | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("spec", "expected"),
-    [
-        ("127.0.0.1:9000", ("127.0.0.1", 9000)),
-        ("0.0.0.0:0", ("0.0.0.0", 0)),
-        (":9000", ("127.0.0.1", 9000)),
-        ("9000", ("127.0.0.1", 9000)),
-        ("logs.example.org", ("logs.example.org", 18842)),
-        ("localhost:65535", ("localhost", 65535)),
-        ("[::1]:9000", ("::1", 9000)),
-        ("[::1]", ("::1", 18842)),
-        ("::", ("::", 18842)),
-    ],
-)
-def test_parse_listen_accepts(spec: str, expected: tuple[str, int]) -> None:
-    assert parse_listen(spec) == expected
-
-
-def test_parse_listen_defaults() -> None:
-    assert parse_listen("7", default_host="0.0.0.0") == ("0.0.0.0", 7)
-    assert parse_listen("host", default_port=1) == ("host", 1)
-
-
-@pytest.mark.parametrize(
-    "spec",
-    [
-        "",
-        "   ",
-        "host:",
-        "host:http",
-        "host:65536",
-        "host:-1",
-        ":99999",
-        "[::1",
-        "[::1]x",
-        "a b:80",
-        "host/x:80",
-        "1:2:zz",
-        "[nope]:80",
-        "host:8\u0660",
-    ],
-)
-def test_parse_listen_rejects(spec: str) -> None:
-    with pytest.raises(ValueError, match=r"--listen expects HOST:PORT, e\.g\. 127\.0\.0\.1:18842"):
-        parse_listen(spec)
-
-
-@pytest.mark.parametrize(
     "raw", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}', b'{"a": 1e400}']
 )
 def test_what_is_not_strict_json_is_rejected(raw: bytes) -> None:
@@ -392,15 +342,18 @@ class _NeverReadStream:
 
 
 async def test_a_report_stream_nobody_reads_does_not_stop_the_consumer(tmp_path: Path) -> None:
-    from pipeline.logserver import serve_logs
-
     out = tmp_path / "log.jsonl"
     stalled = _NeverReadStream()
     bound: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve_logs("127.0.0.1", 0, str(out), ready=bound.set_result, stop=stop, report=stalled)  # type: ignore[arg-type]
+    options = LogServerOptions(
+        host="127.0.0.1",
+        port=0,
+        out=str(out),
+        ready=bound.set_result,
+        report=stalled,  # type: ignore[arg-type]
     )
+    task = asyncio.create_task(serve_logs(options, stop=stop))
     port = (await asyncio.wait_for(bound, HANG_GUARD))[1]
     for i in range(300):  # each connection reports a line when it ends
         _, writer = await connect(port)
@@ -479,29 +432,40 @@ async def test_a_full_output_is_reported_and_nothing_counted_as_written() -> Non
 def test_an_output_that_cannot_be_opened_names_the_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipeline.cli import main
+    from stages.cli import main
 
     assert main(["logs", "--listen", "127.0.0.1:0", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"--out {tmp_path}" in err and "listen" not in err
 
 
-async def test_many_producers_wait_for_a_slow_output_and_all_arrive(tmp_path: Path) -> None:
+async def test_many_producers_wait_for_a_slow_output_and_all_arrive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The output's buffer fills: every waiting connection resumes once it drains."""
-    import pipeline.logserver as logserver
-
     out = tmp_path / "log.jsonl"
-    original = logserver._SINK_BUFFER_BYTES
-    logserver._SINK_BUFFER_BYTES = 64  # a few records fill it
-    try:
-        async with running_server(out) as server:
-            writers = [(await connect(server.port))[1] for _ in range(20)]
-            for i, writer in enumerate(writers):
-                await send(writer, *(line({"producer": i, "n": n}) for n in range(20)))
-            records = await wait_for_records(out, 400)
-            for writer in writers:
-                await close(writer)
-            stats = await server.finish()
-    finally:
-        logserver._SINK_BUFFER_BYTES = original
+    monkeypatch.setattr(log_server, "_SINK_BUFFER_BYTES", 64)  # a few records fill it
+    async with running_server(out) as server:
+        writers = [(await connect(server.port))[1] for _ in range(20)]
+        for i, writer in enumerate(writers):
+            await send(writer, *(line({"producer": i, "n": n}) for n in range(20)))
+        records = await wait_for_records(out, 400)
+        for writer in writers:
+            await close(writer)
+        stats = await server.finish()
     assert len(records) == 400 and stats.written == 400
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"max_line_bytes": 0}, "max_line_bytes"),
+        ({"idle_timeout": 0.0}, "idle_timeout"),
+        ({"max_connections": 0}, "max_connections"),
+    ],
+)
+def test_options_that_make_no_sense_are_refused_when_made(
+    change: dict[str, Any], complaint: str
+) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        LogServerOptions(out="-", **change)

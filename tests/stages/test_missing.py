@@ -90,8 +90,10 @@ async def test_drop_removes_only_incomplete_rows() -> None:
 async def test_missing_values_are_refused_by_default() -> None:
     with pytest.raises(StageFailed) as caught:
         await Tuning(data_with_holes(), k="1", executor=ThreadPoolExecutor(1)).run()
-    assert isinstance(caught.value.__cause__, InputError)
-    assert "--missing" in str(caught.value.__cause__)
+    error = caught.value.__cause__
+    assert isinstance(error, InputError)
+    assert "use missing drop, mean or median" in str(error)  # the library's name for it
+    assert "use --missing drop" in error.named(lambda name: f"--{name}")  # the CLI's
 
 
 @pytest.mark.parametrize("missing", ["error", "drop", "mean"])
@@ -124,5 +126,5 @@ def test_a_column_empty_in_a_training_fold_is_a_clear_error() -> None:
 
 
 def test_an_unknown_policy_is_refused() -> None:
-    with pytest.raises(InputError, match="--missing"):
+    with pytest.raises(InputError, match="missing: unknown"):
         Tuning("iris", missing="zero")

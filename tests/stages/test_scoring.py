@@ -148,7 +148,7 @@ async def test_scoring_ranks_as_grid_search_with_that_scorer(skewed, scoring) ->
 
 
 def test_an_unknown_scoring_is_refused() -> None:
-    with pytest.raises(InputError, match="--scoring: unknown 'roc'; choose from accuracy"):
+    with pytest.raises(InputError, match="scoring: unknown 'roc'; choose from accuracy"):
         Tuning("iris", scoring="roc")
     assert "accuracy" in SCORES
 

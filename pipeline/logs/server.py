@@ -15,7 +15,7 @@ range of a double is rejected too.
 
 Connections beyond ``max_connections`` are accepted and closed at once (counted as
 ``refused``) so that a flood of producers cannot exhaust file descriptors or memory; a
-:class:`~pipeline.logclient.TcpLineSender` simply retries later. Idle connections cannot
+:class:`~pipeline.logs.client.TcpLineSender` simply retries later. Idle connections cannot
 lock producers out: at the limit, one idle for a second or more makes room (the idlest
 of the address holding the most, counted as ``evicted``), and a connection that has not
 sent a complete line within ``first_line_timeout`` is closed. Unfinished lines
@@ -35,7 +35,7 @@ closes its side) and keeps reading each one until EOF or until it has been quiet
 moment, so everything producers sent before the stop is written.
 
 With ``metrics`` the server also counts what it accepts, rejects and holds open as
-Prometheus metrics (see :mod:`pipeline.log_metrics`) and serves them over HTTP until it
+Prometheus metrics (see :mod:`pipeline.logs.metrics`) and serves them over HTTP until it
 stops; ``prometheus_client`` is imported only then.
 """
 
@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ipaddress
 import json
 import math
 import signal
@@ -54,26 +53,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
-from .errors import InputError
+from ..errors import InputError
+from .address import DEFAULT_HOST, DEFAULT_PORT, format_address
 
 if TYPE_CHECKING:
-    from .log_metrics import LogMetrics, MetricsServer
+    from .metrics import LogMetrics, MetricsServer
 
 __all__ = [
-    "DEFAULT_HOST",
     "DEFAULT_MAX_LINE_BYTES",
-    "DEFAULT_PORT",
     "LineSplitter",
+    "LogServerOptions",
     "LogServerStats",
     "encode_record",
-    "parse_listen",
-    "parse_metrics",
     "run_log_server",
     "serve_logs",
 ]
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 18842
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 DEFAULT_MAX_BUFFERED_BYTES = 64 << 20
 """Unfinished lines held across all connections, at most."""
@@ -88,8 +83,43 @@ _REPORT_LINES = 10_000
 
 _CHUNK = 64 * 1024
 _QUIET_GRACE = 0.2
-_LISTEN_USAGE = "--listen expects HOST:PORT, e.g. 127.0.0.1:18842"
-_METRICS_USAGE = "--metrics expects HOST:PORT or PORT, e.g. 127.0.0.1:18843"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogServerOptions:
+    """Everything a consumer is told, whether run in an event loop or as a command.
+
+    ``out`` is a file opened for appending, or ``"-"`` for stdout. ``ready`` receives
+    the bound address once listening, so port 0 can be used. Summaries go to ``report``
+    (stderr when None, looked up when the server starts so redirection is honoured). On
+    stop, connections get up to ``drain_timeout`` seconds to deliver what they already
+    sent.
+
+    ``metrics`` is the ``(host, port)`` to serve Prometheus metrics on (port 0: any free
+    one, given to ``metrics_ready`` once bound), from the start until the server stops.
+    """
+
+    out: str
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    idle_timeout: float = 300.0
+    max_connections: int = 1024
+    first_line_timeout: float = DEFAULT_FIRST_LINE_TIMEOUT
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
+    drain_timeout: float = 2.0
+    ready: Callable[[tuple[str, int]], None] | None = None
+    report: TextIO | None = None
+    metrics: tuple[str, int] | None = None
+    metrics_ready: Callable[[tuple[str, int]], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_line_bytes < 1:
+            raise ValueError("max_line_bytes must be at least 1")
+        if self.idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
+        if self.max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
 
 
 @dataclass
@@ -327,23 +357,18 @@ class _LogServer:
         self,
         sink: _Writer,
         report: _Writer,
-        *,
-        max_line_bytes: int,
-        idle_timeout: float,
-        max_connections: int,
-        first_line_timeout: float = DEFAULT_FIRST_LINE_TIMEOUT,
-        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
+        options: LogServerOptions,
         metrics: LogMetrics | None = None,
     ) -> None:
         self.stats = LogServerStats()
         self._metrics = metrics
         self._sink = sink
         self._report = report
-        self._max_line_bytes = max_line_bytes
-        self._idle_timeout = idle_timeout
-        self._first_line_timeout = min(first_line_timeout, idle_timeout)
-        self._max_connections = max_connections
-        self._max_buffered = max_buffered_bytes
+        self._max_line_bytes = options.max_line_bytes
+        self._idle_timeout = options.idle_timeout
+        self._first_line_timeout = min(options.first_line_timeout, options.idle_timeout)
+        self._max_connections = options.max_connections
+        self._max_buffered = options.max_buffered_bytes
         self._active: dict[asyncio.Task[None], _Connection] = {}
         self._stopping = False
 
@@ -520,46 +545,21 @@ def _peer_name(writer: asyncio.StreamWriter) -> tuple[str, str]:
     peer = writer.get_extra_info("peername")
     if isinstance(peer, tuple) and len(peer) >= 2:
         host = str(peer[0])
-        return (f"[{host}]:{peer[1]}" if ":" in host else f"{host}:{peer[1]}"), host
+        return format_address(host, int(peer[1])), host
     return str(peer), str(peer)
 
 
 async def serve_logs(
-    host: str,
-    port: int,
-    out: str,
-    *,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    idle_timeout: float = 300.0,
-    max_connections: int = 1024,
-    ready: Callable[[tuple[str, int]], None] | None = None,
-    stop: asyncio.Event | None = None,
-    report: TextIO | None = None,
-    drain_timeout: float = 2.0,
-    first_line_timeout: float = DEFAULT_FIRST_LINE_TIMEOUT,
-    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
-    metrics: tuple[str, int] | None = None,
-    metrics_ready: Callable[[tuple[str, int]], None] | None = None,
+    options: LogServerOptions, *, stop: asyncio.Event | None = None
 ) -> LogServerStats:
     """Serve producers until ``stop`` is set (or the task is cancelled); return the totals.
 
-    ``out`` is a file opened for appending, or ``"-"`` for stdout. ``ready`` receives the
-    bound address once listening, so port 0 can be used. Summaries go to ``report``
-    (stderr when None, looked up at call time so redirection is honoured). On stop,
-    connections get up to ``drain_timeout`` seconds to deliver what they already sent.
-
-    ``metrics`` is the ``(host, port)`` to serve Prometheus metrics on (port 0: any free
-    one, given to ``metrics_ready`` once bound), from the start until the server stops;
-    :class:`InputError` when it cannot be bound or ``prometheus_client`` is missing.
+    :class:`InputError` when ``--out`` cannot be opened, or the metrics cannot be served
+    (their address cannot be bound, or ``prometheus_client`` is missing).
     """
-    if max_line_bytes < 1:
-        raise ValueError("max_line_bytes must be at least 1")
-    if idle_timeout <= 0:
-        raise ValueError("idle_timeout must be positive")
-    if max_connections < 1:
-        raise ValueError("max_connections must be at least 1")
     stop = stop if stop is not None else asyncio.Event()
-    report = report if report is not None else sys.stderr
+    report = options.report if options.report is not None else sys.stderr
+    out, drain_timeout = options.out, options.drain_timeout
 
     async with contextlib.AsyncExitStack() as stack:
         sink = _open_sink(out, stack)
@@ -573,30 +573,21 @@ async def serve_logs(
         try:
             counting: LogMetrics | None = None
             exporter: MetricsServer | None = None
-            if metrics is not None:
-                counting, exporter = await _serve_metrics(*metrics)
+            if options.metrics is not None:
+                counting, exporter = await _serve_metrics(*options.metrics)
                 stack.push_async_callback(asyncio.to_thread, exporter.close)  # closed last
-            state = _LogServer(
-                records,
-                reports,
-                max_line_bytes=max_line_bytes,
-                idle_timeout=idle_timeout,
-                max_connections=max_connections,
-                first_line_timeout=first_line_timeout,
-                max_buffered_bytes=max_buffered_bytes,
-                metrics=counting,
-            )
-            server = await asyncio.start_server(state.on_connect, host, port)
+            state = _LogServer(records, reports, options, counting)
+            server = await asyncio.start_server(state.on_connect, options.host, options.port)
         except BaseException:
             records.close(drain_timeout)
             reports.close(0)
             raise
         try:
-            if ready is not None:
+            if options.ready is not None:
                 name = server.sockets[0].getsockname()
-                ready((str(name[0]), int(name[1])))
-            if exporter is not None and metrics_ready is not None:
-                metrics_ready(exporter.address)
+                options.ready((str(name[0]), int(name[1])))
+            if exporter is not None and options.metrics_ready is not None:
+                options.metrics_ready(exporter.address)
             await stop.wait()
         finally:
             server.close()
@@ -621,7 +612,7 @@ async def serve_logs(
 async def _serve_metrics(host: str, port: int) -> tuple[LogMetrics, MetricsServer]:
     """Fresh metrics, served on ``host:port``; ``prometheus_client`` is imported only here."""
     try:
-        from .log_metrics import LogMetrics, serve_metrics
+        from .metrics import LogMetrics, serve_metrics
     except ImportError as error:
         raise InputError(
             f"--metrics: needs prometheus_client ({error}); "
@@ -659,20 +650,7 @@ def _describe(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
-def run_log_server(
-    host: str,
-    port: int,
-    out: str,
-    *,
-    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-    idle_timeout: float = 300.0,
-    max_connections: int = 1024,
-    ready: Callable[[tuple[str, int]], None] | None = None,
-    report: TextIO | None = None,
-    drain_timeout: float = 2.0,
-    metrics: tuple[str, int] | None = None,
-    metrics_ready: Callable[[tuple[str, int]], None] | None = None,
-) -> int:
+def run_log_server(options: LogServerOptions) -> int:
     """Run :func:`serve_logs` until SIGINT or SIGTERM; return the exit status (1 when
     writing the output failed, else 0)."""
 
@@ -687,20 +665,7 @@ def run_log_server(
                 continue
             installed.append(sig)
         try:
-            return await serve_logs(
-                host,
-                port,
-                out,
-                max_line_bytes=max_line_bytes,
-                idle_timeout=idle_timeout,
-                max_connections=max_connections,
-                ready=ready,
-                stop=stop,
-                report=report,
-                drain_timeout=drain_timeout,
-                metrics=metrics,
-                metrics_ready=metrics_ready,
-            )
+            return await serve_logs(options, stop=stop)
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
@@ -711,64 +676,3 @@ def run_log_server(
     with contextlib.suppress(KeyboardInterrupt):
         stats.append(asyncio.run(main()))
     return 1 if stats and stats[0].write_error else 0
-
-
-def parse_listen(
-    spec: str, default_host: str = DEFAULT_HOST, default_port: int = DEFAULT_PORT
-) -> tuple[str, int]:
-    """Parse ``HOST:PORT``, ``:PORT``, ``PORT`` or ``HOST`` (IPv6 as ``[ADDR]:PORT``)."""
-    return _parse_address(spec, default_host, default_port, _LISTEN_USAGE)
-
-
-def parse_metrics(spec: str, default_host: str = DEFAULT_HOST) -> tuple[str, int]:
-    """Parse ``--metrics``: ``HOST:PORT``, ``:PORT`` or ``PORT`` (IPv6 as ``[ADDR]:PORT``).
-
-    The port has no default (no port is the obvious one for metrics); the host defaults
-    to loopback, so metrics are not served beyond this machine unless asked for.
-    """
-    return _parse_address(spec, default_host, None, _METRICS_USAGE)
-
-
-def _parse_address(
-    spec: str, default_host: str, default_port: int | None, usage: str
-) -> tuple[str, int]:
-    text = spec.strip()
-    if not text:
-        raise _address_error(usage, spec, "empty")
-    if text.startswith("["):
-        host, bracket, tail = text[1:].partition("]")
-        if not bracket or (tail and not tail.startswith(":")):
-            raise _address_error(usage, spec, "unbalanced brackets")
-        port = _port(usage, spec, tail[1:]) if tail else default_port
-        _check_ipv6(usage, spec, host)
-    elif text.isascii() and text.isdigit():
-        host, port = default_host, _port(usage, spec, text)
-    elif text.count(":") > 1:
-        host, port = text, default_port
-        _check_ipv6(usage, spec, host)
-    else:
-        name, colon, port_text = text.partition(":")
-        host = name or default_host
-        port = _port(usage, spec, port_text) if colon else default_port
-    if any(ch.isspace() or ch in "/?#@[]" for ch in host):
-        raise _address_error(usage, spec, f"bad host {host!r}")
-    if port is None:
-        raise _address_error(usage, spec, "no port")
-    return host, port
-
-
-def _address_error(usage: str, spec: str, why: str) -> ValueError:
-    return ValueError(f"{usage} (got {spec!r}: {why})")
-
-
-def _port(usage: str, spec: str, text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
-        raise _address_error(usage, spec, "port must be a number in 0..65535")
-    return int(text)
-
-
-def _check_ipv6(usage: str, spec: str, host: str) -> None:
-    try:
-        ipaddress.IPv6Address(host)
-    except ValueError:
-        raise _address_error(usage, spec, f"bad IPv6 address {host!r}") from None

@@ -22,13 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
-__all__ = ["SenderStats", "TcpLineSender", "parse_log_target"]
+from .address import format_address
+
+__all__ = ["SenderStats", "TcpLineSender"]
 
 _log = logging.getLogger(__name__)
 
 _BATCH_BYTES = 64 * 1024
 _CONNECT_TIMEOUT = 5.0
-_TARGET_USAGE = "--log-to expects tcp://HOST:PORT, e.g. tcp://127.0.0.1:18842"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class TcpLineSender:
             raise ValueError("need 0 < initial_backoff <= max_backoff")
         self._host = host
         self._port = port
+        self._address = format_address(host, port)  # for messages
         self._limit = buffer_limit
         self._max_backoff = max_backoff
         self._initial_backoff = initial_backoff
@@ -95,7 +97,7 @@ class TcpLineSender:
             raise RuntimeError("sender is closed")
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"log sender to {self._host}:{self._port}"
+                self._run(), name=f"log sender to {self._address}"
             )
 
     def send_nowait(self, record: Mapping[str, object]) -> None:
@@ -129,7 +131,7 @@ class TcpLineSender:
                 task.cancel()
                 await asyncio.wait({task})
             if not task.cancelled() and (exc := task.exception()) is not None:
-                _log.warning("log sender to %s:%s failed: %r", self._host, self._port, exc)
+                _log.warning("log sender to %s failed: %r", self._address, exc)
         return self.stats
 
     async def __aenter__(self) -> TcpLineSender:
@@ -151,7 +153,7 @@ class TcpLineSender:
                 async with asyncio.timeout(_CONNECT_TIMEOUT):
                     reader, writer = await asyncio.open_connection(self._host, self._port)
             except OSError as exc:
-                _log.debug("log sender: cannot connect to %s:%s: %s", self._host, self._port, exc)
+                _log.debug("log sender: cannot connect to %s: %s", self._address, exc)
             else:
                 if self._connected_ever:
                     self._reconnects += 1
@@ -183,7 +185,7 @@ class TcpLineSender:
                 if not self._buffer:
                     self._flushed.set()
         except OSError as exc:
-            _log.debug("log sender: connection to %s:%s lost: %s", self._host, self._port, exc)
+            _log.debug("log sender: connection to %s lost: %s", self._address, exc)
         finally:
             self._requeue_inflight()
             writer.transport.abort()
@@ -220,28 +222,3 @@ class TcpLineSender:
         while len(self._buffer) > self._limit:
             self._buffer.popleft()
             self._dropped += 1
-
-
-def parse_log_target(spec: str) -> tuple[str, int]:
-    """Parse ``tcp://HOST:PORT`` (IPv6 as ``tcp://[ADDR]:PORT``) into ``(host, port)``."""
-    scheme, sep, rest = spec.strip().partition("://")
-    if not sep or scheme.lower() != "tcp":
-        raise _target_error(spec, "expected the tcp:// scheme")
-    if rest.startswith("["):
-        host, bracket, tail = rest[1:].partition("]")
-        if not bracket or not tail.startswith(":"):
-            raise _target_error(spec, "expected [ADDR]:PORT")
-        port_text = tail[1:]
-    else:
-        host, colon, port_text = rest.rpartition(":")
-        if not colon or ":" in host:
-            raise _target_error(spec, "expected HOST:PORT")
-    if not host or any(ch.isspace() or ch in "/?#@[]" for ch in host):
-        raise _target_error(spec, f"bad host {host!r}")
-    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) <= 65535:
-        raise _target_error(spec, "port must be a number in 1..65535")
-    return host, int(port_text)
-
-
-def _target_error(spec: str, why: str) -> ValueError:
-    return ValueError(f"{_TARGET_USAGE} (got {spec!r}: {why})")
