@@ -80,15 +80,20 @@ def _positive(text: str) -> int:
 MAX_WORKERS = max(64, 8 * (os.cpu_count() or 1))
 
 
-@_a_value
-def _non_negative(text: str) -> int:
+def _whole_number(text: str, below: int, bounds: str) -> int:
+    """``text`` as an int in ``0 .. below - 1``, or the flag's one-line error saying ``bounds``."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**31:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    if not 0 <= value < below:
+        raise argparse.ArgumentTypeError(f"{text!r} must be {bounds}")
     return value
+
+
+@_a_value
+def _non_negative(text: str) -> int:
+    return _whole_number(text, 2**31, "0 or more")
 
 
 @_a_value
@@ -103,13 +108,7 @@ def _workers(text: str) -> int:
 
 @_a_value
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 4294967295")
-    return value
+    return _whole_number(text, 2**32, "between 0 and 4294967295")
 
 
 @_a_value
