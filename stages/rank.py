@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -306,28 +306,38 @@ class Leaderboard:
         return int(order[0]), float(means[order[0]])
 
 
-def _fold_mean(
-    scores: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
+def _over_folds(
+    statistic: str, scores: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float64]:
-    """Mean over the folds scored so far (``done``; NaN: none yet), row by row.
+    """``np.mean`` or ``np.std`` (population) over the folds scored so far (``done``;
+    NaN: none yet), row by row.
 
-    Complete rows use ``np.mean`` along the row, the computation behind
-    scikit-learn's ``mean_test_score``, so the two agree to the last bit, and
-    like it a fold whose score is undefined (NaN) makes the mean NaN.
+    Complete rows use the plain NumPy function along the row, the computation
+    behind scikit-learn's ``mean_test_score`` and ``std_test_score``, so the two
+    agree to the last bit, and like it a fold whose score is undefined (NaN)
+    makes the row's value NaN; partial rows ignore the folds not done.
     """
+    reduce: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+        "mean": (np.mean, np.nanmean),
+        "std": (np.std, np.nanstd),
+    }
+    whole, ignoring_nan = reduce[statistic]
     complete = done.all(axis=1)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no fold yet
-        partial = np.nanmean(np.where(done, scores, np.nan), axis=1)
-    return np.asarray(np.where(complete, np.mean(scores, axis=1), partial), dtype=np.float64)
+        partial = ignoring_nan(np.where(done, scores, np.nan), axis=1)
+    return np.asarray(np.where(complete, whole(scores, axis=1), partial), dtype=np.float64)
+
+
+def _fold_mean(
+    scores: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.float64]:
+    """Mean over the folds scored so far: see :func:`_over_folds`."""
+    return _over_folds("mean", scores, done)
 
 
 def _fold_std(
     scores: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float64]:
-    """Population standard deviation over the folds scored so far, row by row."""
-    complete = done.all(axis=1)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        partial = np.nanstd(np.where(done, scores, np.nan), axis=1)
-    return np.asarray(np.where(complete, np.std(scores, axis=1), partial), dtype=np.float64)
+    """Population standard deviation over the folds scored so far: see :func:`_over_folds`."""
+    return _over_folds("std", scores, done)
