@@ -38,6 +38,7 @@ from .csv_text import CsvFormat
 from .dataset import Dataset
 from .events import CandidateScored, NewBest
 from .load import load_dataset
+from .metrics import metric_info
 from .missing import drop_incomplete_rows
 from .neighbours import UnitInputs, UnitOutput, compute_unit
 from .partition import CvSpec, Folds, make_folds
@@ -213,12 +214,7 @@ async def plan_stage(
             impute = impute_with if np.isnan(part.dataset.X).any() else None
             if impute is None and np.isnan(part.dataset.X).any():
                 raise InputError(f"{part.dataset.source}: features miss values; impute them first")
-            if "sorensen" in space.metrics and np.nanmin(part.dataset.X) < 0:
-                log.warning(
-                    "%s has negative feature values; sorensen (Bray-Curtis) is meant for "
-                    "non-negative data, so its distances may mislead",
-                    part.dataset.source,
-                )
+            _warn_of_negative_values(part.dataset, space)
             test_order, units = plan_units(
                 part.folds,
                 space.metrics,
@@ -271,6 +267,19 @@ async def plan_stage(
 
 VOTE_BUDGET_BYTES = 2 << 30
 """The most a run's votes may take: the shares of a fold and the per-class counts."""
+
+
+def _warn_of_negative_values(dataset: Dataset, space: SearchSpace) -> None:
+    """Name each metric meant for non-negative data when the data has negative values."""
+    for metric in space.metrics:
+        if metric_info(metric).non_negative and np.nanmin(dataset.X) < 0:
+            log.warning(
+                "%s has negative feature values; %s (%s) is meant for non-negative data, "
+                "so its distances may mislead",
+                dataset.source,
+                metric,
+                metric_info(metric).sklearn,
+            )
 
 
 def _label_text(dataset: Dataset) -> str:

@@ -24,6 +24,7 @@ __all__ = [
     "from_sklearn",
     "kernel_metric",
     "metric_help",
+    "metric_info",
     "parse_metric",
     "sklearn_params",
 ]
@@ -31,13 +32,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """One metric: its kernel code, its scikit-learn name and a line of help."""
+    """One metric: its kernel code, its scikit-learn name, a line of help, and its
+    domain (``non_negative``: meant for data without negative values, where it is a
+    metric; the tuning warns when the data has some)."""
 
     name: str
     code: int
     sklearn: str
     about: str
     takes_power: bool = False
+    non_negative: bool = False
 
 
 METRIC_REGISTRY: dict[str, MetricInfo] = {
@@ -46,7 +50,9 @@ METRIC_REGISTRY: dict[str, MetricInfo] = {
         MetricInfo("euclidean", 0, "euclidean", "straight-line distance"),
         MetricInfo("manhattan", 1, "manhattan", "sum of absolute differences"),
         MetricInfo("chebyshev", 2, "chebyshev", "largest absolute difference"),
-        MetricInfo("sorensen", 3, "braycurtis", "Bray-Curtis, for non-negative data"),
+        MetricInfo(
+            "sorensen", 3, "braycurtis", "Bray-Curtis, for non-negative data", non_negative=True
+        ),
         MetricInfo("cosine", 4, "cosine", "1 - cosine similarity (angle, not length)"),
         MetricInfo("minkowski", 5, "minkowski", "(sum |x - y|^P)^(1/P), P >= 1", True),
     )
@@ -80,6 +86,11 @@ def parse_metric(text: str, option: str = "metrics") -> str:
         return f"minkowski:{_power_text(power)}"
     names = ", ".join(n if not i.takes_power else "minkowski:P" for n, i in METRIC_REGISTRY.items())
     raise OptionError(option, f"unknown metric {text!r}; choose from {names}")
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The registry's entry for a parsed metric name (``minkowski:3`` is ``minkowski``)."""
+    return _split(name)[0]
 
 
 def _split(name: str) -> tuple[MetricInfo, float]:

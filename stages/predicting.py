@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.channel import Receiver, Sender
+from pipeline.channel import Channel, Receiver, Sender
 from pipeline.compute import ComputePool
 from pipeline.events import (
     SILENT,
@@ -355,8 +355,8 @@ class Prediction:
         estimate: int,
     ) -> Pipeline:
         pipe = Pipeline(name="knn-predict", events=self.events)
-        blocks = pipe.channel("samples", 2 * self.pool.max_in_flight)
-        classified = pipe.channel("predictions", 2 * self.pool.max_in_flight)
+        blocks: Channel[SampleBlock] = pipe.channel("samples", 2 * self.pool.max_in_flight)
+        classified: Channel[_Done] = pipe.channel("predictions", 2 * self.pool.max_in_flight)
 
         async def write(inbox: Receiver[_Done]) -> None:
             collect = self._collected if self.out is None else None

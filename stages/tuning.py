@@ -27,6 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from pipeline.channel import Channel
 from pipeline.compute import ComputePool
 from pipeline.errors import OptionError
 from pipeline.events import (
@@ -41,6 +42,8 @@ from pipeline.shared import SharedArrays
 from .checkpoint import CheckpointFile
 from .dataset import Dataset
 from .flow import (
+    Partitioned,
+    Plan,
     RankStage,
     load_stage,
     neighbours_stage,
@@ -48,10 +51,12 @@ from .flow import (
     plan_stage,
     score_stage,
 )
-from .neighbours import WORKER_PRELOAD
+from .neighbours import WORKER_PRELOAD, UnitOutput
 from .options import TuningOptions, data_source
+from .plan import WorkUnit
 from .rank import RankedCandidate
 from .results import TuningResult
+from .score import FoldScores
 
 __all__ = ["Tuning", "compute_pool", "tune"]
 
@@ -197,9 +202,11 @@ class Tuning:
 
     def _build(self, shared: SharedArrays) -> Pipeline:
         pipe = Pipeline(name="knn-tuning", events=self.events)
-        datasets, parts = pipe.channel("datasets", 1), pipe.channel("folds", 1)
-        jobs = pipe.channel("units", 2 * self.pool.max_in_flight)
-        outputs, scored = pipe.channel("predictions", 64), pipe.channel("scores", 64)
+        datasets: Channel[Dataset] = pipe.channel("datasets", 1)
+        parts: Channel[Partitioned] = pipe.channel("folds", 1)
+        jobs: Channel[Plan | WorkUnit] = pipe.channel("units", 2 * self.pool.max_in_flight)
+        outputs: Channel[Plan | UnitOutput] = pipe.channel("predictions", 64)
+        scored: Channel[Plan | FoldScores] = pipe.channel("scores", 64)
         pipe.stage(
             "load",
             load_stage,
