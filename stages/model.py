@@ -292,7 +292,7 @@ class KNNModel:
             row, column = missing
             raise InputError(
                 f"{name}: row {row}, column {column} is missing (NaN), and the model was trained "
-                "with --missing error or drop; fill it in, or tune with --missing mean or median"
+                "with `missing` error or drop; fill it in, or tune with `missing` mean or median"
             )
         return samples
 

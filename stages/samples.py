@@ -119,12 +119,12 @@ def _match_columns(
                 label_at = int(label)
             except ValueError:
                 raise InputError(
-                    f"{where}: --label {label!r} is not a column ({', '.join(map(repr, shown))}); "
+                    f"{where}: `label` {label!r} is not a column ({', '.join(map(repr, shown))}); "
                     "give a header name or a 0-based index"
                 ) from None
             if not -width <= label_at < width:
                 raise InputError(
-                    f"{where}: --label {label_at} is out of range; the file has {width} columns"
+                    f"{where}: `label` {label_at} is out of range; the file has {width} columns"
                 )
             label_at %= width
     # By name when the file names every feature (whatever the names look like), or when
@@ -148,7 +148,7 @@ def _match_columns(
         if unknown:
             raise InputError(
                 f"{where}: column {unknown[0]!r} is not a feature of the model, nor a column "
-                "its training file had; remove it, or name it with --label if it holds the "
+                "its training file had; remove it, or name it with `label` if it holds the "
                 "true classes"
             )
         return _Columns(features, label_at, shown, header=True)
@@ -156,12 +156,12 @@ def _match_columns(
     if width == len(model_features) + 1 and label_at is None:
         raise InputError(
             f"{where}: has {width} columns, one more than the model's {len(model_features)} "
-            "features; name the label column with --label COL"
+            "features; name the label column with `label`"
         )
     if width != expected:
         raise InputError(
             f"{where}: has {width} columns, but the model has {len(model_features)} features"
-            + (" and --label one more" if label_at is not None else "")
+            + (" and `label` one more" if label_at is not None else "")
             + "; give one column per feature, in the model's order"
         )
     return _Columns([i for i in range(width) if i != label_at], label_at, shown, names is not None)
@@ -206,7 +206,7 @@ def _cell(cell: str, where: str, allow_missing: bool) -> float:
             return math.nan
         raise InputError(
             f"{where} is {'empty' if not text else repr(cell)}, a missing value, and the model "
-            "fills none; fill it in, or tune the model with --missing mean or median"
+            "fills none; fill it in, or tune the model with `missing` mean or median"
         )
     try:
         value = strict_float(text)

@@ -145,7 +145,7 @@ BAD_FILES = {
     "too few columns": (["1,2,3,4", "1,2,3,4"], "has 4 columns, but the model has 5 features"),
     "an unnamed extra column": (
         ["1,2,3,4,5,6", "1,2,3,4,5,6"],
-        "name the label column with --label COL",
+        "name the label column with label",
     ),
     "no rows": (["alpha,beta,gamma,delta,eps"], "has no rows of samples"),
 }
