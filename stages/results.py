@@ -60,6 +60,8 @@ class TuningResult:
     training: Dataset | None = field(default=None, repr=False, compare=False)
     missing: str = "error"
     scoring: str = "accuracy"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """What decided the results (:meth:`TuningOptions.describe`); empty if built by hand."""
 
     def model(
         self, params: Mapping[str, Any] | Candidate | RankedCandidate | None = None
@@ -106,6 +108,7 @@ class TuningResult:
             "best": best.candidate.params() if best else None,
             "timing": {"seconds": round(self.seconds, 6), "workers": self.workers},
             **rounded,
+            **({"options": dict(self.options)} if self.options else {}),
         }
 
     def to_json(self) -> str:

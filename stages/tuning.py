@@ -198,6 +198,7 @@ class Tuning:
             training=plan.dataset,
             missing=self.options.missing,
             scoring=self.options.scoring,
+            options=self.options.describe(),
         )
 
     def _build(self, shared: SharedArrays) -> Pipeline:
