@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import TypeVar
+
+import anyio
 
 from .channel import Sender
 
@@ -23,6 +24,9 @@ async def map_concurrently(
 ) -> None:
     """Send ``await fn(item)`` for every item, up to ``limit`` at once, in completion order.
 
+    The bound is an :class:`anyio.CapacityLimiter` (one token a call), its size
+    set again from ``limit`` as each call ends.
+
     ``limit`` may be a function, read again as calls finish: a pool on a
     cluster grows and shrinks with its workers. ``inbox`` is a channel's
     receiver or any async iterable. Closes ``outbox`` when the inbox is
@@ -33,29 +37,26 @@ async def map_concurrently(
     bound = limit if callable(limit) else (lambda: limit)
     if bound() < 1:
         raise ValueError(f"limit must be at least 1, got {bound()}")
-    running = 0
-    finished = asyncio.Event()
+    calls = anyio.CapacityLimiter(bound())
     first_error: Exception | None = None
 
-    async def one(item: T) -> None:
-        nonlocal first_error, running
+    async def one(item: T, ticket: object) -> None:
+        nonlocal first_error
         try:
             await outbox.send(await fn(item))
         except Exception as error:
             first_error = first_error or error
             raise
         finally:
-            running -= 1
-            finished.set()
+            calls.total_tokens = max(1, bound())  # a cluster may have grown or shrunk
+            calls.release_on_behalf_of(ticket)
 
     try:
-        async with outbox, asyncio.TaskGroup() as group:
+        async with outbox, anyio.create_task_group() as group:
             async for item in inbox:
-                while running >= max(1, bound()):
-                    finished.clear()
-                    await finished.wait()
-                running += 1
-                group.create_task(one(item))
+                ticket = object()  # each call holds its own token, released when it ends
+                await calls.acquire_on_behalf_of(ticket)
+                group.start_soon(one, item, ticket)
     except BaseExceptionGroup:
         if first_error is None:
             raise
