@@ -74,3 +74,21 @@ def test_readme_set_up_commands_are_what_ci_runs() -> None:
         if line and not line.startswith(("#", "set ", "cd "))
     ]
     assert ci == [install_and_run, test]
+
+
+def test_the_framework_imports_nothing_of_the_job_but_at_its_entry() -> None:
+    """``pipeline/`` knows no k-NN: only ``python -m pipeline``'s entry reaches ``stages``."""
+    reaching = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        if path.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            reaching += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "stages"]
+    assert reaching == []
