@@ -49,9 +49,20 @@ CLOSE_SECONDS = 5.0
 WORKER_NICENESS = 5
 """A local cluster's workers run this much nicer than the run's own process."""
 
-_IGNORE_CTRL_C = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)"
-"""Run by ``exec`` on a local cluster's workers (``signal.signal`` would return the old
-handler, which cannot be sent back)."""
+
+def _local_worker_setup() -> str:
+    """What a local cluster's processes run as they start, restarted ones too (Dask's
+    ``preload`` takes Python source): lower priority than this process, whose event
+    loop then keeps its timing on a machine the workers fill; and deaf to the
+    terminal's Ctrl-C, which is this process's to handle (they share its process
+    group). The niceness is absolute, as nannies and their workers both run it."""
+    niceness = os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS
+    return (
+        "import os, signal\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        f"os.setpriority(os.PRIO_PROCESS, 0, max({niceness}, os.getpriority(os.PRIO_PROCESS, 0)))\n"
+    )
+
 
 _LOCAL = re.compile(r"local(?::([0-9]+))?")
 _INSTALL = "pip install 'knn-pipeline[dask]'"
@@ -150,17 +161,12 @@ class DaskCluster:
                 dashboard_address=None,
                 scheduler_kwargs={"dashboard_address": ":0"},  # its HTTP server: any free port
                 silence_logs=logging.ERROR,
+                preload=[_local_worker_setup()],
             )
             try:
                 client = await asyncio.to_thread(
                     distributed.Client, local, set_as_default=False, direct_to_workers=True
                 )
-                # As the local pool's workers: lower priority than this process, whose
-                # event loop then keeps its timing on a machine the workers fill; and
-                # deaf to the terminal's Ctrl-C, which is this process's to handle (they
-                # share its process group). Run in each worker's main thread.
-                await asyncio.to_thread(client.run, os.nice, WORKER_NICENESS)
-                await asyncio.to_thread(client.run, exec, _IGNORE_CTRL_C)
             except BaseException:
                 await asyncio.to_thread(local.close)
                 raise

@@ -289,3 +289,31 @@ def test_ctrl_c_at_the_terminal_ends_a_local_cluster_quietly(tmp_path: Path) -> 
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert stderr.strip() == "interrupted", stderr
+
+
+def _worker_priority_and_ctrl_c() -> tuple[int, int, bool]:
+    return os.getpid(), os.nice(0), signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+async def test_local_workers_are_nicer_and_deaf_to_ctrl_c_even_when_restarted() -> None:
+    """A worker the nanny restarts (here after kill -9) is set up as the first ones were."""
+    ours = os.nice(0)
+    cluster = await DaskCluster.connect("local:1")
+    try:
+        client = cluster.client
+        (first,) = (await asyncio.to_thread(client.run, _worker_priority_and_ctrl_c)).values()
+        assert first[1:] == (ours + 5, True)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while True:
+            states = await asyncio.to_thread(
+                client.run, _worker_priority_and_ctrl_c, on_error="ignore"
+            )
+            if states and all(state[0] != first[0] for state in states.values()):
+                break
+            assert time.monotonic() < deadline, "the nanny did not restart the worker"
+            await asyncio.sleep(0.2)
+        (restarted,) = states.values()
+        assert restarted[1:] == (ours + 5, True)
+    finally:
+        await cluster.aclose()
