@@ -91,12 +91,13 @@ class Plan:
         return unit.label([f.id for f in self.folds.folds])
 
 
-async def _opened(inbox: Receiver[Plan | T], kind: type[T]) -> tuple[Plan, AsyncIterator[T]]:
-    """The stream's :class:`Plan` (its first item), and the ``kind`` items after it."""
+async def _opened(inbox: Receiver[Plan | T], kind: type[T]) -> tuple[Plan, AsyncIterator[T]] | None:
+    """The stream's :class:`Plan` (its first item) and the ``kind`` items after it; None
+    if the stream ended with nothing (its producer left without planning: nothing to do)."""
     try:
         plan = await inbox.receive()
     except EndOfStream:
-        raise InputError("the stream ended before its plan arrived") from None
+        return None
     if not isinstance(plan, Plan):
         raise TypeError(f"a stream must begin with its Plan, not {type(plan).__name__}")
 
@@ -356,7 +357,10 @@ async def neighbours_stage(
     done = 0
     recording = asyncio.Lock()  # one writer at a time: each record is one whole line
     async with outbox:
-        plan, units = await _opened(inbox, WorkUnit)
+        opened = await _opened(inbox, WorkUnit)
+        if opened is None:
+            return
+        plan, units = opened
         await outbox.send(plan)
 
         async def compute_or_resume(unit: WorkUnit) -> UnitOutput:
@@ -436,7 +440,10 @@ async def score_stage(
     """Tally the units' predictions per candidate and fold; send each fold's scores once
     every unit of that (fold, metric, scale) is in."""
     async with outbox:
-        plan, outputs = await _opened(inbox, UnitOutput)
+        opened = await _opened(inbox, UnitOutput)
+        if opened is None:
+            return
+        plan, outputs = opened
         await outbox.send(plan)
         board = Scoreboard(
             labels=plan.dataset.y,
@@ -499,7 +506,10 @@ class RankStage:
         return [] if self._leaderboard is None else self._leaderboard.ranked()
 
     async def __call__(self, inbox: Receiver[Plan | FoldScores]) -> None:
-        plan, folds = await _opened(inbox, FoldScores)
+        opened = await _opened(inbox, FoldScores)
+        if opened is None:
+            return
+        plan, folds = opened
         sizes = [f.test.size for f in plan.folds.folds]
         leaderboard = Leaderboard(
             plan.space, len(sizes), sizes, self.scoring, pooled=plan.folds.single_rows
