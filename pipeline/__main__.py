@@ -7,15 +7,40 @@ imported (see :mod:`pipeline.interrupts`), so a signal at any moment ends the
 command the same way: exit status 130, no traceback, nothing left behind.
 """
 
+import contextlib
+import gc
 import signal
 import sys
 
 from .interrupts import TERMINATING, interrupts
 
+WORKER_PRELOAD = ("stages.neighbours",)
+"""What ``run`` and ``predict`` workers preload: ``stages.neighbours.WORKER_PRELOAD``,
+named here so that their forkserver starts before that module is imported."""
+
+
+def _will_start_workers(argv: list[str]) -> bool:
+    """Whether the command will start workers on this machine (``run`` or ``predict``
+    without ``--dask``), guessed from the raw arguments. A wrong guess costs only a
+    forkserver that exits with the command; the command line starts it anyway."""
+    if not argv or argv[0] not in ("run", "predict"):
+        return False
+    return not any(a in ("-h", "--help") or a.startswith("--da") for a in argv[1:])
+
+
 interrupts.install()
 status = 130
 try:
     with interrupts.shield():
+        if _will_start_workers(sys.argv[1:]):
+            # After install(): these imports take time. The forkserver's imports then
+            # overlap the command line's (see pipeline.prestart); if it cannot start
+            # here, the command line tries again and says why.
+            from .prestart import leave_arithmetic_to_workers, prestart_forkserver
+
+            leave_arithmetic_to_workers()
+            with contextlib.suppress(OSError):
+                prestart_forkserver(WORKER_PRELOAD)
         from stages.cli import main
     status = main()
 except KeyboardInterrupt:  # interrupted as the command started or ended
@@ -29,4 +54,8 @@ finally:
     # SIG_IGN), so the signals are ignored while the interpreter ends.
     for _signal in TERMINATING:
         signal.signal(_signal, signal.SIG_IGN)
+    # Everything is closed by now (workers, files, shared memory); the interpreter's
+    # exit would still walk every object twice looking for cycles, a tenth of a small
+    # run. Frozen, they are left to the process's end.
+    gc.freeze()
 sys.exit(status)

@@ -32,7 +32,6 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import CancelledError, Executor, InvalidStateError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool, _ExecutorManagerThread
-from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -44,6 +43,11 @@ import anyio
 from . import worker
 from .cluster import ClusterLost, DaskCluster, Published
 from .errors import InputError
+from .prestart import (
+    prestart_forkserver as prestart_forkserver,  # re-exported: the command line's
+    server_preload as _server_preload,
+    start_method as _start_method,
+)
 from .shared import SharedArrays, guard_semaphores
 from .worker_logs import WorkerLogForwarder
 
@@ -90,33 +94,10 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _start_method() -> str:
-    methods = multiprocessing.get_all_start_methods()
-    return "forkserver" if "forkserver" in methods else "spawn"
-
-
-def prestart_forkserver(preload: Sequence[str]) -> None:
-    """Start the forkserver now, in the background, importing ``preload``.
-
-    A command line that will need a pool soon calls this first: the server's
-    imports then overlap the caller's own (and its reading of the data)
-    instead of following them. Pools started later fork from the same server.
-    A no-op where workers are spawned instead.
-    """
-    if _start_method() != "forkserver":
-        return
-    multiprocessing.get_context("forkserver").set_forkserver_preload(_server_preload(preload))
-    forkserver.ensure_running()
-
-
-def _server_preload(preload: Sequence[str]) -> list[str]:
-    """``preload`` and the module whose initializer every worker runs first."""
-    return [worker.__name__, *(name for name in preload if name != worker.__name__)]
-
-
-def _ready() -> int:
-    """A no-op task that makes the executor start its worker processes."""
-    return os.getpid()
+_ready = os.getpid
+"""A no-op task that makes the executor start its worker processes: a builtin, so a
+worker unpickles it without importing anything (a function of this module would make
+every new worker import asyncio, anyio and this module before it is ready)."""
 
 
 def _warm_up(executor: Executor, workers: int, spawned: threading.Event) -> None:

@@ -31,6 +31,7 @@ from pipeline.errors import InputError
 from pipeline.files import is_special_file
 
 from . import _fastcsv
+from .builtin_data import BUILTIN_DATASETS, read_builtin
 from .csv_text import (
     DELIMITERS,
     CsvFormat,
@@ -57,16 +58,6 @@ __all__ = [
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "?"})
 """Cell texts (compared lower-case) that mean "no value"."""
-
-BUILTIN_DATASETS: dict[str, str] = {
-    "iris": "load_iris",
-    "wine": "load_wine",
-    "breast_cancer": "load_breast_cancer",
-    "digits": "load_digits",
-}
-"""Data sets bundled with scikit-learn (no download needed), by their loader in
-``sklearn.datasets``: imported only when one is asked for, since importing
-scikit-learn takes a second that reading a file does not need."""
 
 
 async def load_dataset(
@@ -741,15 +732,12 @@ def dataset_from_arrays(X: Any, labels: Any, source: str, allow_missing: bool = 
 def _load_builtin(name: str, label: str | int | None, group_column: str | None) -> Dataset:
     if label is not None or group_column is not None:
         raise InputError(f"{name}: the built-in data set has a fixed label and no fold column")
-    from sklearn import datasets
-
-    bunch = getattr(datasets, BUILTIN_DATASETS[name])()
-    classes = [str(c) for c in bunch.target_names]
+    builtin = read_builtin(name)  # scikit-learn's files, read without importing it
     return Dataset(
-        X=np.asarray(bunch.data, dtype=np.float64),
-        y=np.asarray(bunch.target, dtype=np.intp),
-        classes=classes,
+        X=builtin.data,
+        y=builtin.target,
+        classes=builtin.target_names,
         source=name,
-        feature_names=[str(f) for f in bunch.feature_names],
+        feature_names=builtin.feature_names,
         label_name="target",  # scikit-learn's name for it (``as_frame=True``)
     )

@@ -1,9 +1,12 @@
-"""Cross-validation folds, built on scikit-learn's splitters.
+"""Cross-validation folds, equal to scikit-learn's splitters.
 
 ``kfold:5 --seed 0`` is exactly ``StratifiedKFold(5, shuffle=True,
 random_state=0)``, ``holdout:F`` is a stratified ``train_test_split``, ``loo``
 is ``LeaveOneOut`` and ``column:NAME`` is ``PredefinedSplit`` over the sorted
 distinct values of that column, so anyone can check our folds against theirs.
+The splitters are scikit-learn's, written out (see the comment above them)
+with the same ``np.random.RandomState`` calls in the same order and the same
+errors.
 Every named kind tests each row at most once and trains on the complement of
 the fold, which lets the planner describe a fold by one integer per row and
 merge tiny folds. Splits given as ``(train, test)`` index pairs (any
@@ -13,21 +16,28 @@ rows out; their folds carry explicit training rows.
 
 from __future__ import annotations
 
+import math
 import re
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.model_selection import LeaveOneOut, PredefinedSplit, StratifiedKFold, train_test_split
 
 from pipeline.errors import InputError
 
 from .dataset import Dataset
 
-__all__ = ["CvSpec", "Fold", "Folds", "make_folds", "parse_cv"]
+__all__ = [
+    "CvSpec",
+    "Fold",
+    "Folds",
+    "make_folds",
+    "parse_cv",
+    "stratified_holdout",
+    "stratified_kfold_test_folds",
+]
 
 CvKind = Literal["kfold", "holdout", "loo", "column", "splits"]
 _EXAMPLE = "use kfold:5, holdout:0.2, loo or column:NAME"
@@ -151,40 +161,34 @@ class Folds:
 
 def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
     """Split ``dataset`` as ``cv`` says; raise :class:`InputError` when it cannot be done."""
-    if len(dataset.classes) < 2 or np.unique(dataset.y).size < 2:
+    if len(dataset.classes) < 2 or _at_most_one_value(dataset.y):
         raise InputError(
             f"{dataset.source}: the labels hold a single class ({dataset.classes[0]!r}); "
             "a classifier needs at least two"
         )
     n = dataset.rows
-    rows = np.arange(n)
     splits: list[tuple[str, Any, Any]]
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore", UserWarning
-            )  # "least populated class" is reported below
-            if cv.kind == "kfold":
-                if cv.n_splits > n:
-                    raise InputError(
-                        f"--cv kfold:{cv.n_splits}: more folds than the {n} rows; use fewer folds"
-                    )
-                splitter = StratifiedKFold(cv.n_splits, shuffle=True, random_state=seed)
-                splits = [
-                    (str(i), tr, te)
-                    for i, (tr, te) in enumerate(splitter.split(dataset.X, dataset.y))
-                ]
-            elif cv.kind == "holdout":
-                train, test = train_test_split(
-                    rows, test_size=cv.test_size, stratify=dataset.y, random_state=seed
+        if cv.kind == "kfold":
+            if cv.n_splits > n:
+                raise InputError(
+                    f"--cv kfold:{cv.n_splits}: more folds than the {n} rows; use fewer folds"
                 )
-                splits = [("0", train, test)]
-            elif cv.kind == "loo":
-                splits = [(str(i), tr, te) for i, (tr, te) in enumerate(LeaveOneOut().split(rows))]
-            elif cv.kind == "splits":
-                splits = _given_splits(cv, n)
-            else:
-                splits = _column_splits(dataset, cv.column, PredefinedSplit)
+            # a class smaller than n_splits (scikit-learn warns) is missing from some folds
+            test_folds = stratified_kfold_test_folds(dataset.y, cv.n_splits, seed)
+            splits = [
+                (str(i), np.flatnonzero(test_folds != i), np.flatnonzero(test_folds == i))
+                for i in range(cv.n_splits)
+            ]
+        elif cv.kind == "holdout":
+            train, test = stratified_holdout(dataset.y, cv.test_size, seed)
+            splits = [("0", train, test)]
+        elif cv.kind == "loo":
+            splits = _leave_one_out(n)
+        elif cv.kind == "splits":
+            splits = _given_splits(cv, n)
+        else:
+            splits = _column_splits(dataset, cv.column)
     except ValueError as error:
         reason = str(error)
         if len(reason) > 300:  # scikit-learn lists every class that is too small
@@ -210,6 +214,11 @@ def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
     return Folds(kind=cv.kind, seed=seed, folds=folds, fold_of_row=fold_of_row, disjoint=disjoint)
 
 
+def _at_most_one_value(y: npt.NDArray[np.intp]) -> bool:
+    """``np.unique(y).size < 2``, without the import of ``numpy.ma`` that makes."""
+    return y.size == 0 or bool((y == y[0]).all())
+
+
 def _given_splits(cv: CvSpec, n: int) -> list[tuple[str, Any, Any]]:
     splits = []
     for number, (train, test) in enumerate(cv.splits):
@@ -224,7 +233,7 @@ def _given_splits(cv: CvSpec, n: int) -> list[tuple[str, Any, Any]]:
     return splits
 
 
-def _column_splits(dataset: Dataset, column: str, splitter: Any) -> list[tuple[str, Any, Any]]:
+def _column_splits(dataset: Dataset, column: str) -> list[tuple[str, Any, Any]]:
     if dataset.groups is None:
         raise InputError(f"--cv column:{column}: the data set has no such column")
     values = np.asarray([str(v) for v in dataset.groups], dtype=object)
@@ -242,4 +251,137 @@ def _column_splits(dataset: Dataset, column: str, splitter: Any) -> list[tuple[s
         raise InputError(
             f"--cv column:{column}: the column holds one value; it needs at least two folds"
         )
-    return [(str(names[i]), tr, te) for i, (tr, te) in enumerate(splitter(test_fold=codes).split())]
+    # PredefinedSplit(codes): one test fold per code, in order, trained on every other row
+    return [
+        (str(name), np.flatnonzero(codes != i), np.flatnonzero(codes == i))
+        for i, name in enumerate(names)
+    ]
+
+
+# ---------------------------------------------------------------------------- the splitters
+# scikit-learn's splitters, by hand: importing scikit-learn costs about a second of
+# start-up, more than the whole Iris tuning. Each follows scikit-learn's code
+# (sklearn/model_selection/_split.py) step by step, with its errors' wording;
+# tests/stages/test_splitters_equal_sklearn.py holds them equal to it.
+
+
+def stratified_kfold_test_folds(y: npt.ArrayLike, n_splits: int, seed: int) -> npt.NDArray[np.intc]:
+    """The fold that tests each row: ``StratifiedKFold(n_splits, shuffle=True,
+    random_state=seed)``'s ``_make_test_folds(X, y)``.
+
+    Classes are numbered in order of first appearance; each fold's share of a
+    class is dealt round-robin over the sorted class numbers, and each class's
+    fold numbers are then shuffled, class by class, by one ``RandomState(seed)``.
+    """
+    labels = np.asarray(y).ravel()
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    _, appearance = np.unique(first, return_inverse=True)
+    encoded = appearance[inverse.ravel()]
+    n_classes = first.size
+    counts = np.bincount(encoded, minlength=n_classes)
+    if np.all(n_splits > counts):
+        raise ValueError(
+            f"n_splits={n_splits} cannot be greater than the number of members in each class."
+        )
+    order = np.sort(encoded)
+    allocation = np.asarray(
+        [np.bincount(order[i::n_splits], minlength=n_classes) for i in range(n_splits)]
+    )
+    rng = np.random.RandomState(seed)
+    test_folds = np.empty(labels.size, dtype=np.intc)
+    # the rows of each class in row order: test_folds[encoded == k], without n_classes passes
+    rows_of_class = np.split(np.argsort(encoded, kind="stable"), np.cumsum(counts)[:-1])
+    for k in range(n_classes):
+        folds_for_class = np.arange(n_splits).repeat(allocation[:, k])
+        rng.shuffle(folds_for_class)
+        test_folds[rows_of_class[k]] = folds_for_class
+    return test_folds
+
+
+def stratified_holdout(
+    y: npt.ArrayLike, test_size: float, seed: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """``train_test_split(rows, test_size=test_size, stratify=y, random_state=seed)``:
+    the training and test rows, in scikit-learn's (shuffled) order.
+
+    That is the first split of ``StratifiedShuffleSplit``: each class's share
+    of the training and the test rows by ``_approximate_mode``, then a
+    permutation of each class's rows, then of each set.
+    """
+    labels = np.asarray(y).ravel()
+    n = labels.size
+    n_test = math.ceil(test_size * n)
+    n_train = n - n_test
+    if n_train == 0:
+        raise ValueError(
+            f"With n_samples={n}, test_size={test_size} and train_size=None, the "
+            "resulting train set will be empty. Adjust any of the "
+            "aforementioned parameters."
+        )
+    classes, class_of_row, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
+    n_classes = classes.shape[0]
+    if np.min(class_counts) < 2:
+        too_few_classes = classes[class_counts < 2].tolist()
+        raise ValueError(
+            "The least populated classes in y have only 1 member, which is too few. "
+            "The minimum number of groups for any class cannot be less than 2. "
+            f"Classes with too few members are: {too_few_classes}"
+        )
+    if n_train < n_classes:
+        raise ValueError(
+            f"The train_size = {n_train} should be greater or equal to the number of "
+            f"classes = {n_classes}"
+        )
+    if n_test < n_classes:
+        raise ValueError(
+            f"The test_size = {n_test} should be greater or equal to the number of "
+            f"classes = {n_classes}"
+        )
+    class_indices = np.split(
+        np.argsort(class_of_row.ravel(), kind="stable"), np.cumsum(class_counts)[:-1]
+    )
+    rng = np.random.RandomState(seed)
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    train: list[npt.NDArray[np.intp]] = []
+    test: list[npt.NDArray[np.intp]] = []
+    for i in range(n_classes):
+        permutation = rng.permutation(class_counts[i])
+        shuffled = class_indices[i].take(permutation, mode="clip")
+        train.append(shuffled[: n_i[i]])
+        test.append(shuffled[n_i[i] : n_i[i] + t_i[i]])
+    return (
+        rng.permutation(np.concatenate(train)).astype(np.intp),
+        rng.permutation(np.concatenate(test)).astype(np.intp),
+    )
+
+
+def _approximate_mode(
+    class_counts: npt.NDArray[np.intp], n_draws: int, rng: np.random.RandomState
+) -> npt.NDArray[np.intp]:
+    """scikit-learn's ``_approximate_mode``: ``n_draws`` rows shared out over the
+    classes in proportion, the rounding's leftovers to the largest remainders, ties
+    broken by ``rng.choice`` (the same draws, in the same order)."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored: npt.NDArray[np.float64] = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        values = np.sort(np.unique(remainder))[::-1]
+        for value in values:
+            (inds,) = np.where(remainder == value)
+            add_now = min(len(inds), need_to_add)
+            inds = rng.choice(inds, size=add_now, replace=False)
+            floored[inds] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(np.intp)
+
+
+def _leave_one_out(n: int) -> list[tuple[str, Any, Any]]:
+    """``LeaveOneOut().split``: row ``i`` tested alone, trained on every other row."""
+    if n <= 1:
+        raise ValueError(f"Cannot perform LeaveOneOut with n_samples={n}.")
+    rows = np.arange(n)
+    return [(str(i), np.delete(rows, i), rows[i : i + 1]) for i in range(n)]

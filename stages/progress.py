@@ -12,14 +12,6 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from pipeline.events import RunFinished, RunStarted, Subscription, UnitDone
 
@@ -50,6 +42,15 @@ async def show_progress(events: Subscription, stream: TextIO, *, live: bool | No
 
 
 async def _live(events: Subscription, console: Console) -> None:
+    from rich.progress import (  # only on a terminal: a plain run need not import it
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

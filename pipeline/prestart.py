@@ -1,0 +1,88 @@
+"""Starting the workers' forkserver ahead of the pool, from a module that imports
+nothing heavy.
+
+The forkserver is a fresh interpreter that imports the workers' modules
+(NumPy, the kernels) once and forks every worker from there: about a sixth
+of a second that no parallelism shortens. A command line starts it first
+thing, before its own imports of asyncio, NumPy and the stages, so that the
+two overlap; :mod:`pipeline.compute` imports this module's functions, and a
+pool started later forks from the same server.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing import forkserver
+
+__all__ = ["leave_arithmetic_to_workers", "prestart_forkserver", "server_preload", "start_method"]
+
+WORKER_MODULE = "pipeline.worker"
+"""The module whose initializer every worker runs first (:mod:`pipeline.worker`)."""
+
+_BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def start_method() -> str:
+    """``forkserver`` where the platform has it, else ``spawn`` (never ``fork``)."""
+    methods = multiprocessing.get_all_start_methods()
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def server_preload(preload: Sequence[str]) -> list[str]:
+    """``preload`` and the module whose initializer every worker runs first."""
+    return [WORKER_MODULE, *(name for name in preload if name != WORKER_MODULE)]
+
+
+def prestart_forkserver(preload: Sequence[str]) -> None:
+    """Start the forkserver now, in the background, importing ``preload``.
+
+    A command line that will need a pool soon calls this first: the server's
+    imports then overlap the caller's own (and its reading of the data)
+    instead of following them. Pools started later fork from the same server.
+    A no-op where workers are spawned instead, or when the server runs already.
+    Call it before starting threads: the server is spawned with a briefly
+    changed environment (see :func:`_single_threaded_blas`).
+    """
+    if start_method() != "forkserver":
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload(server_preload(preload))
+    with _single_threaded_blas():
+        forkserver.ensure_running()
+
+
+def leave_arithmetic_to_workers() -> None:
+    """One BLAS and OpenMP thread in this process, unless its environment names a
+    number; call it before NumPy is imported.
+
+    A command line whose arithmetic all runs on the pool's workers (each pinned
+    to its own threads by :func:`pipeline.worker.init_worker`) needs no BLAS
+    threads of its own, and OpenBLAS would start one per core at NumPy's import
+    and keep them spinning a while, on the cores the forkserver and the workers
+    are starting on.
+    """
+    for name in _BLAS_VARIABLES:
+        os.environ.setdefault(name, "1")
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """The environment the forkserver starts with: BLAS and OpenMP on one thread.
+
+    The server does no arithmetic, but OpenBLAS starts a thread per core when
+    NumPy is imported, and those threads spin for a while, taking the cores
+    from this process's own start-up. Workers set their thread count anyway
+    (:func:`pipeline.worker.init_worker`: the environment and threadpoolctl).
+    """
+    saved = {name: os.environ.get(name) for name in _BLAS_VARIABLES}
+    os.environ.update(dict.fromkeys(_BLAS_VARIABLES, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,0 +1,172 @@
+"""What starting a run costs: the modules it imports, and the forkserver started ahead.
+
+A run imports neither scikit-learn, SciPy nor pandas (a second of start-up
+together, more than the whole Iris tuning): folds and built-in data sets
+are ours, equal to scikit-learn's (see tests/stages/test_splitters_equal_sklearn.py
+and tests/stages/test_builtin_data.py).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pipeline.prestart import server_preload
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("sklearn", "scipy", "pandas")
+
+IN_PROCESS = """
+import sys
+from stages.cli import main
+status = main(sys.argv[1:])
+print(sorted({name.split(".")[0] for name in sys.modules} & set(HEAVY)))
+sys.exit(status)
+""".replace("HEAVY", repr(HEAVY))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--cv", "holdout:0.2"],
+        ["wine", "--cv", "loo", "--k", "1-5"],
+        ["breast_cancer", "--weights", "uniform,distance", "--k", "3"],
+        ["digits", "--scale", "standard,robust", "--k", "1-3", "--save-model", "{tmp}/m.knn"],
+    ],
+)
+def test_a_run_imports_no_scikit_learn_scipy_or_pandas(args: list[str], tmp_path: Path) -> None:
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    done = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS, "run", "--quiet", "--workers", "2", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-2000:]
+    assert "candidates" in done.stdout  # the leaderboard was printed
+
+
+def entry_definitions() -> dict[str, object]:
+    """The functions and constants of ``pipeline/__main__.py``, without running the command
+    line its top level runs."""
+    tree = ast.parse((ROOT / "pipeline" / "__main__.py").read_text(encoding="utf-8"))
+    kept = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        or (isinstance(node, ast.Assign) and ast.unparse(node.targets[0]).isupper())
+    ]
+    namespace: dict[str, object] = {}
+    exec(compile(ast.Module(kept, type_ignores=[]), "pipeline/__main__.py", "exec"), namespace)
+    return namespace
+
+
+def test_the_entry_preloads_what_the_workers_preload() -> None:
+    from stages.neighbours import WORKER_PRELOAD
+
+    assert tuple(entry_definitions()["WORKER_PRELOAD"]) == tuple(WORKER_PRELOAD)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run"], True),
+        (["run", "wine", "--k", "1-5"], True),
+        (["predict", "model.knn", "new.csv"], True),
+        (["run", "--dask", "local:2"], False),
+        (["run", "--dask=tcp://host:8786"], False),
+        (["predict", "m.knn", "x.csv", "--dask", "local"], False),
+        (["run", "--help"], False),
+        (["run", "-h"], False),
+        (["logs", "--listen", "127.0.0.1:0"], False),
+        (["report", "results.json"], False),
+        ([], False),
+        (["--help"], False),
+    ],
+)
+def test_the_forkserver_starts_early_only_for_local_workers(
+    argv: list[str], expected: bool
+) -> None:
+    will_start_workers = entry_definitions()["_will_start_workers"]
+    assert will_start_workers(argv) is expected  # type: ignore[operator]
+
+
+PRESTART = """
+import os, sys
+from multiprocessing import forkserver
+from pipeline.prestart import prestart_forkserver
+os.environ["OPENBLAS_NUM_THREADS"] = "7"
+os.environ.pop("MKL_NUM_THREADS", None)
+prestart_forkserver(["tests.workers"])
+print(forkserver._forkserver._forkserver_pid)
+print(os.environ.get("OPENBLAS_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS"))
+sys.stdin.readline()  # the server lives while this process does
+"""
+
+
+def server_environment(pid: int) -> dict[str, str]:
+    """The forkserver's environment once it runs Python (before its exec, /proc shows
+    the spawning process's)."""
+    process = psutil.Process(pid)
+    for _ in range(500):
+        if any("forkserver" in part for part in process.cmdline()):
+            return dict(process.environ())
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never became the forkserver: {process.cmdline()}")
+
+
+def test_the_forkserver_starts_with_single_threaded_blas_and_the_caller_keeps_its_own() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", PRESTART],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stdin is not None
+        server = int(proc.stdout.readline())
+        assert proc.stdout.readline().split() == ["7", "None"]
+        environment = server_environment(server)
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+    assert proc.returncode == 0
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        assert environment.get(name) == "1", name
+
+
+def test_the_server_preloads_the_worker_module_first_and_once() -> None:
+    assert server_preload(["stages.neighbours"]) == ["pipeline.worker", "stages.neighbours"]
+    assert server_preload(["pipeline.worker", "x"]) == ["pipeline.worker", "x"]
+
+
+THREADS = """
+from pipeline.prestart import leave_arithmetic_to_workers
+leave_arithmetic_to_workers()
+import numpy
+from threadpoolctl import threadpool_info
+print(sorted({pool["num_threads"] for pool in threadpool_info()}))
+"""
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "[1]"), ("2", "[2]")])
+def test_the_command_lines_own_blas_runs_one_thread_unless_told(
+    given: str | None, expected: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    if given is not None:
+        env.update(OPENBLAS_NUM_THREADS=given, OMP_NUM_THREADS=given, MKL_NUM_THREADS=given)
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
