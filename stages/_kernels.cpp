@@ -10,6 +10,11 @@
 // the few that beat it go into a short sorted list. No distance matrix is
 // ever built.
 //
+// Screens (their proofs are in kernels.py): `nearest` also sums squared
+// differences in float32 with fused multiply-adds, and Minkowski terms with an
+// approximate power; `select` keeps the nearest by a matrix product's values;
+// `refine` recomputes a few candidates exactly, as the loops above sum them.
+//
 // Compiled ahead of time, so a worker process imports it in a millisecond.
 // On x86-64 the loops are compiled twice, for AVX2 and for the baseline, and
 // the module picks the one the processor runs when it is loaded. Contraction into fused
@@ -18,6 +23,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -39,6 +45,8 @@ enum Metric {
     // Squared Euclidean sums with fused multiply-adds, compared unrooted: a
     // fast screen whose candidates the caller recomputes exactly.
     SQUARED_SCREEN = 6,
+    // Minkowski sums of rough_pow terms, unrooted: the same kind of screen.
+    MINKOWSKI_SCREEN = 7,
 };
 
 #if defined(__GNUC__)
@@ -74,6 +82,53 @@ ALWAYS_INLINE Real larger(Real a, Real b) {
     return a > b ? a : b;
 }
 
+// x^p for 0 <= x < 2^(1000 / p) and p >= 1, to a relative error below
+// 1e-11 * (1 + p) or an absolute one below 2^-1000, in plain arithmetic the
+// compiler vectorises (std::pow is a call per term, most of Minkowski's time).
+// For the screen only: its candidates are recomputed with std::pow.
+// x = m 2^e with m in [sqrt(1/2), sqrt(2)); log2(m) by the series in
+// t = (m - 1) / (m + 1), |t| < 0.172, to t^13; then 2^y = 2^n e^(r ln 2) with
+// n the nearest integer to y and e^z by its Taylor series to z^12, |z| < 0.35.
+ALWAYS_INLINE double rough_pow(double x, double p) {
+    constexpr double SHIFT = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    // m and e in integer arithmetic: a floating-point operation under a condition
+    // could trap, and the compiler would then not vectorise the loop.
+    const std::uint64_t mantissa = bits & 0x000FFFFFFFFFFFFFull;
+    const std::uint64_t high = mantissa > 0x6A09E667F3BCCull;  // m >= sqrt(2): halve it
+    const std::uint64_t m_bits = (mantissa | 0x3FF0000000000000ull) - (high << 52);
+    const std::uint64_t e_bits = ((bits >> 52) + high) | 0x4330000000000000ull;
+    double m, e;
+    std::memcpy(&m, &m_bits, sizeof m);
+    std::memcpy(&e, &e_bits, sizeof e);
+    e = e - (4503599627370496.0 + 1023.0);  // the biased exponent, unbiased, as a double
+    const double t = (m - 1.0) / (m + 1.0);
+    const double t2 = t * t;
+    constexpr double C = 2.8853900817779268;  // 2 / ln 2
+    const double series =
+        C + t2 * (C / 3 + t2 * (C / 5 + t2 * (C / 7 + t2 * (C / 9 + t2 * (C / 11 + t2 * (C / 13))))));
+    const double y = p * (e + t * series);
+    const double shifted = y + SHIFT;
+    const double z = (y - (shifted - SHIFT)) * 0.6931471805599453;
+    const double exp_z =
+        1.0 + z * (1.0 + z * (1.0 / 2 + z * (1.0 / 6 + z * (1.0 / 24 + z * (1.0 / 120 + z * (1.0 / 720 +
+        z * (1.0 / 5040 + z * (1.0 / 40320 + z * (1.0 / 362880 + z * (1.0 / 3628800 +
+        z * (1.0 / 39916800 + z * (1.0 / 479001600))))))))))));
+    // 2^n, n clamped to [-1020, 1020], with n + 1023 in the exponent field: a
+    // result below 2^-1019 may be off by that much; larger ones the caller rules out.
+    std::uint64_t shifted_bits;
+    std::memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    std::int64_t n = static_cast<std::int64_t>(shifted_bits - 0x4338000000000000ull);
+    n = n < -1020 ? -1020 : n;
+    n = n > 1020 ? 1020 : n;
+    const std::uint64_t nonzero = bits >= 0x0170000000000000ull;  // x >= 2^-1000, else 0
+    const std::uint64_t power_bits = (static_cast<std::uint64_t>(n + 1023) << 52) * nonzero;
+    double two_n;
+    std::memcpy(&two_n, &power_bits, sizeof two_n);
+    return exp_z * two_n;
+}
+
 // One feature's share of a summed distance: (q - p)^2, |q - p|, |q - p|^power,
 // or, for cosine (rows normalised by the caller), q * p.
 template <int M, typename Real>
@@ -85,6 +140,8 @@ ALWAYS_INLINE Real term(Real q, Real p, Real power) {
         return q * p;
     } else if constexpr (M == MINKOWSKI) {
         return std::pow(std::fabs(q - p), power);
+    } else if constexpr (M == MINKOWSKI_SCREEN) {
+        return static_cast<Real>(rough_pow(std::fabs(double(q) - double(p)), power));
     } else {
         return std::fabs(q - p);
     }
@@ -295,7 +352,346 @@ ALWAYS_INLINE void search_any(int metric, const Search<Real>& s) {
         case COSINE: search_metric<COSINE>(s); break;
         case MINKOWSKI: search_metric<MINKOWSKI>(s); break;
         case SQUARED_SCREEN: search_metric<SQUARED_SCREEN>(s); break;
+        case MINKOWSKI_SCREEN: search_metric<MINKOWSKI_SCREEN>(s); break;
         default: search_metric<SORENSEN>(s); break;
+    }
+}
+
+// ---------------------------------------------------------- screens from a product
+
+// The m smallest of rows of scores, by (value, column): a value is
+// query_terms[i] + point_terms[j] + scale * scores[i][j] (a squared Euclidean
+// distance from a matrix product q . p, or minus a cosine similarity), and
+// columns and best (rows x m) carry each row's sorted list in and out, so a
+// caller can feed the points in blocks; `offset` is the first block column's
+// index. m is k plus a margin, so a sorted insertion per winner (as `nearest`
+// does for k) would cost more than the scan: a row is scanned once against a
+// bound on its m-th smallest value, the few below it are collected, and those
+// are sorted (or, with a full list carried in, sorted and merged into it).
+template <typename Real>
+struct Selection {
+    const Real* scores;  // rows x width
+    Py_ssize_t rows;
+    Py_ssize_t width;
+    const Real* query_terms;  // rows
+    const Real* point_terms;  // width
+    Real scale;
+    Py_ssize_t offset;
+    const Py_ssize_t* query_groups;  // rows, or nullptr: no groups
+    const Py_ssize_t* point_groups;  // indexed by offset + column
+    Py_ssize_t* columns;
+    Real* best;
+    Py_ssize_t m;
+};
+
+template <typename Real>
+struct Found {
+    Real distance;
+    Py_ssize_t column;
+};
+
+struct Before {  // (distance, column) order, NaN last; an object, so the sorts inline it
+    template <typename Real>
+    ALWAYS_INLINE bool operator()(const Found<Real>& a, const Found<Real>& b) const {
+        const bool a_nan = a.distance != a.distance, b_nan = b.distance != b.distance;
+        if (a_nan != b_nan) return b_nan;
+        if (a.distance != b.distance) return a.distance < b.distance;
+        return a.column < b.column;
+    }
+};
+
+// Lanes of the running minima that bound a row's m smallest: 2 m, in whole vectors.
+ALWAYS_INLINE Py_ssize_t select_lanes(Py_ssize_t m) { return (2 * m + 7) / 8 * 8; }
+
+// The buffer a call needs: a row's winners (at most the block and the list it
+// carries in) and room to merge them with that list.
+ALWAYS_INLINE Py_ssize_t select_room(Py_ssize_t width, Py_ssize_t m) { return width + 2 * m; }
+
+template <typename Real>
+struct Row {  // one row of a product block, and how its values are made
+    const Real* __restrict scores;
+    const Real* __restrict point_terms;
+    Real query_term;
+    Real scale;
+    const Py_ssize_t* __restrict groups;  // the block's points' groups, when grouped
+    Py_ssize_t own_group;
+};
+
+template <bool GROUPED, typename Real>
+ALWAYS_INLINE Real value_at(const Row<Real>& r, Py_ssize_t j) {
+    constexpr Real INF = std::numeric_limits<Real>::infinity();
+    const Real v = (r.query_term + r.point_terms[j]) + r.scale * r.scores[j];
+    const Real kept = v == v ? v : INF;  // a NaN never wins
+    if constexpr (GROUPED) return r.groups[j] == r.own_group ? INF : kept;
+    return kept;
+}
+
+template <bool GROUPED, typename Real>
+ALWAYS_INLINE void fill_values(const Row<Real>& r, Real* __restrict values, Py_ssize_t width) {
+    for (Py_ssize_t j = 0; j < width; ++j) values[j] = value_at<GROUPED>(r, j);
+}
+
+template <bool GROUPED, typename Real>
+ALWAYS_INLINE void fill_minima(const Row<Real>& r, Real* __restrict values, Py_ssize_t width,
+                               Real* __restrict minima, Py_ssize_t lanes) {
+    for (Py_ssize_t l = 0; l < lanes; ++l) minima[l] = std::numeric_limits<Real>::infinity();
+    const Py_ssize_t whole = width / lanes * lanes;
+    for (Py_ssize_t j = 0; j < whole; j += lanes) {
+        for (Py_ssize_t l = 0; l < lanes; ++l) {
+            const Real v = value_at<GROUPED>(r, j + l);
+            values[j + l] = v;
+            minima[l] = v < minima[l] ? v : minima[l];
+        }
+    }
+    for (Py_ssize_t j = whole; j < width; ++j) values[j] = value_at<GROUPED>(r, j);
+}
+
+template <typename Real>
+ALWAYS_INLINE void select_any(const Selection<Real>& t, Real* values, Found<Real>* buffer) {
+    const Py_ssize_t m = t.m, width = t.width, lanes = select_lanes(m);
+    Real* __restrict minima = values + width;
+    const Real* __restrict point_terms = t.point_terms;
+    Found<Real>* merged = buffer + width + m;
+    constexpr Real INF = std::numeric_limits<Real>::infinity();
+    for (Py_ssize_t i = 0; i < t.rows; ++i) {
+        const Real* __restrict row = t.scores + i * width;
+        const Real query_term = t.query_terms[i];
+        Py_ssize_t* row_columns = t.columns + i * m;
+        Real* row_best = t.best + i * m;
+        Py_ssize_t carried = 0;  // the list carried in, sorted
+        for (Py_ssize_t c = 0; c < m; ++c) {
+            if (row_columns[c] >= 0) buffer[carried++] = {row_best[c], row_columns[c]};
+        }
+        // The row's values: a point of the query's own group, or a NaN, never wins.
+        const Py_ssize_t own_group = t.query_groups ? t.query_groups[i] : 0;
+        const Py_ssize_t* groups = t.query_groups ? t.point_groups + t.offset : nullptr;
+        const Row<Real> r{row, point_terms, query_term, t.scale, groups, own_group};
+        Real bound = INF;
+        if (carried == m) {
+            // Points come in column order, so one equal to the m-th kept loses to it.
+            bound = buffer[m - 1].distance;
+            groups ? fill_values<true>(r, values, width) : fill_values<false>(r, values, width);
+        } else if (width >= 2 * lanes) {
+            // A bound on the m-th smallest, in the same pass: the m-th smallest of
+            // `lanes` minima, each over a strided share of the row, is at least as
+            // large as m of the values. For random values about 1.4 m pass it, so
+            // one scan finds the m smallest without a sorted insertion per winner.
+            groups ? fill_minima<true>(r, values, width, minima, lanes)
+                   : fill_minima<false>(r, values, width, minima, lanes);
+            std::nth_element(minima, minima + m - 1, minima + lanes);
+            bound = std::nextafter(minima[m - 1], INF);  // below it: at most minima[m - 1]
+            if (carried > 0) bound = INF;  // a short list (too few points so far) takes all
+        } else {
+            groups ? fill_values<true>(r, values, width) : fill_values<false>(r, values, width);
+        }
+        Py_ssize_t n = carried;
+        const Py_ssize_t first = t.offset;
+        auto visit_block = [&](Py_ssize_t at) ALWAYS_INLINE_LAMBDA {
+            unsigned passed = 0;  // bit l: value at + l is below the bound
+            for (Py_ssize_t l = 0; l < 8; ++l) passed |= unsigned(values[at + l] < bound) << l;
+            while (passed != 0) {
+                const Py_ssize_t l = at + __builtin_ctz(passed);
+                buffer[n++] = {values[l], first + l};
+                passed &= passed - 1;
+            }
+        };
+        Py_ssize_t j = 0;
+        for (; j + WIDE <= width; j += WIDE) {
+            if (!any_below(values + j, bound)) continue;
+            for (Py_ssize_t at = j; at < j + WIDE; at += 8) visit_block(at);
+        }
+        for (; j + 8 <= width; j += 8) visit_block(j);
+        for (; j < width; ++j) {
+            if (values[j] < bound) buffer[n++] = {values[j], first + j};
+        }
+        const Found<Real>* kept = buffer;
+        if (carried == m) {  // a full list and a few winners: sort those, merge the two
+            std::sort(buffer + m, buffer + n, Before{});
+            Py_ssize_t a = 0, b = m;
+            for (Py_ssize_t c = 0; c < m; ++c)
+                merged[c] = b < n && Before{}(buffer[b], buffer[a]) ? buffer[b++] : buffer[a++];
+            kept = merged;
+        } else {
+            if (n > m) std::nth_element(buffer, buffer + m - 1, buffer + n, Before{});
+            n = n < m ? n : m;
+            std::sort(buffer, buffer + n, Before{});
+        }
+        for (Py_ssize_t c = 0; c < m; ++c) {
+            row_columns[c] = c < n ? kept[c].column : -1;
+            row_best[c] = c < n ? kept[c].distance : INF;
+        }
+    }
+}
+
+// Exact distances from each query to its candidates, summed feature after
+// feature as the exact kernel sums them (so to the last bit its distances),
+// then its k nearest by (distance, column). Candidates are summed a vector of
+// them at a time (refine_lanes), the rest four side by side, which hides the
+// latency of each in-order sum.
+template <typename Real>
+struct Refinement {
+    const Real* queries;  // n_queries x features
+    const Real* points;   // n_points x features
+    Py_ssize_t n_queries;
+    Py_ssize_t features;
+    const Py_ssize_t* candidates;  // n_queries x m, -1 for none
+    Py_ssize_t m;
+    Py_ssize_t k;
+    Py_ssize_t* columns;  // n_queries x k, out
+    Real* best;
+    Real power;
+};
+
+template <int M, typename Real>
+ALWAYS_INLINE Real finished(Real sum, Real root) {  // the exact kernel's last step
+    if constexpr (M == EUCLIDEAN) {
+        return std::sqrt(sum);
+    } else if constexpr (M == COSINE) {
+        const Real d = Real(1) - sum;
+        return d < 0 ? Real(0) : (d > 2 ? Real(2) : d);
+    } else {
+        return std::pow(sum, root);
+    }
+}
+
+// One vector of candidates at a time (8 in float32, 4 in float64): each
+// candidate's next features are loaded as a vector, the block is transposed in
+// registers, and then every lane adds its candidate's terms one feature after
+// another, as the scalar sum does, so the sums are the same to the bit.
+template <typename Real>
+struct Lanes;
+
+template <>
+struct Lanes<float> {
+    static constexpr int N = 8;
+    typedef float Vector __attribute__((vector_size(32)));
+    typedef float Unaligned __attribute__((vector_size(32), aligned(4), may_alias));
+    typedef std::int32_t Mask __attribute__((vector_size(32)));
+    static ALWAYS_INLINE void transpose(Vector* v) {
+        Vector t[8], u[8];
+        for (int a = 0; a < 8; a += 2) {
+            t[a] = __builtin_shuffle(v[a], v[a + 1], Mask{0, 8, 1, 9, 4, 12, 5, 13});
+            t[a + 1] = __builtin_shuffle(v[a], v[a + 1], Mask{2, 10, 3, 11, 6, 14, 7, 15});
+        }
+        for (int a = 0; a < 8; a += 4) {
+            for (int b = 0; b < 2; ++b) {
+                u[a + 2 * b] = __builtin_shuffle(t[a + b], t[a + b + 2], Mask{0, 1, 8, 9, 4, 5, 12, 13});
+                u[a + 2 * b + 1] =
+                    __builtin_shuffle(t[a + b], t[a + b + 2], Mask{2, 3, 10, 11, 6, 7, 14, 15});
+            }
+        }
+        for (int a = 0; a < 4; ++a) {
+            v[a] = __builtin_shuffle(u[a], u[a + 4], Mask{0, 1, 2, 3, 8, 9, 10, 11});
+            v[a + 4] = __builtin_shuffle(u[a], u[a + 4], Mask{4, 5, 6, 7, 12, 13, 14, 15});
+        }
+    }
+};
+
+template <>
+struct Lanes<double> {
+    static constexpr int N = 4;
+    typedef double Vector __attribute__((vector_size(32)));
+    typedef double Unaligned __attribute__((vector_size(32), aligned(8), may_alias));
+    typedef std::int64_t Mask __attribute__((vector_size(32)));
+    static ALWAYS_INLINE void transpose(Vector* v) {
+        Vector t[4];
+        for (int a = 0; a < 4; a += 2) {
+            t[a] = __builtin_shuffle(v[a], v[a + 1], Mask{0, 4, 2, 6});
+            t[a + 1] = __builtin_shuffle(v[a], v[a + 1], Mask{1, 5, 3, 7});
+        }
+        v[0] = __builtin_shuffle(t[0], t[2], Mask{0, 1, 4, 5});
+        v[1] = __builtin_shuffle(t[1], t[3], Mask{0, 1, 4, 5});
+        v[2] = __builtin_shuffle(t[0], t[2], Mask{2, 3, 6, 7});
+        v[3] = __builtin_shuffle(t[1], t[3], Mask{2, 3, 6, 7});
+    }
+};
+
+template <int M, typename Real>
+ALWAYS_INLINE void refine_lanes(const Refinement<Real>& r, const Real* __restrict q, Found<Real>* found) {
+    typedef Lanes<Real> L;
+    typedef typename L::Vector Vector;
+    constexpr int N = L::N;
+    const Py_ssize_t features = r.features;
+    const Real* p[N];
+    for (int c = 0; c < N; ++c) p[c] = r.points + found[c].column * features;
+    Vector sum = {};
+    Py_ssize_t f = 0;
+    for (; f + N <= features; f += N) {
+        Vector v[N];
+#pragma GCC unroll 8
+        for (int c = 0; c < N; ++c) v[c] = *reinterpret_cast<const typename L::Unaligned*>(p[c] + f);
+        L::transpose(v);  // v[j][c]: candidate c's feature f + j
+#pragma GCC unroll 8
+        for (int j = 0; j < N; ++j) {
+            const Real qf = q[f + j];
+            if constexpr (M == COSINE) {
+                sum = sum + qf * v[j];
+            } else {
+                const Vector d = qf - v[j];
+                sum = sum + d * d;
+            }
+        }
+    }
+    for (int c = 0; c < N; ++c) {
+        Real total = sum[c];
+        for (Py_ssize_t g = f; g < features; ++g) total = total + term<M>(q[g], p[c][g], r.power);
+        found[c].distance = finished<M>(total, Real(1) / r.power);
+    }
+}
+
+template <int M, typename Real>
+ALWAYS_INLINE void refine_metric(const Refinement<Real>& r, Found<Real>* found) {
+    const Py_ssize_t features = r.features;
+    const Real power = r.power, root = Real(1) / r.power;
+    for (Py_ssize_t i = 0; i < r.n_queries; ++i) {
+        const Real* __restrict q = r.queries + i * features;
+        const Py_ssize_t* row_candidates = r.candidates + i * r.m;
+        Py_ssize_t n = 0;
+        for (Py_ssize_t c = 0; c < r.m; ++c) {
+            if (row_candidates[c] >= 0) found[n++].column = row_candidates[c];
+        }
+        Py_ssize_t c = 0;
+        if constexpr (M != MINKOWSKI) {
+            for (; c + Lanes<Real>::N <= n; c += Lanes<Real>::N) refine_lanes<M>(r, q, found + c);
+        }
+        for (; c + 4 <= n; c += 4) {
+            const Real* __restrict p0 = r.points + found[c].column * features;
+            const Real* __restrict p1 = r.points + found[c + 1].column * features;
+            const Real* __restrict p2 = r.points + found[c + 2].column * features;
+            const Real* __restrict p3 = r.points + found[c + 3].column * features;
+            Real s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (Py_ssize_t f = 0; f < features; ++f) {
+                const Real qf = q[f];
+                s0 = s0 + term<M>(qf, p0[f], power);
+                s1 = s1 + term<M>(qf, p1[f], power);
+                s2 = s2 + term<M>(qf, p2[f], power);
+                s3 = s3 + term<M>(qf, p3[f], power);
+            }
+            found[c].distance = finished<M>(s0, root);
+            found[c + 1].distance = finished<M>(s1, root);
+            found[c + 2].distance = finished<M>(s2, root);
+            found[c + 3].distance = finished<M>(s3, root);
+        }
+        for (; c < n; ++c) {
+            const Real* __restrict p0 = r.points + found[c].column * features;
+            Real s0 = 0;
+            for (Py_ssize_t f = 0; f < features; ++f) s0 = s0 + term<M>(q[f], p0[f], power);
+            found[c].distance = finished<M>(s0, root);
+        }
+        std::sort(found, found + n, Before{});
+        for (Py_ssize_t j = 0; j < r.k; ++j) {
+            r.columns[i * r.k + j] = j < n ? found[j].column : -1;
+            r.best[i * r.k + j] = j < n ? found[j].distance : Real(HUGE_VAL);
+        }
+    }
+}
+
+template <typename Real>
+ALWAYS_INLINE void refine_any(int metric, const Refinement<Real>& r, Found<Real>* found) {
+    switch (metric) {
+        case EUCLIDEAN: refine_metric<EUCLIDEAN>(r, found); break;
+        case COSINE: refine_metric<COSINE>(r, found); break;
+        default: refine_metric<MINKOWSKI>(r, found); break;
     }
 }
 
@@ -304,17 +700,47 @@ ALWAYS_INLINE void search_any(int metric, const Search<Real>& s) {
 struct Searches {
     void (*double_)(int, const Search<double>&);
     void (*float_)(int, const Search<float>&);
+    void (*select_double)(const Selection<double>&, double*, Found<double>*);
+    void (*select_float)(const Selection<float>&, float*, Found<float>*);
+    void (*refine_double)(int, const Refinement<double>&, Found<double>*);
+    void (*refine_float)(int, const Refinement<float>&, Found<float>*);
     const char* name;
 };
 
-void search_double_baseline(int metric, const Search<double>& s) { search_any(metric, s); }
-void search_float_baseline(int metric, const Search<float>& s) { search_any(metric, s); }
-constexpr Searches BASELINE{search_double_baseline, search_float_baseline, "baseline"};
+#define KERNELS(SUFFIX, ATTRIBUTE)                                                               \
+    ATTRIBUTE void search_double_##SUFFIX(int metric, const Search<double>& s) {                 \
+        search_any(metric, s);                                                                   \
+    }                                                                                            \
+    ATTRIBUTE void search_float_##SUFFIX(int metric, const Search<float>& s) {                   \
+        search_any(metric, s);                                                                   \
+    }                                                                                            \
+    ATTRIBUTE void select_double_##SUFFIX(const Selection<double>& t, double* values,            \
+                                          Found<double>* buffer) {                               \
+        select_any(t, values, buffer);                                                           \
+    }                                                                                            \
+    ATTRIBUTE void select_float_##SUFFIX(const Selection<float>& t, float* values,               \
+                                         Found<float>* buffer) {                                 \
+        select_any(t, values, buffer);                                                           \
+    }                                                                                            \
+    ATTRIBUTE void refine_double_##SUFFIX(int metric, const Refinement<double>& r,               \
+                                          Found<double>* found) {                                \
+        refine_any(metric, r, found);                                                            \
+    }                                                                                            \
+    ATTRIBUTE void refine_float_##SUFFIX(int metric, const Refinement<float>& r,                 \
+                                         Found<float>* found) {                                  \
+        refine_any(metric, r, found);                                                            \
+    }
+
+KERNELS(baseline, )
+constexpr Searches BASELINE{search_double_baseline, search_float_baseline,
+                            select_double_baseline, select_float_baseline,
+                            refine_double_baseline, refine_float_baseline, "baseline"};
 
 #ifdef HAVE_AVX2
-AVX2 void search_double_avx2(int metric, const Search<double>& s) { search_any(metric, s); }
-AVX2 void search_float_avx2(int metric, const Search<float>& s) { search_any(metric, s); }
-constexpr Searches WITH_AVX2{search_double_avx2, search_float_avx2, "avx2"};
+KERNELS(avx2, AVX2)
+constexpr Searches WITH_AVX2{search_double_avx2, search_float_avx2, select_double_avx2,
+                             select_float_avx2,  refine_double_avx2, refine_float_avx2,
+                             "avx2"};
 #endif
 
 // AVX2 where the processor has it, unless KNN_PIPELINE_VECTOR_ISA=baseline
@@ -372,9 +798,10 @@ const char NEAREST_DOC[] =
     "Fill columns and best (queries x k) with each query's k nearest points, nearest\n"
     "first, ties to the lower column. metric: 0 euclidean, 1 manhattan, 2 chebyshev,\n"
     "3 sorensen, 4 cosine (rows normalised by the caller), 5 minkowski with p = power\n"
-    "(at least 1), 6 squared euclidean with fused multiply-adds, unrooted (a screen\n"
-    "whose candidates refine recomputes). points_t is features x points, of the queries' dtype (float64 or\n"
-    "float32), as is best. Empty groups: none; otherwise a query never takes a point\n"
+    "(at least 1), 6 squared euclidean with fused multiply-adds, unrooted, 7 minkowski\n"
+    "sums of an approximate power, unrooted (6 and 7 are screens whose candidates\n"
+    "refine recomputes). points_t is features x points, of the queries' dtype\n"
+    "(float64 or float32), as is best. Empty groups: none; otherwise a query never takes a point\n"
     "of its own group (columns stay -1 where too few points are left).";
 
 PyObject* nearest(PyObject*, PyObject* args) {
@@ -396,7 +823,7 @@ PyObject* nearest(PyObject*, PyObject* args) {
     const Py_ssize_t n_queries = dim(queries, 0), features = dim(queries, 1);
     const Py_ssize_t n_points = dim(points, 1), k = dim(columns, 1);
     const bool grouped = dim(qgroups, 0) > 0;
-    if (metric < EUCLIDEAN || metric > SQUARED_SCREEN) {
+    if (metric < EUCLIDEAN || metric > MINKOWSKI_SCREEN) {
         PyErr_Format(PyExc_ValueError, "unknown metric code %d", metric);
         return nullptr;
     }
@@ -441,55 +868,21 @@ PyObject* nearest(PyObject*, PyObject* args) {
 }
 
 const char REFINE_DOC[] =
-    "refine(queries, points, candidates, columns, best)\n\n"
-    "The exact Euclidean k nearest among each query's candidates: distances summed\n"
-    "feature after feature, in order, as the exact kernel and SciPy sum them, ordered\n"
-    "by distance, ties to the lower column. queries (queries x features) and points\n"
-    "(points x features, row-major) are float64; candidates (queries x m) holds point\n"
-    "columns, -1 for none; columns and best (queries x k, k <= m) are filled.";
-
-// One query's exact distances to its candidates, then the k smallest by
-// (distance, column). m is small (k plus a margin), so a partial sort is cheap.
-void refine_query(const double* query, const double* points, Py_ssize_t features,
-                  const Py_ssize_t* candidates, Py_ssize_t m, Py_ssize_t k,
-                  Py_ssize_t* columns, double* best, double* roots, Py_ssize_t* order) {
-    Py_ssize_t found = 0;
-    for (Py_ssize_t c = 0; c < m; ++c) {
-        const Py_ssize_t column = candidates[c];
-        if (column < 0) continue;
-        const double* point = points + column * features;
-        double sum = 0;
-        for (Py_ssize_t f = 0; f < features; ++f) {
-            const double d = query[f] - point[f];
-            sum = sum + d * d;
-        }
-        roots[found] = std::sqrt(sum);
-        order[found] = column;
-        ++found;
-    }
-    // insertion sort by (root, column): m is a few dozen at most
-    for (Py_ssize_t a = 1; a < found; ++a) {
-        const double root = roots[a];
-        const Py_ssize_t column = order[a];
-        Py_ssize_t b = a;
-        while (b > 0 && (roots[b - 1] > root || (roots[b - 1] == root && order[b - 1] > column))) {
-            roots[b] = roots[b - 1];
-            order[b] = order[b - 1];
-            --b;
-        }
-        roots[b] = root;
-        order[b] = column;
-    }
-    for (Py_ssize_t n = 0; n < k; ++n) {
-        columns[n] = n < found ? order[n] : -1;
-        best[n] = n < found ? roots[n] : HUGE_VAL;
-    }
-}
+    "refine(queries, points, candidates, columns, best, metric=0, power=2)\n\n"
+    "The exact k nearest among each query's candidates: distances summed feature\n"
+    "after feature, in order, as the exact kernel (and SciPy) sums them, ordered by\n"
+    "distance, ties to the lower column. metric: 0 euclidean, 4 cosine (rows\n"
+    "normalised by the caller) or 5 minkowski with p = power. queries (queries x\n"
+    "features), points (points x features, row-major) and best share one dtype,\n"
+    "float64 or float32; candidates (queries x m) holds point columns, -1 for none;\n"
+    "columns and best (queries x k, k <= m) are filled.";
 
 PyObject* refine(PyObject*, PyObject* args) {
     PyObject *queries_obj, *points_obj, *candidates_obj, *columns_obj, *best_obj;
-    if (!PyArg_ParseTuple(args, "OOOOO:refine", &queries_obj, &points_obj, &candidates_obj,
-                          &columns_obj, &best_obj))
+    int metric = EUCLIDEAN;
+    double power = 2.0;
+    if (!PyArg_ParseTuple(args, "OOOOO|id:refine", &queries_obj, &points_obj, &candidates_obj,
+                          &columns_obj, &best_obj, &metric, &power))
         return nullptr;
     Buffer queries, points, candidates, columns, best;
     if (!take(queries_obj, queries, "queries", 2, 'f', false) ||
@@ -498,9 +891,17 @@ PyObject* refine(PyObject*, PyObject* args) {
         !take(columns_obj, columns, "columns", 2, 'i', true) ||
         !take(best_obj, best, "best", 2, 'f', true))
         return nullptr;
-    if (queries.view.itemsize != sizeof(double) || points.view.itemsize != sizeof(double) ||
-        best.view.itemsize != sizeof(double)) {
-        PyErr_SetString(PyExc_TypeError, "refine works in float64");
+    if (metric != EUCLIDEAN && metric != COSINE && metric != MINKOWSKI) {
+        PyErr_Format(PyExc_ValueError, "refine has no metric code %d", metric);
+        return nullptr;
+    }
+    if (!(power >= 1.0) || !std::isfinite(power)) {
+        PyErr_Format(PyExc_ValueError, "minkowski power must be a finite number >= 1, got %g", power);
+        return nullptr;
+    }
+    const Py_ssize_t itemsize = queries.view.itemsize;
+    if (points.view.itemsize != itemsize || best.view.itemsize != itemsize) {
+        PyErr_SetString(PyExc_TypeError, "queries, points and best must share one dtype");
         return nullptr;
     }
     const Py_ssize_t n_queries = dim(queries, 0), features = dim(queries, 1);
@@ -517,26 +918,112 @@ PyObject* refine(PyObject*, PyObject* args) {
             return nullptr;
         }
     }
-    double* roots = static_cast<double*>(std::malloc(m * (sizeof(double) + sizeof(Py_ssize_t)) + 1));
-    if (roots == nullptr) return PyErr_NoMemory();
-    auto* order = reinterpret_cast<Py_ssize_t*>(roots + m);
-    const auto* query = static_cast<const double*>(queries.view.buf);
-    const auto* point = static_cast<const double*>(points.view.buf);
+    void* found = std::malloc(m * sizeof(Found<double>) + 1);
+    if (found == nullptr) return PyErr_NoMemory();
     auto* out_columns = static_cast<Py_ssize_t*>(columns.view.buf);
-    auto* out_best = static_cast<double*>(best.view.buf);
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n_queries; ++i) {
-        refine_query(query + i * features, point, features, candidate + i * m, m, k,
-                     out_columns + i * k, out_best + i * k, roots, order);
+    if (itemsize == sizeof(double)) {
+        const Refinement<double> r{static_cast<const double*>(queries.view.buf),
+                                   static_cast<const double*>(points.view.buf),
+                                   n_queries, features, candidate, m, k, out_columns,
+                                   static_cast<double*>(best.view.buf), power};
+        search.refine_double(metric, r, static_cast<Found<double>*>(found));
+    } else {
+        const Refinement<float> r{static_cast<const float*>(queries.view.buf),
+                                  static_cast<const float*>(points.view.buf),
+                                  n_queries, features, candidate, m, k, out_columns,
+                                  static_cast<float*>(best.view.buf), static_cast<float>(power)};
+        search.refine_float(metric, r, static_cast<Found<float>*>(found));
     }
     Py_END_ALLOW_THREADS
-    std::free(roots);
+    std::free(found);
+    Py_RETURN_NONE;
+}
+
+const char SELECT_DOC[] =
+    "select(scores, query_terms, point_terms, scale, offset, query_groups, point_groups,\n"
+    "       columns, best)\n\n"
+    "Merge into columns and best (rows x m, sorted, carried from call to call; start\n"
+    "with -1 and inf) each row's m smallest query_terms[i] + point_terms[j] + scale *\n"
+    "scores[i, j], ties to the lower column, as nearest keeps its k nearest. scores\n"
+    "(rows x width) is a block of a matrix product whose first column is point\n"
+    "`offset`, blocks in column order; query_terms (rows), point_terms (width) and\n"
+    "best share its dtype, float64 or float32. NaN values never win. Empty groups:\n"
+    "none; otherwise query_groups (rows) and point_groups (every point) skip a row's\n"
+    "own group.";
+
+PyObject* select_smallest(PyObject*, PyObject* args) {
+    PyObject *scores_obj, *qterms_obj, *pterms_obj, *qgroups_obj, *pgroups_obj, *columns_obj,
+        *best_obj;
+    double scale;
+    Py_ssize_t offset;
+    if (!PyArg_ParseTuple(args, "OOOdnOOOO:select", &scores_obj, &qterms_obj, &pterms_obj,
+                          &scale, &offset, &qgroups_obj, &pgroups_obj, &columns_obj, &best_obj))
+        return nullptr;
+    Buffer scores, qterms, pterms, qgroups, pgroups, columns, best;
+    if (!take(scores_obj, scores, "scores", 2, 'f', false) ||
+        !take(qterms_obj, qterms, "query_terms", 1, 'f', false) ||
+        !take(pterms_obj, pterms, "point_terms", 1, 'f', false) ||
+        !take(qgroups_obj, qgroups, "query_groups", 1, 'i', false) ||
+        !take(pgroups_obj, pgroups, "point_groups", 1, 'i', false) ||
+        !take(columns_obj, columns, "columns", 2, 'i', true) ||
+        !take(best_obj, best, "best", 2, 'f', true))
+        return nullptr;
+    const Py_ssize_t itemsize = scores.view.itemsize;
+    if (qterms.view.itemsize != itemsize || pterms.view.itemsize != itemsize ||
+        best.view.itemsize != itemsize) {
+        PyErr_SetString(PyExc_TypeError, "scores, query_terms, point_terms and best must share one dtype");
+        return nullptr;
+    }
+    const Py_ssize_t rows = dim(scores, 0), width = dim(scores, 1), m = dim(columns, 1);
+    const bool grouped = dim(qgroups, 0) > 0;
+    if (dim(qterms, 0) != rows || dim(pterms, 0) != width || dim(columns, 0) != rows ||
+        dim(best, 0) != rows || dim(best, 1) != m || m < 1 ||
+        (grouped && (dim(qgroups, 0) != rows || dim(pgroups, 0) < offset + width))) {
+        PyErr_SetString(PyExc_ValueError, "shapes of the arrays do not match");
+        return nullptr;
+    }
+    if (offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "offset must not be negative");
+        return nullptr;
+    }
+    const auto* query_groups = grouped ? static_cast<const Py_ssize_t*>(qgroups.view.buf) : nullptr;
+    const auto* point_groups = grouped ? static_cast<const Py_ssize_t*>(pgroups.view.buf) : nullptr;
+    // Per row: its values and minima, and the winners of one scan with the old list.
+    void* values = std::malloc((width + select_lanes(m)) * sizeof(double));
+    void* buffer = std::malloc(select_room(width, m) * sizeof(Found<double>));
+    if (values == nullptr || buffer == nullptr) {
+        std::free(values);
+        std::free(buffer);
+        return PyErr_NoMemory();
+    }
+    auto* out_columns = static_cast<Py_ssize_t*>(columns.view.buf);
+    Py_BEGIN_ALLOW_THREADS
+    if (itemsize == sizeof(double)) {
+        const Selection<double> t{static_cast<const double*>(scores.view.buf), rows, width,
+                                  static_cast<const double*>(qterms.view.buf),
+                                  static_cast<const double*>(pterms.view.buf), scale, offset,
+                                  query_groups, point_groups, out_columns,
+                                  static_cast<double*>(best.view.buf), m};
+        search.select_double(t, static_cast<double*>(values), static_cast<Found<double>*>(buffer));
+    } else {
+        const Selection<float> t{static_cast<const float*>(scores.view.buf), rows, width,
+                                 static_cast<const float*>(qterms.view.buf),
+                                 static_cast<const float*>(pterms.view.buf),
+                                 static_cast<float>(scale), offset, query_groups, point_groups,
+                                 out_columns, static_cast<float*>(best.view.buf), m};
+        search.select_float(t, static_cast<float*>(values), static_cast<Found<float>*>(buffer));
+    }
+    Py_END_ALLOW_THREADS
+    std::free(values);
+    std::free(buffer);
     Py_RETURN_NONE;
 }
 
 PyMethodDef METHODS[] = {
     {"nearest", nearest, METH_VARARGS, NEAREST_DOC},
     {"refine", refine, METH_VARARGS, REFINE_DOC},
+    {"select", select_smallest, METH_VARARGS, SELECT_DOC},
     {nullptr, nullptr, 0, nullptr},
 };
 

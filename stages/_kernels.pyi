@@ -22,4 +22,17 @@ def refine(
     candidates: npt.NDArray[np.intp],
     columns: npt.NDArray[np.intp],
     best: npt.NDArray[np.floating[Any]],
+    metric: int = 0,
+    power: float = 2.0,
+) -> None: ...
+def select(
+    scores: npt.NDArray[np.floating[Any]],
+    query_terms: npt.NDArray[np.floating[Any]],
+    point_terms: npt.NDArray[np.floating[Any]],
+    scale: float,
+    offset: int,
+    query_groups: npt.NDArray[np.intp],
+    point_groups: npt.NDArray[np.intp],
+    columns: npt.NDArray[np.intp],
+    best: npt.NDArray[np.floating[Any]],
 ) -> None: ...

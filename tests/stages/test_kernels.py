@@ -332,7 +332,7 @@ def test_the_compiled_entry_refuses_arrays_it_cannot_read() -> None:
         best.flags.writeable = False
         _kernels.nearest(0, queries, points_t, none, none, columns, best)
     with pytest.raises(ValueError, match="metric code"):
-        _kernels.nearest(7, queries, points_t, none, none, columns, np.empty((3, 2)))
+        _kernels.nearest(8, queries, points_t, none, none, columns, np.empty((3, 2)))
     with pytest.raises(ValueError, match="cannot take 6 neighbours"):
         six_columns, six_best = np.empty((3, 6), np.intp), np.empty((3, 6))
         _kernels.nearest(0, queries, points_t, none, none, six_columns, six_best)
