@@ -42,7 +42,7 @@ import anyio
 
 from . import worker
 from .cluster import ClusterLost, DaskCluster, Published
-from .errors import InputError
+from .errors import OptionError
 from .prestart import (
     prestart_forkserver as prestart_forkserver,  # re-exported: the command line's
     server_preload as _server_preload,
@@ -202,10 +202,17 @@ class ComputePool:
     ) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
+        if executor is not None and not isinstance(executor, Executor):
+            raise OptionError(
+                "executor",
+                f"{executor!r} is not a concurrent.futures.Executor; give one such as "
+                "ThreadPoolExecutor(), or leave it out for the shared process pool",
+            )
         if dask is not None and (executor is not None or workers is not None):
-            raise InputError(
-                "--dask: give a cluster, or an executor or a worker count, not both "
-                "(a local cluster's size is --dask local:N)"
+            raise OptionError(
+                "dask",
+                "give a cluster, or an executor or a worker count, not both "
+                "(a local cluster's size is `dask` local:N)",
             )
         self._dask_address = dask if isinstance(dask, str) else None
         if dask is not None and self._dask_address is None:
@@ -213,8 +220,8 @@ class ComputePool:
         else:
             self.cluster = DaskCluster.of_executor(executor) if executor is not None else None
         if self.cluster is not None and workers is not None:
-            raise InputError(
-                "--workers: a Dask cluster's size is its workers' threads; leave workers out"
+            raise OptionError(
+                "workers", "a Dask cluster's size is its workers' threads; leave `workers` out"
             )
         sized_by_executor = executor is not None and self.cluster is None
         self.workers = (

@@ -38,7 +38,7 @@ from .csv_text import CsvFormat
 from .dataset import Dataset
 from .events import CandidateScored, NewBest
 from .load import load_dataset
-from .metrics import metric_info
+from .metrics import largest_summable, metric_info
 from .missing import drop_incomplete_rows
 from .neighbours import UnitInputs, UnitOutput, compute_unit
 from .partition import CvSpec, Folds, make_folds
@@ -216,6 +216,7 @@ async def plan_stage(
             if impute is None and np.isnan(part.dataset.X).any():
                 raise InputError(f"{part.dataset.source}: features miss values; impute them first")
             _warn_of_negative_values(part.dataset, space)
+            _refuse_overflowing_distances(part.dataset, space, precision)
             test_order, units = plan_units(
                 part.folds,
                 space.metrics,
@@ -280,6 +281,24 @@ def _warn_of_negative_values(dataset: Dataset, space: SearchSpace) -> None:
                 dataset.source,
                 metric,
                 metric_info(metric).sklearn,
+            )
+
+
+def _refuse_overflowing_distances(dataset: Dataset, space: SearchSpace, precision: str) -> None:
+    """Refuse features so large that a metric's sums overflow the run's arithmetic, which
+    would leave rows without neighbours; scaled candidates bring the features in range."""
+    if dataset.X.size == 0 or (space.scales and "none" not in space.scales):
+        return
+    largest = float(np.nanmax(np.abs(dataset.X)))
+    for metric in space.metrics:
+        limit = largest_summable(metric, dataset.X.shape[1], np.dtype(precision))
+        if largest > limit:
+            cure = "`precision` float64, " if precision != "float64" else ""
+            raise InputError(
+                f"{dataset.source}: feature values reach {largest:.3g}, beyond the "
+                f"{limit:.3g} up to which {metric} distances over {dataset.X.shape[1]} "
+                f"features stay within {precision}; choose {cure}another metric, or "
+                "scale the features with `scale`"
             )
 
 

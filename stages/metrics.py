@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pipeline.errors import OptionError
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "MetricInfo",
     "from_sklearn",
     "kernel_metric",
+    "largest_summable",
     "metric_help",
     "metric_info",
     "parse_metric",
@@ -34,7 +37,9 @@ __all__ = [
 class MetricInfo:
     """One metric: its kernel code, its scikit-learn name, a line of help, and its
     domain (``non_negative``: meant for data without negative values, where it is a
-    metric; the tuning warns when the data has some)."""
+    metric; the tuning warns when the data has some). ``summed_power`` is the power
+    of the differences (or values) the kernel adds up, which decides how large
+    features may be before the sums overflow."""
 
     name: str
     code: int
@@ -42,18 +47,21 @@ class MetricInfo:
     about: str
     takes_power: bool = False
     non_negative: bool = False
+    summed_power: float = 1.0
 
 
 METRIC_REGISTRY: dict[str, MetricInfo] = {
     info.name: info
     for info in (
-        MetricInfo("euclidean", 0, "euclidean", "straight-line distance"),
+        MetricInfo("euclidean", 0, "euclidean", "straight-line distance", summed_power=2),
         MetricInfo("manhattan", 1, "manhattan", "sum of absolute differences"),
         MetricInfo("chebyshev", 2, "chebyshev", "largest absolute difference"),
         MetricInfo(
             "sorensen", 3, "braycurtis", "Bray-Curtis, for non-negative data", non_negative=True
         ),
-        MetricInfo("cosine", 4, "cosine", "1 - cosine similarity (angle, not length)"),
+        MetricInfo(
+            "cosine", 4, "cosine", "1 - cosine similarity (angle, not length)", summed_power=2
+        ),
         MetricInfo("minkowski", 5, "minkowski", "(sum |x - y|^P)^(1/P), P >= 1", True),
     )
 }
@@ -102,6 +110,16 @@ def kernel_metric(name: str) -> tuple[int, float]:
     """The kernel's metric code and power for a parsed name."""
     info, power = _split(name)
     return info.code, power
+
+
+def largest_summable(name: str, features: int, dtype: Any) -> float:
+    """The largest feature magnitude whose distances over ``features`` columns the
+    kernel sums without overflowing ``dtype``: a difference is at most twice it,
+    raised to the metric's summed power, added ``features`` times."""
+    info, power = _split(name)
+    exponent = power if info.takes_power else info.summed_power
+    room = float(np.finfo(dtype).max) / max(features, 1)
+    return 0.5 * float(room ** (1 / exponent))
 
 
 def sklearn_params(name: str) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.errors import InputError
 from pipeline.shared import ArrayRef
 
 from .kernels import DTYPES, kneighbors, transposed
@@ -36,7 +35,6 @@ __all__ = [
     "UnitInputs",
     "UnitOutput",
     "compute_unit",
-    "parse_precision",
 ]
 
 log = logging.getLogger(__name__)
@@ -46,15 +44,6 @@ WORKER_PRELOAD = ("stages.neighbours",)
 
 PRECISIONS = ("float64", "float32")
 """Arithmetic of the distances: float64 is exact (scikit-learn's numbers), float32 faster."""
-
-
-def parse_precision(spec: str) -> str:
-    if spec not in PRECISIONS:
-        raise InputError(
-            f"--precision {spec}: choose float64 (exact, the default) or float32 "
-            "(faster; distances rounded to about 7 digits)"
-        )
-    return spec
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -54,6 +55,19 @@ CASES: dict[str, tuple[bytes | None, list[str], str]] = {
         "use k <= 16",
     ),
     "more folds than rows": (b"a,label\n1,x\n2,y\n3,x\n", ["--cv", "kfold:5"], "--cv"),
+    "features too large for float32 distances": (
+        b"a,b,label\n"
+        + b"".join(b"%de30,%de29,%s\n" % (i, -i, b"xy"[i % 2 : i % 2 + 1]) for i in range(20)),
+        ["--precision", "float32", "--metrics", "euclidean", "--k", "3"],
+        "feature values reach 1.9e+31, beyond the 6.52e+18 up to which euclidean distances "
+        "over 2 features stay within float32; choose --precision float64",
+    ),
+    "features too large for a high minkowski power": (
+        b"a,label\n" + b"".join(b"%de20,%s\n" % (i, b"xy"[i % 2 : i % 2 + 1]) for i in range(20)),
+        ["--metrics", "manhattan,minkowski:40", "--k", "3"],
+        "minkowski:40 distances over 1 features stay within float64; choose another metric, "
+        "or scale the features with --scale",
+    ),
 }
 
 
@@ -141,6 +155,8 @@ def test_sorensen_on_negative_data_runs_with_a_warning(
         ({"seed": -1}, "seed", "-1 is not a whole number"),
         ({"k": "１２"}, "k", "'１２' is not a whole number"),  # noqa: RUF001 (full-width digits)
         ({"skip_rows": -1}, "skip_rows", "give 0 or more lines"),
+        ({"executor": "threads"}, "executor", "'threads' is not a concurrent.futures.Executor"),
+        ({"dask": "local:2", "workers": 2}, "dask", "not both"),
     ],
 )
 def test_the_api_refuses_what_the_command_line_refuses_naming_its_parameter(
@@ -174,6 +190,38 @@ def test_a_message_naming_another_option_names_it_by_flag_on_the_command_line(
     assert f"checkpoint {checkpoint}: the file exists; add resume to" in str(caught.value)
     assert "add --resume to" in caught.value.named(flag_of)
     assert caught.value.named(flag_of).startswith(f"--checkpoint {checkpoint}:")
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_features_at_the_edge_of_the_arithmetic_run_and_scaled_ones_run_beyond_it(
+    precision: str,
+) -> None:
+    """Just below the limit every row finds its neighbours, as scikit-learn's do; far
+    beyond it, a search whose every candidate is scaled runs as scikit-learn's does."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from stages import tune
+    from stages.metrics import largest_summable
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, size=(60, 4))
+    y = (X[:, 0] > 0).astype(np.intp)
+    edge = X * largest_summable("euclidean", 4, np.dtype(precision)) * 0.99
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    at_edge = asyncio.run(tune((edge, y), k=[3], metrics=["euclidean"], precision=precision))
+    unscaled = KNeighborsClassifier(3, algorithm="brute")
+    expected = cross_val_score(unscaled, edge, y, cv=folds).mean()
+    assert at_edge.candidates[0].mean_accuracy == pytest.approx(expected)
+    beyond = X * 1e30
+    scaled = asyncio.run(
+        tune((beyond, y), k=[3], metrics=["euclidean"], scale=["standard"], precision=precision)
+    )
+    sklearn = make_pipeline(StandardScaler(), KNeighborsClassifier(3, algorithm="brute"))
+    expected = cross_val_score(sklearn, beyond, y, cv=folds).mean()
+    assert scaled.candidates[0].mean_accuracy == pytest.approx(expected)
 
 
 def test_a_dataset_with_codes_outside_its_classes_is_refused() -> None:
