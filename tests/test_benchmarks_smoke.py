@@ -103,3 +103,49 @@ def test_events_benchmark_runs_and_every_sink_gets_every_event() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "--events FILE holds every unit_done: yes" in done.stdout
     assert "--log-to holds every unit_done: yes" in done.stdout
+
+
+def test_startup_benchmark_runs_and_the_grid_agrees() -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "startup.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "== start-up" in out and "== targets" in out
+    assert "ratio start-up: python -m pipeline run = " in out
+    assert "ratio XS-quick: GridSearchCV script = " in out
+    assert "mean accuracies: agree (16/16 within 1e-12)" in out, out
+    assert "DISAGREE" not in out
+
+
+KERNEL = HARNESS.parent / "kernel.py"
+
+
+def test_kernel_benchmark_runs_every_metric_at_every_width() -> None:
+    done = subprocess.run(
+        [sys.executable, str(KERNEL), "--quick"], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "== kernel widths" in out and "slowest ratio ours/sklearn" in out, out
+    table_rows = [line.split() for line in out.splitlines() if line.split()[:1]]
+    for metric in ("euclidean", "manhattan", "chebyshev", "sorensen", "cosine", "minkowski:3"):
+        widths = {row[1] for row in table_rows if row[0] == metric and len(row) >= 8}
+        assert widths == {"16", "64"}, (metric, out)
+    assert "differ" not in out, out
+
+
+FAISS_COSINE = HARNESS.parent / "faiss_cosine.py"
+
+
+def test_faiss_benchmark_runs_or_says_faiss_is_missing() -> None:
+    done = subprocess.run(
+        [sys.executable, str(FAISS_COSINE), "--quick"], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    if "faiss is not installed" in out:
+        return
+    assert "slowest ratio ours/faiss" in out, out
+    assert "200 of 200" in out, out  # random embeddings: no near-ties, the same neighbours
