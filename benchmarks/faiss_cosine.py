@@ -4,7 +4,7 @@
     python benchmarks/faiss_cosine.py --quick    # small: a smoke test
     python benchmarks/faiss_cosine.py --k 50 --repeats 7
 
-FAISS is a peer here, not a dependency: ``pip install faiss-cpu`` to run it;
+FAISS is a peer here, not a dependency: it comes with the test extras (``pip install -e .[test]``);
 without it the script says so and exits 0.
 
 The data are random vectors scaled to unit length, as embeddings are before
