@@ -4,10 +4,11 @@ Every score of the predicted classes needs only three counts per class: the
 hits (a confusion matrix's diagonal), the true rows (its row sums) and the
 predicted rows (its column sums), so a (fold, search), a search being one
 (scaling, metric), tallies those per (weighting, k) and class, never the
-classes x classes matrix. The vote shares of a fold's test rows are kept
-until the fold is complete, and only where its ``roc_auc_ovr`` is defined
-(every class among its rows and missing from some); otherwise only the
-true class's share, for ``neg_log_loss``. When every test row of a
+classes x classes matrix. Uniform votes' ``roc_auc_ovr`` is tallied as
+histograms of their counts and ``neg_log_loss`` as a running sum; only the
+vote shares of other weightings are kept until the fold is complete, and
+only where its ``roc_auc_ovr`` is defined (every class among its rows and
+missing from some). When every test row of a
 (fold, search) has been seen, its scores for all of the search's
 candidates are final and the tally is dropped.
 
@@ -252,7 +253,14 @@ def _binary_auc(
 
 
 class _Tally:
-    """What one (fold, search), or a pooled search, has seen of its test rows so far."""
+    """What one (fold, search), or a pooled search, has seen of its test rows so far.
+
+    Uniform votes' shares are counts over ``k``, so their one-vs-rest AUC needs only a
+    histogram of each averaged class's counts among its positive and its negative rows,
+    tallied as units arrive; the log loss needs only a running sum. Only the shares of
+    other weightings are kept whole, to be sorted at the end: memory grows with their
+    series alone, not with every candidate.
+    """
 
     def __init__(
         self,
@@ -260,6 +268,7 @@ class _Tally:
         grid: tuple[int, int],
         n_classes: int,
         width: int | None,
+        counted: npt.NDArray[np.intp],
     ) -> None:
         self.truth = truth
         self.support = np.bincount(truth, minlength=n_classes)
@@ -267,19 +276,33 @@ class _Tally:
         self.predicted = np.zeros((*grid, n_classes), dtype=np.int64)
         self._classes = n_classes
         self._flat = (np.arange(grid[0] * grid[1]) * n_classes).reshape(*grid, 1)
-        # every share where the AUC is defined; else only the true class's (for the log loss)
+        self._log_sum = np.zeros(grid)
+        counts_votes = (counted > 0).all(axis=1)  # per weighting: uniform
+        self._by_count = np.flatnonzero(counts_votes)
+        self._by_sort = np.flatnonzero(~counts_votes)
+        self._ks = counted[self._by_count][..., None]  # (uniform weightings, K, 1)
+        self._auc_classes = auc_classes(n_classes)
         self.shares: VoteShares | None = None
-        self.true_share: npt.NDArray[np.float64] | None = None
+        self._histograms: npt.NDArray[np.int64] | None = None
+        self._auc_defined = auc_is_defined(self.support)
+        if not self._auc_defined:
+            return
         rows = truth.size
-        if auc_is_defined(self.support):
-            values = np.empty((*grid, rows, n_classes if width is None else width))
+        if self._by_sort.size:
+            values = np.empty(
+                (self._by_sort.size, grid[1], rows, n_classes if width is None else width)
+            )
             classes = None if width is None else np.full((rows, width), -1, dtype=np.int32)
             self.shares = VoteShares(values, classes)
-        else:
-            self.true_share = np.empty((*grid, rows))
+        if self._by_count.size:
+            self._bins = int(counted.max()) + 1
+            self._histograms = np.zeros(
+                (self._by_count.size, grid[1], len(self._auc_classes), 2, self._bins),
+                dtype=np.int64,
+            )
 
     def add(self, at: int, predictions: npt.NDArray[np.intp], shares: VoteShares) -> None:
-        """Count predictions ``(W, K, rows)`` and keep shares of the rows from ``at`` on."""
+        """Count predictions ``(W, K, rows)`` and the shares of the rows from ``at`` on."""
         rows = predictions.shape[-1]
         truth = self.truth[at : at + rows]
         cells = self.hits.size
@@ -290,23 +313,47 @@ class _Tally:
         self.predicted += np.bincount((self._flat + predictions).ravel(), minlength=cells).reshape(
             self.predicted.shape
         )
+        eps = np.finfo(np.float64).eps
+        self._log_sum += np.log(np.clip(shares.of(truth), eps, 1 - eps)).sum(axis=-1)
         if self.shares is not None:
-            self.shares.values[:, :, at : at + rows] = shares.values
+            self.shares.values[:, :, at : at + rows] = shares.values[self._by_sort]
             if self.shares.classes is not None and shares.classes is not None:
                 self.shares.classes[at : at + rows] = shares.classes
-        elif self.true_share is not None:
-            self.true_share[:, :, at : at + rows] = shares.of(truth)
+        if self._histograms is not None:
+            self._count_votes(self._histograms, truth, shares)
 
-    def scores(self, counted: npt.NDArray[np.intp]) -> dict[str, npt.NDArray[np.float64]]:
+    def _count_votes(
+        self, histograms: npt.NDArray[np.int64], truth: npt.NDArray[np.intp], shares: VoteShares
+    ) -> None:
+        grid = histograms.shape[:2]
+        first = np.arange(grid[0] * grid[1]).reshape(*grid, 1) * 2
+        for j, c in enumerate(self._auc_classes):
+            counts = np.rint(shares.column(c)[self._by_count] * self._ks).astype(np.intp)
+            cell = (first + (truth == c)) * self._bins + counts  # c / k * k rounds back to c
+            found = np.bincount(cell.ravel(), minlength=first.size * 2 * self._bins)
+            histograms[:, :, j] += found.reshape(*grid, 2, self._bins)
+
+    def scores(self) -> dict[str, npt.NDArray[np.float64]]:
         scores = scores_from_counts(self.hits, self.support, self.predicted)
+        auc = np.full(self.hits.shape[:2], np.nan)
         if self.shares is not None:
-            scores["roc_auc_ovr"] = roc_auc_ovr(self.shares, self.truth, self._classes, counted)
-            scores["neg_log_loss"] = neg_log_loss(self.shares.of(self.truth))
-        else:
-            assert self.true_share is not None
-            scores["roc_auc_ovr"] = np.full(self.hits.shape[:2], np.nan)
-            scores["neg_log_loss"] = neg_log_loss(self.true_share)
+            auc[self._by_sort] = roc_auc_ovr(self.shares, self.truth, self._classes)
+        if self._histograms is not None:
+            auc[self._by_count] = _auc_of_histograms(self._histograms)
+        scores["roc_auc_ovr"] = auc
+        scores["neg_log_loss"] = self._log_sum / self.truth.size
         return scores
+
+
+def _auc_of_histograms(histograms: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Macro one-vs-rest AUC from ``(..., classes, negative/positive, count)`` histograms:
+    the share of (positive, negative) pairs ordered right, a tie counting half."""
+    negative = histograms[..., 0, :].astype(np.float64)
+    positive = histograms[..., 1, :].astype(np.float64)
+    below = np.cumsum(negative, axis=-1) - negative
+    right = (positive * (below + 0.5 * negative)).sum(axis=-1)
+    pairs = positive.sum(axis=-1) * negative.sum(axis=-1)
+    return np.asarray((right / pairs).mean(axis=-1))
 
 
 class Scoreboard:
@@ -385,11 +432,11 @@ class Scoreboard:
             self._seen[search, fold] += last - first
             if self._seen[search, fold] == self._fold_sizes[fold]:
                 del self._open[(search, fold)]
-                scored.append(FoldScores(fold, search, tally.scores(self._counted)))
+                scored.append(FoldScores(fold, search, tally.scores()))
         if scored and (self._seen[search] == self._fold_sizes).all():
             final: dict[str, Any] = {"confusion": self._confusion.pop(search, None)}
             if self.pooled:
-                final["pooled"] = self._pooled.pop(search).scores(self._counted)
+                final["pooled"] = self._pooled.pop(search).scores()
             scored[-1] = dataclasses.replace(scored[-1], **final)
         return scored
 
@@ -430,7 +477,7 @@ class Scoreboard:
         np.add.at(confusion.reshape(-1), codes, 1)
 
     def _tally(self, truth: npt.NDArray[np.intp]) -> _Tally:
-        return _Tally(truth, self._grid, self._classes, self._width)
+        return _Tally(truth, self._grid, self._classes, self._width, self._counted)
 
 
 def _rows(shares: VoteShares, first: int, last: int) -> VoteShares:

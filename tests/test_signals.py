@@ -36,6 +36,11 @@ def test_a_signal_at_any_moment_is_an_interruption(
     family = descendants(process.pid)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
+    if process.returncode == -signum:
+        # Before the interpreter reached the entry's first line (a loaded machine starts
+        # slowly), no handler can exist yet: the default action, before anything started.
+        assert after < 0.4 and not family and stderr == "", (family, stderr)
+        return
     assert process.returncode in (0, 130), stderr  # 0: it had finished first
     assert "Traceback" not in stderr
     if process.returncode == 130:
