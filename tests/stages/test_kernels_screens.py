@@ -5,9 +5,6 @@ the neighbours and distances are the exact kernel's, bit for bit."""
 from __future__ import annotations
 
 import gc
-import os
-import subprocess
-import sys
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ import stages.kernels as kernels
 from stages import _kernels
 from stages.kernels import _NO_GROUPS, GEMM_FEATURES, kneighbors, transposed
 from stages.metrics import kernel_metric, largest_summable
+from tests.stages.test_kernels import assert_baseline_loops_agree
 
 Matrix = npt.NDArray[np.floating[Any]]
 Neighbours = tuple[npt.NDArray[np.intp], npt.NDArray[Any]]
@@ -386,46 +384,11 @@ def test_refine_over_every_point_is_the_exact_kernel(metric: str, precision: str
     assert_bit_equal((columns, best), want, metric)
 
 
-_BASELINE_SCRIPT = """
-import sys
-import numpy as np
-from stages.kernels import VECTOR_ISA, kneighbors, transposed
-data = np.load(sys.argv[1])
-found = {}
-for metric in ("euclidean", "cosine", "minkowski:3"):
-    for precision in ("float64", "float32"):
-        columns, distances = kneighbors(
-            metric, data["queries"], transposed(data["points"], precision), 25
-        )
-        found[f"{metric}-{precision}-columns"] = columns
-        found[f"{metric}-{precision}-distances"] = distances
-np.savez(sys.argv[2], isa=VECTOR_ISA, **found)
-"""
-
-
 def test_the_baseline_loops_screen_to_the_same_bits(tmp_path: Path) -> None:
     """select and refine are compiled for each instruction set too."""
     rng = np.random.default_rng(15)
     queries, points = rng.normal(size=(37, WIDE + 3)), rng.normal(size=(900, WIDE + 3))
-    data = tmp_path / "data.npz"
-    np.savez(data, queries=queries, points=points)
-    out = tmp_path / "baseline.npz"
-    done = subprocess.run(
-        [sys.executable, "-c", _BASELINE_SCRIPT, str(data), str(out)],
-        env={**os.environ, "KNN_PIPELINE_VECTOR_ISA": "baseline"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    baseline = np.load(out)
-    assert str(baseline["isa"]) == "baseline"
-    for metric in ("euclidean", "cosine", "minkowski:3"):
-        for precision in ("float64", "float32"):
-            columns, distances = kneighbors(metric, queries, transposed(points, precision), 25)
-            key = f"{metric}-{precision}"
-            assert np.array_equal(baseline[f"{key}-columns"], columns), key
-            assert np.array_equal(baseline[f"{key}-distances"], distances), key
+    assert_baseline_loops_agree(tmp_path, queries, points, ["euclidean", "cosine", "minkowski:3"])
 
 
 # -------------------------------------------------------------- what is kept
