@@ -13,6 +13,15 @@ from pathlib import Path
 HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "vs_sklearn.py"
 
 
+def run_quick(script: Path, timeout: float = 180) -> str:
+    """What a benchmark script prints with ``--quick``, once it has exited with 0."""
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def test_harness_runs_and_contenders_agree() -> None:
     done = subprocess.run(
         [
@@ -77,41 +86,28 @@ def test_search_cv_benchmark_runs_and_agrees() -> None:
 
 def test_csv_loading_benchmark_runs_and_reads_what_numpy_reads() -> None:
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "csv_load.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert "features equal to np.loadtxt's: yes" in done.stdout
-    assert "== targets" in done.stdout and "ours, load_dataset" in done.stdout
+    stdout = run_quick(script, timeout=120)
+    assert "features equal to np.loadtxt's: yes" in stdout
+    assert "== targets" in stdout and "ours, load_dataset" in stdout
 
 
 def test_dask_benchmark_runs_and_every_configuration_agrees() -> None:
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "on_dask.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
-    assert "leaderboards equal everywhere: yes" in done.stdout
-    assert "bytes to workers" in done.stdout and "dask local:2" in done.stdout
+    stdout = run_quick(script, timeout=300)
+    assert "leaderboards equal everywhere: yes" in stdout
+    assert "bytes to workers" in stdout and "dask local:2" in stdout
 
 
 def test_events_benchmark_runs_and_every_sink_gets_every_event() -> None:
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "events_cost.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "--events FILE holds every unit_done: yes" in done.stdout
-    assert "--log-to holds every unit_done: yes" in done.stdout
+    stdout = run_quick(script, timeout=300)
+    assert "--events FILE holds every unit_done: yes" in stdout
+    assert "--log-to holds every unit_done: yes" in stdout
 
 
 def test_startup_benchmark_runs_and_the_grid_agrees() -> None:
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "startup.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    out = run_quick(script)
     assert "== start-up" in out and "== targets" in out
     assert "ratio start-up: python -m pipeline run = " in out
     assert "ratio XS-quick: GridSearchCV script = " in out
@@ -123,11 +119,7 @@ KERNEL = HARNESS.parent / "kernel.py"
 
 
 def test_kernel_benchmark_runs_every_metric_at_every_width() -> None:
-    done = subprocess.run(
-        [sys.executable, str(KERNEL), "--quick"], capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = run_quick(KERNEL)
     assert "== kernel widths" in out and "slowest ratio ours/sklearn" in out, out
     table_rows = [line.split() for line in out.splitlines() if line.split()[:1]]
     for metric in ("euclidean", "manhattan", "chebyshev", "sorensen", "cosine", "minkowski:3"):
@@ -140,11 +132,7 @@ FAISS_COSINE = HARNESS.parent / "faiss_cosine.py"
 
 
 def test_faiss_benchmark_runs_and_finds_faiss_neighbours() -> None:
-    done = subprocess.run(
-        [sys.executable, str(FAISS_COSINE), "--quick"], capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = run_quick(FAISS_COSINE)
     assert "slowest ratio ours/faiss" in out, out
     assert "200 of 200" in out, out  # random embeddings: no near-ties, the same neighbours
 
@@ -153,11 +141,7 @@ BIG_N = HARNESS.parent / "big_n.py"
 
 
 def test_big_n_benchmark_runs_and_reports_every_run() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BIG_N), "--quick"], capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    out = run_quick(BIG_N)
     assert "bench L: 10,000 rows x 32 features" in out, out
     for label in ("k 1..10, 4 metrics", "k 1..1, 4 metrics", "k 1..10, euclidean"):
         assert label in out, out
