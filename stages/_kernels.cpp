@@ -1020,10 +1020,83 @@ PyObject* select_smallest(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+const char VOTE_DOC[] =
+    "vote(columns, weights, ks, winners, votes)\n\n"
+    "Add each row's neighbour weights (rows x depth, float64) to the class column\n"
+    "columns gives each (rows x depth, 0 <= column < width), nearest first, and after\n"
+    "ks[i] neighbours (ascending, 1..depth) write the sums to votes[i, row] (K x rows x\n"
+    "width, float64) and the first column of the largest to winners[i, row] (K x rows).\n"
+    "The sums are added one neighbour at a time, nearest first, as scikit-learn's\n"
+    "predict_proba adds them.";
+
+PyObject* vote(PyObject*, PyObject* args) {
+    PyObject *columns_obj, *weights_obj, *ks_obj, *winners_obj, *votes_obj;
+    if (!PyArg_ParseTuple(args, "OOOOO:vote", &columns_obj, &weights_obj, &ks_obj, &winners_obj,
+                          &votes_obj))
+        return nullptr;
+    Buffer columns, weights, ks, winners, votes;
+    if (!take(columns_obj, columns, "columns", 2, 'i', false) ||
+        !take(weights_obj, weights, "weights", 2, 'f', false) ||
+        !take(ks_obj, ks, "ks", 1, 'i', false) ||
+        !take(winners_obj, winners, "winners", 2, 'i', true) ||
+        !take(votes_obj, votes, "votes", 3, 'f', true))
+        return nullptr;
+    if (weights.view.itemsize != sizeof(double) || votes.view.itemsize != sizeof(double)) {
+        PyErr_SetString(PyExc_TypeError, "weights and votes must be float64");
+        return nullptr;
+    }
+    const Py_ssize_t rows = dim(columns, 0), depth = dim(columns, 1), n_ks = dim(ks, 0);
+    const Py_ssize_t width = dim(votes, 2);
+    if (dim(weights, 0) != rows || dim(weights, 1) != depth || dim(winners, 0) != n_ks ||
+        dim(winners, 1) != rows || dim(votes, 0) != n_ks || dim(votes, 1) != rows || width < 1) {
+        PyErr_SetString(PyExc_ValueError, "shapes of the arrays do not match");
+        return nullptr;
+    }
+    const auto* column = static_cast<const Py_ssize_t*>(columns.view.buf);
+    const auto* k = static_cast<const Py_ssize_t*>(ks.view.buf);
+    for (Py_ssize_t i = 0; i < n_ks; ++i) {
+        if (k[i] < 1 || k[i] > depth || (i > 0 && k[i] <= k[i - 1])) {
+            PyErr_SetString(PyExc_ValueError, "ks must ascend, each from 1 to the depth");
+            return nullptr;
+        }
+    }
+    for (Py_ssize_t n = 0; n < rows * depth; ++n) {
+        if (column[n] < 0 || column[n] >= width) {
+            PyErr_SetString(PyExc_ValueError, "a class column is out of range");
+            return nullptr;
+        }
+    }
+    double* sums = static_cast<double*>(std::malloc(width * sizeof(double)));
+    if (sums == nullptr) return PyErr_NoMemory();
+    const auto* weight = static_cast<const double*>(weights.view.buf);
+    auto* winner = static_cast<Py_ssize_t*>(winners.view.buf);
+    auto* out = static_cast<double*>(votes.view.buf);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t row = 0; row < rows; ++row) {
+        std::fill(sums, sums + width, 0.0);
+        Py_ssize_t next = 0;  // the next k to write
+        for (Py_ssize_t j = 0; j < depth && next < n_ks; ++j) {
+            sums[column[row * depth + j]] += weight[row * depth + j];
+            if (j + 1 != k[next]) continue;
+            Py_ssize_t best = 0;
+            for (Py_ssize_t c = 1; c < width; ++c) {
+                if (sums[c] > sums[best]) best = c;
+            }
+            winner[next * rows + row] = best;
+            std::copy(sums, sums + width, out + (next * rows + row) * width);
+            ++next;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    std::free(sums);
+    Py_RETURN_NONE;
+}
+
 PyMethodDef METHODS[] = {
     {"nearest", nearest, METH_VARARGS, NEAREST_DOC},
     {"refine", refine, METH_VARARGS, REFINE_DOC},
     {"select", select_smallest, METH_VARARGS, SELECT_DOC},
+    {"vote", vote, METH_VARARGS, VOTE_DOC},
     {nullptr, nullptr, 0, nullptr},
 };
 

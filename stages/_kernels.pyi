@@ -36,3 +36,10 @@ def select(
     columns: npt.NDArray[np.intp],
     best: npt.NDArray[np.floating[Any]],
 ) -> None: ...
+def vote(
+    columns: npt.NDArray[np.intp],
+    weights: npt.NDArray[np.float64],
+    ks: npt.NDArray[np.intp],
+    winners: npt.NDArray[np.intp],
+    votes: npt.NDArray[np.float64],
+) -> None: ...

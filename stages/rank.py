@@ -64,11 +64,19 @@ class RankedCandidate:
     """Test rows by true class (rows) and predicted class (columns), summed over every
     fold, in the data set's class order; None until all the candidate's folds are in, or
     beyond :data:`stages.score.CONFUSION_CLASSES` classes."""
+    means: dict[str, float] = field(default_factory=dict)
+    """``np.mean`` of each score's ``fold_scores``, taken for the whole board at once."""
+    stds: dict[str, float] = field(default_factory=dict)
+    """``np.std`` (population) of each score's ``fold_scores``, likewise."""
 
     def mean(self, name: str) -> float:
+        if name in self.means:
+            return self.means[name]
         return float(np.mean(self.fold_scores[name]))
 
     def std(self, name: str) -> float:
+        if name in self.stds:
+            return self.stds[name]
         return float(np.std(self.fold_scores[name]))
 
     @property
@@ -91,8 +99,8 @@ class RankedCandidate:
             "mean_f1_macro": self.mean_f1_macro,
         }
         for name, values in self.fold_scores.items():
-            entry[f"mean_{name}"] = _number(np.mean(values))
-            entry[f"std_{name}"] = _number(np.std(values))
+            entry[f"mean_{name}"] = _number(self.mean(name))
+            entry[f"std_{name}"] = _number(self.std(name))
             entry[f"fold_{name}"] = [_number(v) for v in values]
         for name, value in self.pooled_scores.items():
             entry[f"pooled_{name}"] = _number(value)
@@ -260,6 +268,7 @@ class Leaderboard:
         done = self._done()
         stds = _fold_std(accuracy, done)
         flat = {name: self._flat(values) for name, values in self.scores.items()}
+        summaries = {name: _mean_and_std(values, done) for name, values in flat.items()}
         balanced = _fold_mean(flat["balanced_accuracy"], done)
         f1 = _fold_mean(flat["f1_macro"], done)
         accuracy_means = _fold_mean(accuracy, done)
@@ -284,6 +293,8 @@ class Leaderboard:
                     else {}
                 ),
                 confusion=self._confusion_of(int(index)),
+                means={n: float(means_[index]) for n, (means_, _) in summaries.items()},
+                stds={n: float(stds_[index]) for n, (_, stds_) in summaries.items()},
             )
             for rank, index in zip(ranks, order, strict=True)
         ]
@@ -327,6 +338,19 @@ def _over_folds(
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no fold yet
         partial = ignoring_nan(np.where(done, scores, np.nan), axis=1)
     return np.asarray(np.where(complete, whole(scores, axis=1), partial), dtype=np.float64)
+
+
+def _mean_and_std(
+    scores: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``np.mean`` and ``np.std`` of each row's folds scored so far, equal to the bit to
+    those of the row's list of values (NaN stays NaN): whole rows in one call, since a
+    call per candidate and score costs more than the rest of writing the results."""
+    means, stds = np.mean(scores, axis=1), np.std(scores, axis=1)
+    for row in np.flatnonzero(~done.all(axis=1)):
+        kept = scores[row][done[row]]
+        means[row], stds[row] = (np.mean(kept), np.std(kept)) if kept.size else (np.nan, np.nan)
+    return means, stds
 
 
 def _fold_mean(

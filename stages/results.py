@@ -31,6 +31,10 @@ __all__ = ["RESULTS_VERSION", "TuningResult"]
 
 RESULTS_VERSION = 2
 
+_CANDIDATES_HERE = "\0candidates\0"
+"""Where :meth:`TuningResult.to_json` puts the candidates' lines: no value of a
+results document encodes as this string (it has NUL characters)."""
+
 
 @dataclass(frozen=True, repr=False)
 class TuningResult:
@@ -112,7 +116,18 @@ class TuningResult:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        """The results JSON text: indented, with one line per candidate.
+
+        The candidates are nearly all of the file; written by the json module's
+        C encoder, one to a line, they take a third of the time its indenting
+        (pure Python) would, and a line per candidate suits ``grep`` and diffs.
+        """
+        document = self.to_dict()
+        candidates = document["candidates"]
+        document["candidates"] = _CANDIDATES_HERE
+        lines = ",\n    ".join(json.dumps(candidate) for candidate in candidates)
+        listed = f"[\n    {lines}\n  ]" if candidates else "[]"
+        return json.dumps(document, indent=2).replace(json.dumps(_CANDIDATES_HERE), listed) + "\n"
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
         """Write the results JSON atomically (a reader never sees half a file)."""

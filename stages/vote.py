@@ -1,9 +1,10 @@
 """Votes for every ``k`` and weighting from one sorted neighbour list.
 
-Class counts are accumulated along the neighbour axis once (a cumulative sum),
-so the prediction for any ``k`` is one ``argmax`` over the counts of the first
-``k`` neighbours. ``argmax`` returns the first maximum, which gives a tie to
-the smallest class code, as scikit-learn does.
+Class votes are accumulated along the neighbour axis once, nearest first (the
+compiled :func:`stages._kernels.vote`: a loop NumPy can only express through a
+rows x neighbours x classes one-hot array, ten times slower), so the
+prediction for any ``k`` is the first maximum of the votes of the first ``k``
+neighbours, which gives a tie to the smallest class code, as scikit-learn does.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from . import _kernels
+
 __all__ = [
-    "VOTE_CELLS",
     "EveryKVotes",
     "VoteShares",
     "class_votes",
@@ -42,11 +44,6 @@ def neighbour_weights(distances: npt.NDArray[np.float64], weights: str) -> npt.N
     has_exact = exact.any(axis=1)
     inverse[has_exact] = exact[has_exact]
     return inverse
-
-
-VOTE_CELLS = 1 << 22
-"""The most cells one block of the cumulative vote holds (rows x neighbours x classes):
-32 MiB of float64, however many rows a unit has."""
 
 
 @dataclass(frozen=True)
@@ -153,30 +150,30 @@ def vote_every_k(
     ``predict_proba`` divides them; the class is the ``argmax`` of the summed
     weights themselves, so dividing never changes which class wins.
     Neighbours must be sorted nearest first; ``ks`` may not exceed their count.
-    Rows are voted in blocks of at most :data:`VOTE_CELLS` cumulative counts.
     """
     rows, depth = neighbour_labels.shape
     width = share_width(n_classes, depth)
-    columns, classes = neighbour_labels, None
+    columns, classes = np.asarray(neighbour_labels, dtype=np.intp), None
     if width < n_classes:
-        columns, classes = _row_classes(neighbour_labels, width)
-    k_index = np.asarray(ks, dtype=np.intp) - 1
+        columns, classes = _row_classes(columns, width)
+    given = np.asarray(ks, dtype=np.intp)
+    distinct, where = np.unique(given, return_inverse=True)
     predictions = np.empty((len(weightings), len(ks), rows), dtype=np.int32)
     shares = np.empty((len(weightings), len(ks), rows, width), dtype=np.float64)
-    weights = [neighbour_weights(neighbour_distances, w) for w in weightings]
-    block = max(1, VOTE_CELLS // max(1, depth * width))
-    for start in range(0, rows, block):
-        stop = min(rows, start + block)
-        n = stop - start
-        one_hot = np.zeros((n, depth, width), dtype=np.float64)
-        one_hot[np.arange(n)[:, None], np.arange(depth)[None, :], columns[start:stop]] = 1.0
-        for w, weight in enumerate(weights):
-            votes = np.cumsum(one_hot * weight[start:stop, :, None], axis=1)[:, k_index, :]
-            winner = votes.argmax(axis=2).T  # K, rows
-            if classes is not None:
-                winner = classes[np.arange(start, stop)[None, :], winner]
-            predictions[w, :, start:stop] = winner
-            shares[w, :, start:stop] = (votes / votes.sum(axis=2, keepdims=True)).transpose(1, 0, 2)
+    winners = np.empty((distinct.size, rows), dtype=np.intp)
+    # ks ascending and distinct (the usual case) are voted straight into the shares
+    votes = None if np.array_equal(distinct, given) else np.empty((distinct.size, rows, width))
+    for w, weighting in enumerate(weightings):
+        weight = np.ascontiguousarray(neighbour_weights(neighbour_distances, weighting))
+        if votes is None:
+            _kernels.vote(columns, weight, distinct, winners, shares[w])
+            winner = winners
+        else:  # each distinct k voted once, then placed where the ks name it
+            _kernels.vote(columns, weight, distinct, winners, votes)
+            shares[w] = votes[where]
+            winner = winners[where]
+        predictions[w] = winner if classes is None else classes[np.arange(rows)[None, :], winner]
+        shares[w] /= shares[w].sum(axis=2, keepdims=True)
     return EveryKVotes(predictions, VoteShares(shares, classes))
 
 

@@ -361,8 +361,14 @@ async def test_default_process_pool_matches_sklearn() -> None:
         workers=2,
     ).run()
     compare_with_sklearn(result, X, y, kfold_splits(X, y, 5, 8))
-    # The results JSON carries the same numbers.
-    document = json.loads(result.to_json())
+    # The results JSON carries the same numbers, one line per candidate.
+    text = result.to_json()
+    document = json.loads(text)
+    assert document == json.loads(json.dumps(result.to_dict()))
+    lines = [line.strip().rstrip(",") for line in text.splitlines()]
+    assert [json.loads(line) for line in lines if line.startswith('{"rank"')] == document[
+        "candidates"
+    ]
     assert document["cv"]["folds"] == result.cv["folds"]
     for entry, candidate in zip(document["candidates"], result.candidates, strict=True):
         assert entry["params"] == candidate.candidate.params()

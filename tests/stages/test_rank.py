@@ -87,3 +87,30 @@ def test_a_fold_scored_twice_is_refused() -> None:
     leaderboard = board([[1, 2]], [2, 2])
     with pytest.raises(ValueError, match="already in"):
         leaderboard.add(FoldScores(0, 0, {name: np.array([[0.5]]) for name in SCORES}))
+
+
+@pytest.mark.parametrize("folds_in", [3, 7])
+def test_every_score_s_mean_and_std_are_those_of_its_fold_values(folds_in: int) -> None:
+    """Taken for the whole board at once, each candidate's means and standard deviations
+    equal np.mean and np.std of its listed fold values to the bit, an undefined fold
+    making them undefined, on a board still filling (3 of 7 folds) and a full one."""
+    rng = np.random.default_rng(5)
+    space = SearchSpace(ks=(1, 2, 3, 4), metrics=("euclidean",), weights=("uniform", "distance"))
+    leaderboard = Leaderboard(space, 7)
+    for fold in rng.permutation(7)[:folds_in]:
+        scores = {name: rng.random((2, 4)) for name in SCORES}
+        scores["roc_auc_ovr"][1, 2] = np.nan
+        leaderboard.add(FoldScores(int(fold), 0, scores))
+    ranked = leaderboard.ranked()
+    assert len(ranked) == 8
+    for row in ranked:
+        assert row.folds_done == folds_in
+        for name in SCORES:
+            values = row.fold_scores[name]
+            assert len(values) == folds_in
+            for got, want in ((row.mean(name), np.mean(values)), (row.std(name), np.std(values))):
+                assert got == want or (np.isnan(got) and np.isnan(want)), (name, got, want)
+        entry = row.to_dict()
+        undefined = row.candidate.weights == "distance" and row.candidate.k == 3
+        assert (entry["mean_roc_auc_ovr"] is None) == undefined
+        assert entry["std_accuracy"] == np.std(row.fold_accuracy)

@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from stages import _kernels
 from stages.vote import (
-    VOTE_CELLS,
     VoteShares,
     neighbour_weights,
     predict_every_k,
@@ -115,6 +115,56 @@ def test_votes_with_zero_distances(seed: int) -> None:
     assert np.array_equal(got[1, 5, single], labels[single, 0])
 
 
+def test_ks_in_any_order_and_repeated_vote_as_their_sorted_distinct_ks() -> None:
+    rng = np.random.default_rng(4)
+    labels, distances = sorted_neighbours(rng, 120, 12, 3, distinct=4)
+    given = [7, 2, 12, 2, 1]
+    votes = vote_every_k(labels, distances, given, ["uniform", "distance"], 3)
+    ordered = vote_every_k(labels, distances, [1, 2, 7, 12], ["uniform", "distance"], 3)
+    place = [2, 1, 3, 1, 0]
+    np.testing.assert_array_equal(votes.predictions, ordered.predictions[:, place])
+    np.testing.assert_array_equal(votes.shares.values, ordered.shares.values[:, place])
+    check_against_reference(labels, distances, given, ["distance"], 3)
+
+
+@pytest.mark.parametrize(
+    ("ks", "columns_high", "message"),
+    [
+        ([2, 1], 3, "ks must ascend"),
+        ([1, 1], 3, "ks must ascend"),
+        ([0, 1], 3, "ks must ascend"),
+        ([1, 5], 3, "ks must ascend"),
+        ([1, 2], 4, "class column is out of range"),
+    ],
+)
+def test_the_vote_kernel_refuses_what_it_cannot_vote(
+    ks: list[int], columns_high: int, message: str
+) -> None:
+    """Bad arguments raise instead of writing outside the arrays."""
+    rng = np.random.default_rng(0)
+    columns = rng.integers(0, 3, size=(10, 4)).astype(np.intp)
+    columns[0, 0] = columns_high - 1
+    weights = np.ones((10, 4))
+    winners = np.empty((2, 10), dtype=np.intp)
+    votes = np.empty((2, 10, 3))
+    with pytest.raises(ValueError, match=message):
+        _kernels.vote(columns, weights, np.array(ks, dtype=np.intp), winners, votes)
+
+
+def test_the_vote_kernel_refuses_mismatched_shapes_and_types() -> None:
+    columns = np.zeros((10, 4), dtype=np.intp)
+    ks = np.array([1, 2], dtype=np.intp)
+    winners = np.empty((2, 10), dtype=np.intp)
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.vote(columns, np.ones((10, 3)), ks, winners, np.empty((2, 10, 3)))
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.vote(columns, np.ones((10, 4)), ks, winners, np.empty((3, 10, 3)))
+    with pytest.raises(TypeError, match="float64"):
+        _kernels.vote(columns, np.ones((10, 4), np.float32), ks, winners, np.empty((2, 10, 3)))
+    with pytest.raises(TypeError, match="intp"):
+        _kernels.vote(columns.astype(np.int32), np.ones((10, 4)), ks, winners, np.empty((2, 10, 3)))
+
+
 def test_exact_matches_outvoted_by_near_neighbours_still_win() -> None:
     labels = np.array([[2, 0, 0, 0, 0], [1, 2, 0, 0, 0], [2, 1, 0, 0, 0]], dtype=np.intp)
     distances = np.array(
@@ -204,7 +254,7 @@ def test_vote_memory_does_not_grow_with_the_classes() -> None:
         tracemalloc.stop()
     shares_bytes = votes.shares.values.nbytes
     assert shares_bytes == 2 * 30 * 2000 * 30 * 8
-    assert peak < shares_bytes + 2 * VOTE_CELLS * 8 + (16 << 20)
+    assert peak < shares_bytes + (16 << 20)
     assert votes.predictions.max() > np.iinfo(np.int16).max  # codes past int16 survive
 
 
