@@ -43,3 +43,8 @@ def vote(
     winners: npt.NDArray[np.intp],
     votes: npt.NDArray[np.float64],
 ) -> None: ...
+def ordered_pairs(
+    negatives: npt.NDArray[np.float64],
+    positives: npt.NDArray[np.float64],
+    out: npt.NDArray[np.float64],
+) -> None: ...

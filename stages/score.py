@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import _kernels
 from .neighbours import UnitOutput
 from .vote import VoteShares, share_width
 
@@ -242,13 +243,10 @@ def _binary_auc(
     if n_pos == 0 or n_neg == 0:
         return np.full(scores.shape[:-1], np.nan)
     flat = scores.reshape(-1, scores.shape[-1])
-    negatives = np.sort(flat[:, ~positive], axis=1)
-    positives = np.sort(flat[:, positive], axis=1)  # sorted keys: searchsorted walks on
+    negatives = np.ascontiguousarray(np.sort(flat[:, ~positive], axis=1))
+    positives = np.ascontiguousarray(np.sort(flat[:, positive], axis=1))
     right = np.empty(flat.shape[0])
-    for series in range(flat.shape[0]):
-        below = np.searchsorted(negatives[series], positives[series], side="left")
-        not_above = np.searchsorted(negatives[series], positives[series], side="right")
-        right[series] = below.sum() + 0.5 * (not_above - below).sum()
+    _kernels.ordered_pairs(negatives, positives, right)  # one merge of the sorted rows
     return (right / (n_pos * n_neg)).reshape(scores.shape[:-1])
 
 

@@ -22,7 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.errors import InputError
-from stages import Dataset, Tuning, tune
+from stages import Dataset, Tuning, _kernels, tune
 from stages.metrics import sklearn_params
 from stages.results import TuningResult
 from stages.score import CONFUSION_CLASSES, SCORES, scores_from_shares
@@ -170,6 +170,33 @@ def test_share_scores_equal_scikit_learns_with_ties_binary_and_a_missing_class()
     missing = scores_from_shares(shares, np.zeros(truth.size, dtype=np.intp))
     assert np.isnan(missing["roc_auc_ovr"]).all()  # one class only: undefined, as sklearn raises
     assert np.isfinite(missing["neg_log_loss"]).all()
+
+
+@pytest.mark.parametrize("distinct", [None, 3])
+def test_ordered_pairs_counts_every_pair_a_tie_half(distinct: int | None) -> None:
+    """The compiled merge against counting all (positive, negative) pairs, with and
+    without many ties, rows of unequal sizes included."""
+    rng = np.random.default_rng(6)
+    for n_neg, n_pos in ((1, 1), (5, 1), (1, 7), (40, 23)):
+        shape = (6, n_neg + n_pos)
+        values = rng.random(shape) if distinct is None else rng.integers(0, distinct, shape) / 2
+        negatives = np.sort(values[:, :n_neg], axis=1)
+        positives = np.sort(values[:, n_neg:], axis=1)
+        got = np.empty(6)
+        _kernels.ordered_pairs(negatives, positives, got)
+        above = (positives[:, :, None] > negatives[:, None, :]).sum(axis=(1, 2))
+        tied = (positives[:, :, None] == negatives[:, None, :]).sum(axis=(1, 2))
+        np.testing.assert_array_equal(got, above + 0.5 * tied)
+
+
+def test_ordered_pairs_refuses_mismatched_shapes_and_types() -> None:
+    sorted_rows = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.ordered_pairs(sorted_rows, np.zeros((2, 4)), np.empty(3))
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.ordered_pairs(sorted_rows, sorted_rows, np.empty(4))
+    with pytest.raises(TypeError, match="float64"):
+        _kernels.ordered_pairs(sorted_rows, sorted_rows.astype(np.float32), np.empty(3))
 
 
 async def test_leave_one_out_pools_every_score_and_ranks_by_the_pooled_one() -> None:
