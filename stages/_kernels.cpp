@@ -1022,10 +1022,10 @@ PyObject* select_smallest(PyObject*, PyObject* args) {
 
 const char VOTE_DOC[] =
     "vote(columns, weights, ks, winners, votes)\n\n"
-    "Add each row's neighbour weights (rows x depth, float64) to the class column\n"
-    "columns gives each (rows x depth, 0 <= column < width), nearest first, and after\n"
-    "ks[i] neighbours (ascending, 1..depth) write the sums to votes[i, row] (K x rows x\n"
-    "width, float64) and the first column of the largest to winners[i, row] (K x rows).\n"
+    "Add each neighbour's weight (weights: rows x depth, float64) to the sum of its\n"
+    "class column columns[row, j] (0 <= column < width), nearest first; after ks[i]\n"
+    "neighbours (ks ascending, 1..depth) copy the sums to votes[i, row] (K x rows x\n"
+    "width, float64) and their first largest column to winners[i, row] (K x rows).\n"
     "The sums are added one neighbour at a time, nearest first, as scikit-learn's\n"
     "predict_proba adds them.";
 
@@ -1097,7 +1097,13 @@ const char ORDERED_PAIRS_DOC[] =
     "For each row of negatives (S x n) and positives (S x m), both float64 and sorted\n"
     "ascending along the row, write to out[row] (S, float64) the (positive, negative)\n"
     "pairs whose positive is the larger, a tie counting half: the Mann-Whitney U of\n"
-    "the positives, an AUC's numerator. One merge of the two rows, no search.";
+    "the positives, an AUC's numerator. One merge of the two rows, no search. NaN\n"
+    "orders as np.sort puts it: after every number, tied with NaN.";
+
+// NumPy's sort order: NaN after every number (and not before another NaN).
+ALWAYS_INLINE bool sorts_before(double a, double b) {
+    return a < b || (std::isnan(b) && !std::isnan(a));
+}
 
 PyObject* ordered_pairs(PyObject*, PyObject* args) {
     PyObject *negatives_obj, *positives_obj, *out_obj;
@@ -1128,9 +1134,9 @@ PyObject* ordered_pairs(PyObject*, PyObject* args) {
         Py_ssize_t below = 0, not_above = 0;  // negatives < and <= the current positive
         std::int64_t twice = 0;               // twice the count, so that halves stay exact
         for (Py_ssize_t j = 0; j < m; ++j) {
-            while (below < n && neg[below] < pos[j]) ++below;
+            while (below < n && sorts_before(neg[below], pos[j])) ++below;
             if (not_above < below) not_above = below;
-            while (not_above < n && neg[not_above] <= pos[j]) ++not_above;
+            while (not_above < n && !sorts_before(pos[j], neg[not_above])) ++not_above;
             twice += below + not_above;
         }
         result[s] = 0.5 * static_cast<double>(twice);

@@ -70,11 +70,13 @@ class RankedCandidate:
     """``np.std`` (population) of each score's ``fold_scores``, likewise."""
 
     def mean(self, name: str) -> float:
+        """The mean of score ``name`` over the folds scored (NaN if one is undefined)."""
         if name in self.means:
             return self.means[name]
         return float(np.mean(self.fold_scores[name]))
 
     def std(self, name: str) -> float:
+        """The population standard deviation of score ``name`` over the folds scored."""
         if name in self.stds:
             return self.stds[name]
         return float(np.std(self.fold_scores[name]))
@@ -293,8 +295,8 @@ class Leaderboard:
                     else {}
                 ),
                 confusion=self._confusion_of(int(index)),
-                means={n: float(means_[index]) for n, (means_, _) in summaries.items()},
-                stds={n: float(stds_[index]) for n, (_, stds_) in summaries.items()},
+                means={n: float(mean[index]) for n, (mean, _) in summaries.items()},
+                stds={n: float(std[index]) for n, (_, std) in summaries.items()},
             )
             for rank, index in zip(ranks, order, strict=True)
         ]
@@ -345,7 +347,11 @@ def _mean_and_std(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """``np.mean`` and ``np.std`` of each row's folds scored so far, equal to the bit to
     those of the row's list of values (NaN stays NaN): whole rows in one call, since a
-    call per candidate and score costs more than the rest of writing the results."""
+    call per candidate and score costs more than the rest of writing the results.
+
+    Unlike :func:`_over_folds` (the leaderboard's own means, which skip a fold whose
+    score is undefined while the board fills), these are the results file's figures
+    of the listed values, where an undefined fold leaves the mean undefined."""
     means, stds = np.mean(scores, axis=1), np.std(scores, axis=1)
     for row in np.flatnonzero(~done.all(axis=1)):
         kept = scores[row][done[row]]

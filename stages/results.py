@@ -31,10 +31,6 @@ __all__ = ["RESULTS_VERSION", "TuningResult"]
 
 RESULTS_VERSION = 2
 
-_CANDIDATES_HERE = "\0candidates\0"
-"""Where :meth:`TuningResult.to_json` puts the candidates' lines: no value of a
-results document encodes as this string (it has NUL characters)."""
-
 
 @dataclass(frozen=True, repr=False)
 class TuningResult:
@@ -124,10 +120,15 @@ class TuningResult:
         """
         document = self.to_dict()
         candidates = document["candidates"]
-        document["candidates"] = _CANDIDATES_HERE
+        document["candidates"] = []
         lines = ",\n    ".join(json.dumps(candidate) for candidate in candidates)
         listed = f"[\n    {lines}\n  ]" if candidates else "[]"
-        return json.dumps(document, indent=2).replace(json.dumps(_CANDIDATES_HERE), listed) + "\n"
+        # Only a top-level key is indented by two spaces, and no encoded string holds a
+        # raw newline, so this is the one place of the empty list, whatever the values.
+        text = json.dumps(document, indent=2).replace(
+            '\n  "candidates": []', f'\n  "candidates": {listed}', 1
+        )
+        return text + "\n"
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
         """Write the results JSON atomically (a reader never sees half a file)."""

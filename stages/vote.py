@@ -2,7 +2,7 @@
 
 Class votes are accumulated along the neighbour axis once, nearest first (the
 compiled :func:`stages._kernels.vote`: a loop NumPy can only express through a
-rows x neighbours x classes one-hot array, ten times slower), so the
+rows x neighbours x classes one-hot array, at twice the time), so the
 prediction for any ``k`` is the first maximum of the votes of the first ``k``
 neighbours, which gives a tie to the smallest class code, as scikit-learn does.
 """
@@ -149,11 +149,12 @@ def vote_every_k(
     Shares are the summed weights divided by their total, as scikit-learn's
     ``predict_proba`` divides them; the class is the ``argmax`` of the summed
     weights themselves, so dividing never changes which class wins.
-    Neighbours must be sorted nearest first; ``ks`` may not exceed their count.
+    Neighbours must be sorted nearest first; ``ks`` (in any order, repeats allowed)
+    may not exceed their count.
     """
     rows, depth = neighbour_labels.shape
     width = share_width(n_classes, depth)
-    columns, classes = np.asarray(neighbour_labels, dtype=np.intp), None
+    columns, classes = np.ascontiguousarray(neighbour_labels, dtype=np.intp), None
     if width < n_classes:
         columns, classes = _row_classes(columns, width)
     given = np.asarray(ks, dtype=np.intp)

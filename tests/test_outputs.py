@@ -4,15 +4,18 @@ the leaderboard."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.files import atomic_write_text
+from stages import Dataset, tune
 from stages.cli import main
 
 RUN = ["run", "--k", "1-3", "--quiet"]
@@ -175,3 +178,19 @@ async def test_a_fifo_whose_reader_stops_reading_still_lets_the_writer_be_cancel
         assert done, "cancelling waited for the blocked write"
     finally:
         os.close(reader)
+
+
+async def test_the_results_json_keeps_labels_that_look_like_its_own_layout() -> None:
+    """Class names are the user's data, NUL characters, quotes and newlines included:
+    the results JSON lists one candidate per line and still reads back whole."""
+    rng = np.random.default_rng(1)
+    names = ["\0candidates\0", '"\0candidates\0', '\n  "candidates": []']
+    data = Dataset(X=rng.random((30, 2)), y=np.arange(30) % 3, classes=names, source="odd labels")
+    with ThreadPoolExecutor(2) as executor:
+        result = await tune(data, k="1-2", metrics="euclidean", cv="kfold:3", executor=executor)
+    text = result.to_json()
+    document = json.loads(text)
+    assert document["dataset"]["classes"] == names
+    assert document == json.loads(json.dumps(result.to_dict()))
+    assert len(document["candidates"]) == 2
+    assert sum(line.startswith('    {"rank"') for line in text.splitlines()) == 2

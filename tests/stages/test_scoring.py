@@ -189,6 +189,21 @@ def test_ordered_pairs_counts_every_pair_a_tie_half(distinct: int | None) -> Non
         np.testing.assert_array_equal(got, above + 0.5 * tied)
 
 
+def test_ordered_pairs_orders_nan_as_numpy_sorts_it() -> None:
+    """NaN after every number and tied with NaN, as the sorted rows and a binary search
+    of them count it."""
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 4, (8, 30)) / 3
+    values[rng.random(values.shape) < 0.2] = np.nan
+    negatives, positives = np.sort(values[:, :18], axis=1), np.sort(values[:, 18:], axis=1)
+    got = np.empty(8)
+    _kernels.ordered_pairs(negatives, positives, got)
+    for row in range(8):
+        below = np.searchsorted(negatives[row], positives[row], side="left")
+        not_above = np.searchsorted(negatives[row], positives[row], side="right")
+        assert got[row] == below.sum() + 0.5 * (not_above - below).sum()
+
+
 def test_ordered_pairs_refuses_mismatched_shapes_and_types() -> None:
     sorted_rows = np.zeros((3, 4))
     with pytest.raises(ValueError, match="shapes"):

@@ -127,6 +127,16 @@ def test_ks_in_any_order_and_repeated_vote_as_their_sorted_distinct_ks() -> None
     check_against_reference(labels, distances, given, ["distance"], 3)
 
 
+def test_strided_neighbour_lists_vote_as_their_copies() -> None:
+    rng = np.random.default_rng(8)
+    labels, distances = sorted_neighbours(rng, 50, 12, 3, distinct=None)
+    every_other = labels[:, ::2], distances[:, ::2]
+    votes = vote_every_k(*every_other, [1, 3, 6], ["uniform", "distance"], 3)
+    copies = vote_every_k(*(a.copy() for a in every_other), [1, 3, 6], ["uniform", "distance"], 3)
+    np.testing.assert_array_equal(votes.predictions, copies.predictions)
+    np.testing.assert_array_equal(votes.shares.values, copies.shares.values)
+
+
 @pytest.mark.parametrize(
     ("ks", "columns_high", "message"),
     [
