@@ -478,7 +478,9 @@ async def score_stage(
         async for output in outputs:
             done += 1
             events.progress(done, len(plan.units))
-            for scores in board.add(output):
+            # In a thread: completing a fold sorts its vote shares, tens of milliseconds
+            # on large folds that would hold up the loop (and the application around it).
+            for scores in await asyncio.to_thread(board.add, output):
                 await outbox.send(scores)
 
 

@@ -243,8 +243,10 @@ def _binary_auc(
     if n_pos == 0 or n_neg == 0:
         return np.full(scores.shape[:-1], np.nan)
     flat = scores.reshape(-1, scores.shape[-1])
-    negatives = np.ascontiguousarray(np.sort(flat[:, ~positive], axis=1))
-    positives = np.ascontiguousarray(np.sort(flat[:, positive], axis=1))
+    # compress: C-ordered copies (a mask index would give Fortran order), sorted in place
+    negatives, positives = flat.compress(~positive, axis=1), flat.compress(positive, axis=1)
+    negatives.sort(axis=1)
+    positives.sort(axis=1)
     right = np.empty(flat.shape[0])
     _kernels.ordered_pairs(negatives, positives, right)  # one merge of the sorted rows
     return (right / (n_pos * n_neg)).reshape(scores.shape[:-1])

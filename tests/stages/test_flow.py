@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from pipeline.channel import Channel
+from stages import Tuning, score
 from stages.flow import RankStage, score_stage
 
 
@@ -28,3 +32,23 @@ async def test_a_stream_that_does_not_begin_with_its_plan_is_refused() -> None:
     inbox.sender.close()
     with pytest.raises(TypeError, match="must begin with its Plan, not str"):
         await RankStage()(inbox.receiver)  # type: ignore[arg-type]
+
+
+async def test_the_scoring_runs_beside_the_event_loop_not_on_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Completing a fold sorts its vote shares: done on the loop's own thread it would
+    hold up every other task of the application for that long."""
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    add = score.Scoreboard.add
+
+    def recording(board: score.Scoreboard, output: object) -> list[score.FoldScores]:
+        threads.append(threading.get_ident())
+        return add(board, output)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(score.Scoreboard, "add", recording)
+    with ThreadPoolExecutor(2) as executor:
+        result = await Tuning("iris", k="1-3", executor=executor).run()
+    assert result.complete and len(result.candidates) == 12
+    assert len(threads) >= 5 and loop_thread not in threads
