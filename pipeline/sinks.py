@@ -8,7 +8,6 @@ goes on, because watching a run must never break it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import queue
@@ -60,71 +59,78 @@ async def run_sink(name: str, sink: Sink, subscription: Subscription) -> Any:
 FLUSH_SECONDS = 0.5
 """The longest an event waits in the writer before it is flushed to the file."""
 
-WAITING_LINES = 1 << 16
-"""Lines queued for the writer, at most: if it stalls (a slow disk, a FIFO whose reader
-pauses), the sink waits and the subscription's own bound applies, never memory."""
+WAITING_PIECES = 1 << 12
+"""Pieces (bursts of lines) queued for the writer, at most: if it stalls (a slow disk, a
+FIFO whose reader pauses), the sink waits and the subscription's own bound applies,
+never memory."""
 
 
 def write_jsonl(path: str | os.PathLike[str]) -> Sink:
     """A sink that writes every event as one JSON line to ``path``.
 
-    One thread writes: the event loop only queues each line, so a run with
-    ``--events`` costs about what it costs without. The thread writes what has
-    queued up as one batch and flushes it within :data:`FLUSH_SECONDS`, and at
-    the end. It is a daemon (see :mod:`pipeline.abandonable`): a FIFO nobody
-    reads, or a disk that stalls, blocks only it, never the command's exit.
+    One thread writes: the event loop only encodes the events waiting (a burst,
+    such as a fold's scores for every candidate, as one piece) and queues them,
+    so a run with ``--events`` costs little more than one without. The thread
+    writes what has queued up as one batch and flushes it within
+    :data:`FLUSH_SECONDS`, and at the end. It is a daemon (see
+    :mod:`pipeline.abandonable`): a FIFO nobody reads, or a disk that stalls,
+    blocks only it, never the command's exit.
     """
 
     async def sink(events: Subscription) -> int:
-        lines: queue.Queue[str | None] = queue.Queue(WAITING_LINES)
-        writing = asyncio.ensure_future(run_abandonable(_write_lines, path, lines))
+        pieces: queue.Queue[tuple[bytes, int] | None] = queue.Queue(WAITING_PIECES)
+        writing = asyncio.ensure_future(run_abandonable(_write_lines, path, pieces))
 
-        async def queue_line(line: str | None) -> None:
+        async def queue_piece(piece: tuple[bytes, int] | None) -> None:
             while not writing.done():  # a stalled writer: wait here, not in memory
                 try:
-                    lines.put_nowait(line)
+                    pieces.put_nowait(piece)
                     return
                 except queue.Full:
                     await asyncio.sleep(FLUSH_SECONDS / 10)
 
         try:
             async for event in events:
-                await queue_line(json.dumps(event.to_dict(), separators=(",", ":")) + "\n")
+                burst = [event, *events.ready()]
+                await queue_piece((b"".join(e.json_line() for e in burst), len(burst)))
                 if writing.done():
                     break  # the write failed: its error is the result
         finally:
-            await queue_line(None)
+            await queue_piece(None)
         return await writing
 
     return sink
 
 
-def _write_lines(path: str | os.PathLike[str], lines: queue.Queue[str | None]) -> int:
-    """Write ``lines`` until ``None``, in batches; the number of lines written."""
+def _write_lines(
+    path: str | os.PathLike[str], pieces: queue.Queue[tuple[bytes, int] | None]
+) -> int:
+    """Write the queued pieces (lines, and how many) until ``None``, in batches; the
+    number of lines written."""
     written = 0
     try:
-        with open(path, "w", encoding="utf-8") as stream:
+        with open(path, "wb") as stream:
             flushed = time.monotonic()
             ended = False
             while not ended:
                 try:
-                    batch = [lines.get(timeout=FLUSH_SECONDS)]
+                    batch = [pieces.get(timeout=FLUSH_SECONDS)]
                 except queue.Empty:
                     batch = []
                 while batch and batch[-1] is not None:
                     try:
-                        batch.append(lines.get_nowait())
+                        batch.append(pieces.get_nowait())
                     except queue.Empty:
                         break
                 ended = bool(batch) and batch[-1] is None
-                text = "".join(line for line in batch if line is not None)
-                if text:
-                    stream.write(text)
+                lines = [piece for piece in batch if piece is not None]
+                if lines:
+                    stream.write(b"".join(text for text, _ in lines))
                 now = time.monotonic()
-                if ended or (text and lines.empty()) or now - flushed >= FLUSH_SECONDS:
+                if ended or (lines and pieces.empty()) or now - flushed >= FLUSH_SECONDS:
                     stream.flush()
                     flushed = now
-                written += len(batch) - ended
+                written += sum(count for _, count in lines)
     except OSError as error:
         raise WriteFailed(written, error) from error
     return written
@@ -142,7 +148,7 @@ def stream_to_consumer(host: str, port: int, *, close_timeout: float = 2.0) -> S
         await sender.start()
         try:
             async for event in events:
-                sender.send_nowait(event.to_dict())
+                sender.send_line_nowait(event.json_line())
         finally:
             stats = await sender.aclose(timeout=close_timeout)
         return stats

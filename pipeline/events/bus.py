@@ -96,14 +96,9 @@ class Subscription:
     def __aiter__(self) -> Subscription:
         return self
 
-    async def __anext__(self) -> Event:
-        while True:
-            while not self._buffer:
-                if self._closed:
-                    self._bus.unsubscribe(self)
-                    raise StopAsyncIteration
-                self._wakeup.clear()
-                await self._wakeup.wait()
+    def _next_waiting(self) -> Event | None:
+        """The next event to deliver if one waits (dropped progress events skipped)."""
+        while self._buffer:
             event = self._buffer.popleft()
             if not event.droppable:
                 return event
@@ -112,6 +107,26 @@ class Subscription:
                 continue
             self._droppable.popleft()  # it is the oldest droppable still queued
             return event
+        return None
+
+    def ready(self) -> list[Event]:
+        """Every event waiting now, in order, without waiting for more: a sink takes a
+        burst (a fold's scores for every candidate) at once rather than one by one."""
+        events = []
+        while (event := self._next_waiting()) is not None:
+            events.append(event)
+        return events
+
+    async def __anext__(self) -> Event:
+        while True:
+            event = self._next_waiting()
+            if event is not None:
+                return event
+            if self._closed:
+                self._bus.unsubscribe(self)
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
 
     async def __aenter__(self) -> Subscription:
         return self

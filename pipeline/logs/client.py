@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
+from ..json_lines import json_line
 from .address import format_address
 
 __all__ = ["SenderStats", "TcpLineSender"]
@@ -103,11 +103,16 @@ class TcpLineSender:
     def send_nowait(self, record: Mapping[str, object]) -> None:
         """Queue one record; when the buffer is full the oldest record is dropped.
 
-        Raises only if ``record`` cannot be serialised (TypeError/ValueError from
-        ``json.dumps``), which is a bug in the caller, never for network trouble.
+        Raises only if ``record`` cannot be serialised (``TypeError`` from
+        :func:`pipeline.json_lines.json_line`), which is a bug in the caller, never
+        for network trouble.
         Records sent after :meth:`aclose` are counted as dropped.
         """
-        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        self.send_line_nowait(json_line(record))
+
+    def send_line_nowait(self, line: bytes) -> None:
+        """Queue one record already written as a JSON line (newline included), as
+        :meth:`send_nowait` queues a record."""
         if self._closed:
             self._dropped += 1
             return

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+from types import MappingProxyType
 
+import numpy as np
 import pytest
 
-from pipeline.events import EventBus, RunFinished, StageProgress
+from pipeline.events import EventBus, RunFinished, StageProgress, event_types
+from pipeline.json_lines import json_line
 from stages.events import NewBest
 
 
@@ -97,3 +101,52 @@ async def test_a_full_buffer_drops_the_oldest_progress_first_and_keeps_the_order
     got = [e async for e in sub]
     assert got == results  # every progress event made room, or was dropped itself
     assert sub.dropped == 4 and len(got) == 2000
+
+
+def test_an_event_s_json_line_is_its_dict_as_json_keys_in_order() -> None:
+    """Written straight from the record, the line says what :meth:`to_dict` says, in the
+    same key order, for every kind, NaN as null, any mapping as an object."""
+    examples = {
+        "stage_progress": progress(EventBus("r1"), 2),
+        "new_best": NewBest(
+            run_id="r1", params=MappingProxyType({"k": 3}), mean_score=math.nan, folds_done=1
+        ),
+        "run_finished": RunFinished(
+            run_id="r1", seconds=1.5, best={"k": 1}, best_score=None, candidates=4
+        ),
+    }
+    for kind in event_types():
+        if kind.kind in examples:
+            event = examples[kind.kind]
+            line = event.json_line()
+            assert line.endswith(b"\n") and line.count(b"\n") == 1
+            parsed = json.loads(line)
+            expected = json.loads(json.dumps(event.to_dict()))
+            assert parsed == expected and list(parsed) == list(expected)
+    assert json.loads(examples["new_best"].json_line())["mean_score"] is None
+
+
+def test_json_lines_take_numpy_numbers_and_other_keys_and_refuse_the_rest() -> None:
+    record = {"a": np.float64(0.25), "b": np.int32(7), 3: [np.bool_(True)], "c": {"x": 1}}
+    assert json.loads(json_line(record)) == {"a": 0.25, "b": 7, "3": [True], "c": {"x": 1}}
+    assert json.loads(json_line({"v": math.inf, "w": math.nan})) == {"v": None, "w": None}
+    with pytest.raises(TypeError, match=r"not JSON serializable: numpy\.ndarray"):
+        json_line({"a": np.zeros(2)})
+    with pytest.raises(TypeError, match="not JSON serializable: object"):
+        json_line({"a": object()})
+
+
+async def test_ready_hands_over_every_waiting_event_in_order_without_dropped_ones() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(limit=3)
+    steps = [progress(bus, i) for i in range(3)]
+    for event in steps:
+        bus.emit(event)
+    best = NewBest(run_id=bus.run_id, params={"k": 1}, mean_score=0.5, folds_done=1)
+    bus.emit(best)  # full: the oldest progress event makes room
+    assert await sub.__anext__() is steps[1]
+    waiting = sub.ready()
+    assert len(waiting) == 2 and waiting[0] is steps[2] and waiting[1] is best
+    assert sub.ready() == []
+    bus.close()
+    assert [e async for e in sub] == [] and sub.dropped == 1
