@@ -135,7 +135,7 @@ class CheckpointFile:
         return units, {}
 
     def record(
-        self, unit: WorkUnit, predictions: npt.NDArray[np.int32], shares: VoteShares
+        self, unit: WorkUnit, predictions: npt.NDArray[np.integer[Any]], shares: VoteShares
     ) -> None:
         """Append one finished unit, durably (flushed and fsynced)."""
         shape = list(shares.values.shape)

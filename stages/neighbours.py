@@ -68,10 +68,14 @@ class UnitInputs:
 @dataclass(frozen=True)
 class UnitOutput:
     """Predictions of shape ``(len(weights), len(ks), unit.rows)`` for one unit, and the
-    vote shares behind them."""
+    vote shares behind them.
+
+    Computed, the predicted codes come in the smallest unsigned type that holds every
+    class (one byte up to 256 classes): every unit's output crosses a pipe to the
+    parent."""
 
     unit: WorkUnit
-    predictions: npt.NDArray[np.int32]
+    predictions: npt.NDArray[np.integer[Any]]
     shares: VoteShares
     seconds: float
     pid: int
@@ -179,7 +183,9 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
         votes = _votes(inputs, unit, training)
     seconds = time.perf_counter() - started
     log.debug("unit %d: %d test rows, %s, %.3f s", unit.id, unit.rows, unit.metric, seconds)
-    return UnitOutput(unit, votes.predictions, votes.shares, seconds, os.getpid())
+    codes = np.min_scalar_type(max(inputs.n_classes - 1, 0))
+    predictions = votes.predictions.astype(codes)
+    return UnitOutput(unit, predictions, votes.shares, seconds, os.getpid())
 
 
 def _votes(inputs: UnitInputs, unit: WorkUnit, training: _TrainingSet) -> EveryKVotes:

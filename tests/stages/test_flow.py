@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import numpy as np
 import pytest
 
 from pipeline.channel import Channel
-from stages import Tuning, score
+from stages import Dataset, Tuning, score
 from stages.flow import RankStage, score_stage
 
 
@@ -52,3 +54,25 @@ async def test_the_scoring_runs_beside_the_event_loop_not_on_it(
         result = await Tuning("iris", k="1-3", executor=executor).run()
     assert result.complete and len(result.candidates) == 12
     assert len(threads) >= 5 and loop_thread not in threads
+
+
+@pytest.mark.parametrize(("n_classes", "dtype"), [(3, np.uint8), (300, np.uint16)])
+async def test_units_send_their_predictions_in_the_smallest_type_that_holds_the_classes(
+    monkeypatch: pytest.MonkeyPatch, n_classes: int, dtype: type
+) -> None:
+    """Every unit's output crosses a pipe: a byte per prediction where one is enough."""
+    seen: list[np.dtype[Any]] = []
+    add = score.Scoreboard.add
+
+    def recording(board: score.Scoreboard, output: Any) -> list[score.FoldScores]:
+        seen.append(output.predictions.dtype)
+        return add(board, output)
+
+    monkeypatch.setattr(score.Scoreboard, "add", recording)
+    rng = np.random.default_rng(2)
+    y = np.arange(2 * n_classes) % n_classes
+    classes = [f"c{c}" for c in range(n_classes)]
+    data = Dataset(X=rng.random((y.size, 3)), y=y, classes=classes, source="many classes")
+    with ThreadPoolExecutor(2) as executor:
+        result = await Tuning(data, k="1-2", cv="kfold:2", executor=executor).run()
+    assert result.complete and seen and set(seen) == {np.dtype(dtype)}
