@@ -1145,12 +1145,147 @@ PyObject* ordered_pairs(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
+const char TALLY_CODES_DOC[] =
+    "tally_codes(predictions, truth, classes, hits, predicted, confusion)\n\n"
+    "Count each series' predicted codes (predictions: S x rows, intp, each in\n"
+    "0..classes-1) against truth (rows, intp): add one to predicted[s, code] for every\n"
+    "row, to hits[s, code] where the code is the row's true class, and to\n"
+    "confusion[s, truth, code]. hits and predicted (S x classes) and confusion\n"
+    "(S x classes x classes) are int64; any of them may be empty (size 0): not counted.";
+
+PyObject* tally_codes(PyObject*, PyObject* args) {
+    PyObject *predictions_obj, *truth_obj, *hits_obj, *predicted_obj, *confusion_obj;
+    Py_ssize_t classes;
+    if (!PyArg_ParseTuple(args, "OOnOOO:tally_codes", &predictions_obj, &truth_obj, &classes,
+                          &hits_obj, &predicted_obj, &confusion_obj))
+        return nullptr;
+    Buffer predictions, truth, hits, predicted, confusion;
+    if (!take(predictions_obj, predictions, "predictions", 2, 'i', false) ||
+        !take(truth_obj, truth, "truth", 1, 'i', false) ||
+        !take(hits_obj, hits, "hits", 2, 'i', true) ||
+        !take(predicted_obj, predicted, "predicted", 2, 'i', true) ||
+        !take(confusion_obj, confusion, "confusion", 3, 'i', true))
+        return nullptr;
+    const Py_ssize_t series = dim(predictions, 0), rows = dim(predictions, 1);
+    const bool with_hits = hits.view.len > 0, with_predicted = predicted.view.len > 0;
+    const bool with_confusion = confusion.view.len > 0;
+    auto counts_fit = [&](const Buffer& b) {
+        return b.view.len == 0 || (dim(b, 0) == series && dim(b, 1) == classes);
+    };
+    const bool confusion_fits =
+        !with_confusion || (dim(confusion, 0) == series && dim(confusion, 1) == classes &&
+                            dim(confusion, 2) == classes);
+    if (classes < 1 || dim(truth, 0) != rows || !counts_fit(hits) || !counts_fit(predicted) ||
+        !confusion_fits) {
+        PyErr_SetString(PyExc_ValueError, "shapes of the arrays do not match");
+        return nullptr;
+    }
+    const auto* code = static_cast<const Py_ssize_t*>(predictions.view.buf);
+    const auto* true_code = static_cast<const Py_ssize_t*>(truth.view.buf);
+    for (Py_ssize_t n = 0; n < series * rows; ++n) {
+        if (code[n] < 0 || code[n] >= classes) {
+            PyErr_SetString(PyExc_ValueError, "a predicted code is out of range");
+            return nullptr;
+        }
+    }
+    for (Py_ssize_t row = 0; row < rows; ++row) {
+        if (true_code[row] < 0 || true_code[row] >= classes) {
+            PyErr_SetString(PyExc_ValueError, "a true code is out of range");
+            return nullptr;
+        }
+    }
+    auto* hit = static_cast<std::int64_t*>(hits.view.buf);
+    auto* count = static_cast<std::int64_t*>(predicted.view.buf);
+    auto* cell = static_cast<std::int64_t*>(confusion.view.buf);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t s = 0; s < series; ++s) {
+        const Py_ssize_t* own = code + s * rows;
+        for (Py_ssize_t row = 0; row < rows; ++row) {
+            const Py_ssize_t c = own[row], t = true_code[row];
+            if (with_predicted) ++count[s * classes + c];
+            if (with_hits && c == t) ++hit[s * classes + c];
+            if (with_confusion) ++cell[(s * classes + t) * classes + c];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+const char COUNT_SHARES_DOC[] =
+    "count_shares(shares, ks, truth, columns, histograms)\n\n"
+    "Uniform votes' shares (K x rows x width, float64) are counts over k (ks: K,\n"
+    "intp): for each k, row and columns[j] (A, intp), add one to histograms[i, j,\n"
+    "positive, count] (K x A x 2 x bins, int64), where count is rint(share * k) and\n"
+    "positive says whether the row's true class (truth: rows, intp) is columns[j].";
+
+PyObject* count_shares(PyObject*, PyObject* args) {
+    PyObject *shares_obj, *ks_obj, *truth_obj, *columns_obj, *histograms_obj;
+    if (!PyArg_ParseTuple(args, "OOOOO:count_shares", &shares_obj, &ks_obj, &truth_obj,
+                          &columns_obj, &histograms_obj))
+        return nullptr;
+    Buffer shares, ks, truth, columns, histograms;
+    if (!take(shares_obj, shares, "shares", 3, 'f', false) ||
+        !take(ks_obj, ks, "ks", 1, 'i', false) ||
+        !take(truth_obj, truth, "truth", 1, 'i', false) ||
+        !take(columns_obj, columns, "columns", 1, 'i', false) ||
+        !take(histograms_obj, histograms, "histograms", 4, 'i', true))
+        return nullptr;
+    if (shares.view.itemsize != sizeof(double)) {
+        PyErr_SetString(PyExc_TypeError, "shares must be float64");
+        return nullptr;
+    }
+    const Py_ssize_t n_ks = dim(shares, 0), rows = dim(shares, 1), width = dim(shares, 2);
+    const Py_ssize_t places = dim(columns, 0), bins = dim(histograms, 3);
+    if (dim(ks, 0) != n_ks || dim(truth, 0) != rows || dim(histograms, 0) != n_ks ||
+        dim(histograms, 1) != places || dim(histograms, 2) != 2) {
+        PyErr_SetString(PyExc_ValueError, "shapes of the arrays do not match");
+        return nullptr;
+    }
+    const auto* column = static_cast<const Py_ssize_t*>(columns.view.buf);
+    for (Py_ssize_t j = 0; j < places; ++j) {
+        if (column[j] < 0 || column[j] >= width) {
+            PyErr_SetString(PyExc_ValueError, "a column is out of range");
+            return nullptr;
+        }
+    }
+    const auto* share = static_cast<const double*>(shares.view.buf);
+    const auto* k = static_cast<const Py_ssize_t*>(ks.view.buf);
+    const auto* true_code = static_cast<const Py_ssize_t*>(truth.view.buf);
+    auto* histogram = static_cast<std::int64_t*>(histograms.view.buf);
+    bool in_range = true;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n_ks && in_range; ++i) {
+        const double times = static_cast<double>(k[i]);
+        for (Py_ssize_t row = 0; row < rows && in_range; ++row) {
+            const double* own = share + (i * rows + row) * width;
+            for (Py_ssize_t j = 0; j < places; ++j) {
+                const double counted = std::nearbyint(own[column[j]] * times);  // c / k * k is c
+                if (!(counted >= 0.0 && counted < static_cast<double>(bins))) {
+                    in_range = false;
+                    break;
+                }
+                const Py_ssize_t positive = true_code[row] == column[j] ? 1 : 0;
+                ++histogram[((i * places + j) * 2 + positive) * bins +
+                            static_cast<Py_ssize_t>(counted)];
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (!in_range) {
+        PyErr_SetString(PyExc_ValueError, "a share times its k is not a count in range");
+        return nullptr;
+    }
+    Py_RETURN_NONE;
+}
+
 PyMethodDef METHODS[] = {
     {"nearest", nearest, METH_VARARGS, NEAREST_DOC},
     {"refine", refine, METH_VARARGS, REFINE_DOC},
     {"select", select_smallest, METH_VARARGS, SELECT_DOC},
     {"vote", vote, METH_VARARGS, VOTE_DOC},
     {"ordered_pairs", ordered_pairs, METH_VARARGS, ORDERED_PAIRS_DOC},
+    {"tally_codes", tally_codes, METH_VARARGS, TALLY_CODES_DOC},
+    {"count_shares", count_shares, METH_VARARGS, COUNT_SHARES_DOC},
     {nullptr, nullptr, 0, nullptr},
 };
 

@@ -48,3 +48,18 @@ def ordered_pairs(
     positives: npt.NDArray[np.float64],
     out: npt.NDArray[np.float64],
 ) -> None: ...
+def tally_codes(
+    predictions: npt.NDArray[np.intp],
+    truth: npt.NDArray[np.intp],
+    classes: int,
+    hits: npt.NDArray[np.int64],
+    predicted: npt.NDArray[np.int64],
+    confusion: npt.NDArray[np.int64],
+) -> None: ...
+def count_shares(
+    shares: npt.NDArray[np.float64],
+    ks: npt.NDArray[np.intp],
+    truth: npt.NDArray[np.intp],
+    columns: npt.NDArray[np.intp],
+    histograms: npt.NDArray[np.int64],
+) -> None: ...

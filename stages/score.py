@@ -252,6 +252,11 @@ def _binary_auc(
     return (right / (n_pos * n_neg)).reshape(scores.shape[:-1])
 
 
+_NO_COUNTS = np.zeros((0, 0), dtype=np.int64)
+_NOT_COUNTED = np.zeros((0, 0, 0), dtype=np.int64)
+"""Empty outputs: what :func:`stages._kernels.tally_codes` is not asked to count."""
+
+
 class _Tally:
     """What one (fold, search), or a pooled search, has seen of its test rows so far.
 
@@ -275,7 +280,6 @@ class _Tally:
         self.hits = np.zeros((*grid, n_classes), dtype=np.int64)
         self.predicted = np.zeros((*grid, n_classes), dtype=np.int64)
         self._classes = n_classes
-        self._flat = (np.arange(grid[0] * grid[1]) * n_classes).reshape(*grid, 1)
         self._log_sum = np.zeros(grid)
         counts_votes = (counted > 0).all(axis=1)  # per weighting: uniform
         self._by_count = np.flatnonzero(counts_votes)
@@ -305,14 +309,11 @@ class _Tally:
         """Count predictions ``(W, K, rows)`` and the shares of the rows from ``at`` on."""
         rows = predictions.shape[-1]
         truth = self.truth[at : at + rows]
-        cells = self.hits.size
-        hit = predictions == truth
-        self.hits += np.bincount((self._flat + truth)[hit], minlength=cells).reshape(
-            self.hits.shape
-        )
-        self.predicted += np.bincount((self._flat + predictions).ravel(), minlength=cells).reshape(
-            self.predicted.shape
-        )
+        codes = np.ascontiguousarray(predictions.reshape(-1, rows))
+        classes = self._classes
+        per_series = (-1, classes)
+        hits, predicted = self.hits.reshape(per_series), self.predicted.reshape(per_series)
+        _kernels.tally_codes(codes, truth, classes, hits, predicted, _NOT_COUNTED)
         eps = np.finfo(np.float64).eps
         self._log_sum += np.log(np.clip(shares.of(truth), eps, 1 - eps)).sum(axis=-1)
         if self.shares is not None:
@@ -325,6 +326,13 @@ class _Tally:
     def _count_votes(
         self, histograms: npt.NDArray[np.int64], truth: npt.NDArray[np.intp], shares: VoteShares
     ) -> None:
+        if shares.classes is None:  # every class a column: the compiled count
+            columns = np.asarray(self._auc_classes, dtype=np.intp)
+            for place, weighting in enumerate(self._by_count):
+                ks = np.ascontiguousarray(self._ks[place, :, 0])
+                values = np.ascontiguousarray(shares.values[weighting])
+                _kernels.count_shares(values, ks, truth, columns, histograms[place])
+            return
         grid = histograms.shape[:2]
         first = np.arange(grid[0] * grid[1]).reshape(*grid, 1) * 2
         for j, c in enumerate(self._auc_classes):
@@ -377,7 +385,7 @@ class Scoreboard:
         pooled: bool = False,
     ) -> None:
         # ``test_order`` holds each fold's test rows in turn; a row may recur in overlapping folds.
-        self._truth = labels[test_order]
+        self._truth = np.asarray(labels[test_order], dtype=np.intp)
         self._search_index = {search: i for i, search in enumerate(searches)}
         self._fold_of_position = np.repeat(np.arange(len(fold_sizes)), fold_sizes)
         self._fold_start = np.concatenate([[0], np.cumsum(fold_sizes)]).astype(np.intp)
@@ -395,9 +403,6 @@ class Scoreboard:
         self._pooled: dict[int, _Tally] = {}
         self._confusion: dict[int, npt.NDArray[np.int64]] = {}  # search -> over its folds
         self._keeps_confusion = n_classes <= CONFUSION_CLASSES
-        self._confusion_codes = (np.arange(len(weights) * len(ks)) * n_classes).reshape(
-            len(weights), len(ks), 1
-        )
 
     def add(self, output: UnitOutput) -> list[FoldScores]:
         """Count one unit's predictions; return the (fold, search) pairs it completed."""
@@ -473,8 +478,8 @@ class Scoreboard:
         confusion = self._confusion.get(search)
         if confusion is None:
             confusion = self._confusion[search] = np.zeros((*self._grid, c, c), dtype=np.int64)
-        codes = ((self._confusion_codes + truth) * c + predictions).ravel()
-        np.add.at(confusion.reshape(-1), codes, 1)
+        codes = np.ascontiguousarray(predictions.reshape(-1, truth.size))
+        _kernels.tally_codes(codes, truth, c, _NO_COUNTS, _NO_COUNTS, confusion.reshape(-1, c, c))
 
     def _tally(self, truth: npt.NDArray[np.intp]) -> _Tally:
         return _Tally(truth, self._grid, self._classes, self._width, self._counted)

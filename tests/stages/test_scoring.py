@@ -214,6 +214,71 @@ def test_ordered_pairs_refuses_mismatched_shapes_and_types() -> None:
         _kernels.ordered_pairs(sorted_rows, sorted_rows.astype(np.float32), np.empty(3))
 
 
+def test_tally_codes_counts_hits_predictions_and_confusion_as_bincount_does() -> None:
+    rng = np.random.default_rng(9)
+    classes, series, rows = 4, 6, 50
+    codes = rng.integers(0, classes, (series, rows)).astype(np.intp)
+    truth = rng.integers(0, classes, rows).astype(np.intp)
+    hits = np.ones((series, classes), dtype=np.int64)  # added to, not overwritten
+    predicted = np.zeros((series, classes), dtype=np.int64)
+    confusion = np.zeros((series, classes, classes), dtype=np.int64)
+    _kernels.tally_codes(codes, truth, classes, hits, predicted, confusion)
+    for s in range(series):
+        hit = codes[s] == truth
+        np.testing.assert_array_equal(hits[s], 1 + np.bincount(truth[hit], minlength=classes))
+        np.testing.assert_array_equal(predicted[s], np.bincount(codes[s], minlength=classes))
+        want = confusion_matrix(truth, codes[s], labels=range(classes))
+        np.testing.assert_array_equal(confusion[s], want)
+    only = np.zeros((series, classes), dtype=np.int64)
+    none2, none3 = np.zeros((0, 0), dtype=np.int64), np.zeros((0, 0, 0), dtype=np.int64)
+    _kernels.tally_codes(codes, truth, classes, none2, only, none3)
+    np.testing.assert_array_equal(only, predicted)
+
+
+def test_count_shares_histograms_the_counts_behind_uniform_shares() -> None:
+    rng = np.random.default_rng(10)
+    ks = np.array([1, 4, 7], dtype=np.intp)
+    rows, width = 40, 3
+    counts = np.stack([rng.multinomial(k, np.ones(width) / width, size=rows) for k in ks])
+    shares = counts / ks[:, None, None]
+    truth = rng.integers(0, width, rows).astype(np.intp)
+    columns = np.array([0, 2], dtype=np.intp)
+    histograms = np.zeros((3, 2, 2, 8), dtype=np.int64)
+    _kernels.count_shares(shares, ks, truth, columns, histograms)
+    for i in range(3):
+        for j, c in enumerate(columns):
+            for positive in (0, 1):
+                rows_of = (truth == c) == bool(positive)
+                want = np.bincount(counts[i, rows_of, c], minlength=8)
+                np.testing.assert_array_equal(histograms[i, j, positive], want)
+
+
+def test_the_tally_kernels_refuse_what_they_cannot_count() -> None:
+    codes = np.zeros((2, 5), dtype=np.intp)
+    truth = np.zeros(5, dtype=np.intp)
+    counts = np.zeros((2, 3), dtype=np.int64)
+    none3 = np.zeros((0, 0, 0), dtype=np.int64)
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.tally_codes(codes, truth, 4, counts, counts, none3)
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.tally_codes(codes, truth[:4], 3, counts, counts, none3)
+    with pytest.raises(ValueError, match="predicted code is out of range"):
+        _kernels.tally_codes(codes + 3, truth, 3, counts, counts, none3)
+    with pytest.raises(ValueError, match="true code is out of range"):
+        _kernels.tally_codes(codes, truth - 1, 3, counts, counts, none3)
+    with pytest.raises(TypeError, match="intp"):
+        _kernels.tally_codes(codes.astype(np.int32), truth, 3, counts, counts, none3)
+    shares = np.full((1, 5, 3), 0.5)
+    ks = np.array([2], dtype=np.intp)
+    histograms = np.zeros((1, 1, 2, 3), dtype=np.int64)
+    with pytest.raises(ValueError, match="column is out of range"):
+        _kernels.count_shares(shares, ks, truth, np.array([3], dtype=np.intp), histograms)
+    with pytest.raises(ValueError, match="not a count in range"):
+        _kernels.count_shares(shares * 4, ks, truth, np.array([0], dtype=np.intp), histograms)
+    with pytest.raises(ValueError, match="shapes"):
+        _kernels.count_shares(shares, ks, truth[:3], np.array([0], dtype=np.intp), histograms)
+
+
 async def test_leave_one_out_pools_every_score_and_ranks_by_the_pooled_one() -> None:
     """Per-fold F1 or AUC of one row means nothing: cross_val_predict, then the metric."""
     X, y = tie_free(60, features=4, seed=8)
