@@ -59,8 +59,11 @@ async def run_sink(name: str, sink: Sink, subscription: Subscription) -> Any:
 FLUSH_SECONDS = 0.5
 """The longest an event waits in the writer before it is flushed to the file."""
 
-WAITING_PIECES = 1 << 12
-"""Pieces (bursts of lines) queued for the writer, at most: if it stalls (a slow disk, a
+PIECE_LINES = 64
+"""Lines in one piece for the writer, at most (a burst of events is cut into pieces)."""
+
+WAITING_PIECES = 1 << 10
+"""Pieces queued for the writer, at most (65,536 lines): if it stalls (a slow disk, a
 FIFO whose reader pauses), the sink waits and the subscription's own bound applies,
 never memory."""
 
@@ -91,7 +94,7 @@ def write_jsonl(path: str | os.PathLike[str]) -> Sink:
 
         try:
             async for event in events:
-                burst = [event, *events.ready()]
+                burst = [event, *events.ready(PIECE_LINES - 1)]
                 await queue_piece((b"".join(e.json_line() for e in burst), len(burst)))
                 if writing.done():
                     break  # the write failed: its error is the result

@@ -65,7 +65,8 @@ class RankedCandidate:
     fold, in the data set's class order; None until all the candidate's folds are in, or
     beyond :data:`stages.score.CONFUSION_CLASSES` classes."""
     means: dict[str, float] = field(default_factory=dict)
-    """``np.mean`` of each score's ``fold_scores``, taken for the whole board at once."""
+    """``np.mean`` of each score's ``fold_scores``, taken for the whole board at once once
+    every fold is in (empty before: :meth:`mean` then takes it from the list)."""
     stds: dict[str, float] = field(default_factory=dict)
     """``np.std`` (population) of each score's ``fold_scores``, likewise."""
 
@@ -270,7 +271,8 @@ class Leaderboard:
         done = self._done()
         stds = _fold_std(accuracy, done)
         flat = {name: self._flat(values) for name, values in self.scores.items()}
-        summaries = {name: _mean_and_std(values, done) for name, values in flat.items()}
+        summaries = {name: _mean_and_std(values) for name, values in flat.items()}
+        complete: npt.NDArray[np.bool_] = np.asarray(done.all(axis=1))
         balanced = _fold_mean(flat["balanced_accuracy"], done)
         f1 = _fold_mean(flat["f1_macro"], done)
         accuracy_means = _fold_mean(accuracy, done)
@@ -295,8 +297,16 @@ class Leaderboard:
                     else {}
                 ),
                 confusion=self._confusion_of(int(index)),
-                means={n: float(mean[index]) for n, (mean, _) in summaries.items()},
-                stds={n: float(std[index]) for n, (_, std) in summaries.items()},
+                means=(
+                    {n: float(mean[index]) for n, (mean, _) in summaries.items()}
+                    if complete[index]
+                    else {}
+                ),
+                stds=(
+                    {n: float(std[index]) for n, (_, std) in summaries.items()}
+                    if complete[index]
+                    else {}
+                ),
             )
             for rank, index in zip(ranks, order, strict=True)
         ]
@@ -343,20 +353,17 @@ def _over_folds(
 
 
 def _mean_and_std(
-    scores: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
+    scores: npt.NDArray[np.float64],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """``np.mean`` and ``np.std`` of each row's folds scored so far, equal to the bit to
-    those of the row's list of values (NaN stays NaN): whole rows in one call, since a
-    call per candidate and score costs more than the rest of writing the results.
+    """``np.mean`` and ``np.std`` of each row, equal to the bit to those of the row's
+    list of values (NaN stays NaN): whole rows in one call, since a call per candidate
+    and score costs more than the rest of writing the results.
 
     Unlike :func:`_over_folds` (the leaderboard's own means, which skip a fold whose
     score is undefined while the board fills), these are the results file's figures
-    of the listed values, where an undefined fold leaves the mean undefined."""
-    means, stds = np.mean(scores, axis=1), np.std(scores, axis=1)
-    for row in np.flatnonzero(~done.all(axis=1)):
-        kept = scores[row][done[row]]
-        means[row], stds[row] = (np.mean(kept), np.std(kept)) if kept.size else (np.nan, np.nan)
-    return means, stds
+    of the listed values, where an undefined fold leaves the mean undefined. Only
+    complete rows' are kept; a candidate still filling takes its own when asked."""
+    return np.mean(scores, axis=1), np.std(scores, axis=1)
 
 
 def _fold_mean(

@@ -165,7 +165,8 @@ def vote_every_k(
     # ks ascending and distinct (the usual case) are voted straight into the shares
     votes = None if np.array_equal(distinct, given) else np.empty((distinct.size, rows, width))
     for w, weighting in enumerate(weightings):
-        weight = np.ascontiguousarray(neighbour_weights(neighbour_distances, weighting))
+        weight = neighbour_weights(neighbour_distances, weighting)
+        weight = np.ascontiguousarray(weight, dtype=np.float64)  # float32 distances too
         if votes is None:
             _kernels.vote(columns, weight, distinct, winners, shares[w])
             winner = winners
@@ -199,8 +200,8 @@ def class_votes(
     """Summed vote weight per class, shape ``(rows, n_classes)``, over all given neighbours.
 
     The weights are added nearest first, one neighbour at a time: the same
-    sums, to the last bit, as the cumulative counts :func:`predict_every_k`
-    scores (and as scikit-learn's ``predict_proba`` accumulates them), so
+    sums, to the last bit, as the votes :func:`predict_every_k` scores (and as
+    scikit-learn's ``predict_proba`` accumulates them), so
     ``argmax`` gives the class the tuning scored.
     """
     rows = np.arange(neighbour_labels.shape[0])

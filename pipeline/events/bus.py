@@ -109,11 +109,15 @@ class Subscription:
             return event
         return None
 
-    def ready(self) -> list[Event]:
-        """Every event waiting now, in order, without waiting for more: a sink takes a
-        burst (a fold's scores for every candidate) at once rather than one by one."""
-        events = []
-        while (event := self._next_waiting()) is not None:
+    def ready(self, limit: int | None = None) -> list[Event]:
+        """The events waiting now (at most ``limit``), in order, without waiting for
+        more: a sink takes a burst (a fold's scores for every candidate) at once rather
+        than one by one."""
+        events: list[Event] = []
+        while limit is None or len(events) < limit:
+            event = self._next_waiting()
+            if event is None:
+                break
             events.append(event)
         return events
 

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import orjson
+
 from ..json_lines import dumps
 
 __all__ = [
@@ -43,16 +45,17 @@ _AS_THEY_ARE = frozenset({str, int, bool, type(None)})
 
 
 def _plain(value: Any) -> Any:
-    """Mappings as dicts, so ``json.dumps`` accepts any Mapping a stage passed, and an
-    undefined number (NaN, as an AUC of a fold with one class) as null, which JSON has.
+    """Mappings as dicts, so ``json.dumps`` accepts any Mapping a stage passed, and a
+    number JSON cannot hold (NaN, as an AUC of a fold with one class, or an infinity)
+    as null.
 
     The common types are told by their exact type first: a run may emit tens of
     thousands of events, and ``isinstance`` against the ``Mapping`` ABC is slow."""
     kind = type(value)
     if kind in _AS_THEY_ARE:
         return value
-    if kind is float:
-        return None if math.isnan(value) else value
+    if kind is float or isinstance(value, float):  # NumPy's float64 is one too
+        return value if math.isfinite(value) else None
     return dict(value) if isinstance(value, Mapping) else value
 
 
@@ -108,7 +111,11 @@ class Event:
         if opening is None:
             kind = dumps(self.kind)[:-1]
             opening = _OPENINGS[type(self)] = b'{"v":%d,"kind":%s,' % (SCHEMA_VERSION, kind)
-        return opening + dumps(self)[1:]  # {"run_id":...,"ts":...}: every event has both
+        try:
+            fields = dumps(self)  # {"run_id":...,"ts":...}: every event has both
+        except orjson.JSONEncodeError:  # a string orjson refuses: the dict, another way
+            return dumps(self.to_dict())
+        return opening + fields[1:]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,7 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from pipeline.events import EventBus, RunFinished, StageProgress, event_types
+from pipeline.events import EventBus, Log, RunFinished, StageProgress, event_types
 from pipeline.json_lines import json_line
 from stages.events import NewBest
 
@@ -130,9 +130,9 @@ def test_json_lines_take_numpy_numbers_and_other_keys_and_refuse_the_rest() -> N
     record = {"a": np.float64(0.25), "b": np.int32(7), 3: [np.bool_(True)], "c": {"x": 1}}
     assert json.loads(json_line(record)) == {"a": 0.25, "b": 7, "3": [True], "c": {"x": 1}}
     assert json.loads(json_line({"v": math.inf, "w": math.nan})) == {"v": None, "w": None}
-    with pytest.raises(TypeError, match=r"not JSON serializable: numpy\.ndarray"):
+    with pytest.raises(TypeError, match="ndarray is not JSON serializable"):
         json_line({"a": np.zeros(2)})
-    with pytest.raises(TypeError, match="not JSON serializable: object"):
+    with pytest.raises(TypeError, match="object is not JSON serializable"):
         json_line({"a": object()})
 
 
@@ -150,3 +150,32 @@ async def test_ready_hands_over_every_waiting_event_in_order_without_dropped_one
     assert sub.ready() == []
     bus.close()
     assert [e async for e in sub] == [] and sub.dropped == 1
+
+
+def test_a_string_orjson_refuses_is_written_escaped_by_the_json_module() -> None:
+    """Linux hands Python a file name that is not UTF-8 with lone surrogates in it."""
+    name = "data_caf\udce9.csv"
+    event = Log(run_id="r1", level="INFO", logger="x", message=f"reading {name}", pid=1)
+    assert json.loads(event.json_line())["message"] == f"reading {name}"
+    line = json_line({"data": name, "best": math.inf, "scores": [math.nan, 0.5]})
+    assert line.endswith(b"\n") and line.isascii()
+    assert json.loads(line) == {"data": name, "best": None, "scores": [None, 0.5]}
+
+
+def test_to_dict_writes_numbers_json_lacks_as_null_numpy_ones_too() -> None:
+    event = NewBest(run_id="r1", params={"k": 1}, mean_score=np.float64("nan"), folds_done=1)
+    assert event.to_dict()["mean_score"] is None
+    finished = RunFinished(run_id="r1", seconds=math.inf, best=None, best_score=None, candidates=0)
+    assert finished.to_dict()["seconds"] is None
+
+
+async def test_ready_hands_over_at_most_its_limit() -> None:
+    bus = EventBus()
+    sub = bus.subscribe()
+    results = [
+        NewBest(run_id=bus.run_id, params={"k": k}, mean_score=0.5, folds_done=1) for k in range(5)
+    ]
+    for event in results:
+        bus.emit(event)
+    assert sub.ready(2) == results[:2]
+    assert sub.ready() == results[2:]

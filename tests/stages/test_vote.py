@@ -312,3 +312,16 @@ def test_neighbour_weights_with_infinite_distances() -> None:
 def test_neighbour_weights_refuses_unknown_weighting() -> None:
     with pytest.raises(ValueError):
         neighbour_weights(np.ones((1, 2)), "gaussian")
+
+
+def test_float32_distances_are_voted_too() -> None:
+    """A float32 run's distances: uniform votes do not look at them, and distance
+    weights are their inverses in float32, added in float64."""
+    rng = np.random.default_rng(11)
+    labels, distances = sorted_neighbours(rng, 60, 8, 3, distinct=None)
+    single = distances.astype(np.float32)
+    votes = vote_every_k(labels, single, [1, 4, 8], ["uniform", "distance"], 3)
+    wide = vote_every_k(labels, single.astype(np.float64), [1, 4, 8], ["uniform", "distance"], 3)
+    np.testing.assert_array_equal(votes.predictions[0], wide.predictions[0])
+    np.testing.assert_array_equal(votes.shares.values[0], wide.shares.values[0])
+    np.testing.assert_allclose(votes.shares.values[1], wide.shares.values[1], rtol=1e-6)
