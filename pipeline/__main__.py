@@ -7,9 +7,17 @@ imported (see :mod:`pipeline.interrupts`), so a signal at any moment ends the
 command the same way: exit status 130, no traceback, nothing left behind.
 """
 
+import signal
+
+# Until interrupts.install() below, Ctrl-C takes the system's default action, as SIGTERM
+# and SIGHUP do: the process ends at once, silently, before anything has started.
+# Python's own handler would raise KeyboardInterrupt inside the imports that follow
+# and print a traceback.
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import contextlib
 import gc
-import signal
 import sys
 
 from .interrupts import TERMINATING, interrupts
