@@ -19,8 +19,9 @@ from .runner import StageFailed
 
 __all__ = ["LOGGERS", "observed_run"]
 
-LOGGERS = ("stages", "pipeline")
-"""Loggers whose records (from this process and from pool workers) become ``log`` events."""
+LOGGERS = ("pipeline",)
+"""Loggers whose records (from this process and from pool workers) become ``log`` events
+unless a job names its own too (the framework's: a job adds its package's logger)."""
 
 
 @contextlib.asynccontextmanager

@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pipeline.events import Event
+from pipeline.runs import LOGGERS as FRAMEWORK_LOGGERS
 
-__all__ = ["CandidateScored", "NewBest"]
+__all__ = ["LOGGERS", "CandidateScored", "NewBest"]
+
+LOGGERS = ("stages", *FRAMEWORK_LOGGERS)
+"""Loggers whose records become a tuning's or prediction's ``log`` events: the job's own
+and the framework's."""
 
 
 @dataclass(frozen=True, kw_only=True)

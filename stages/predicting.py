@@ -45,6 +45,7 @@ from pipeline.runner import Pipeline
 from pipeline.runs import observed_run
 
 from .classify import Classified, ModelInputs, classify_block
+from .events import LOGGERS
 from .model import KNNModel
 from .neighbours import WORKER_PRELOAD
 from .samples import SampleBlock, SampleSource, array_source, count_rows, file_source
@@ -292,7 +293,7 @@ class Prediction:
             raise RuntimeError("this Prediction has already run; create a new one to run again")
         self._started = time.perf_counter()
         accuracy = _Accuracy(self.model)
-        async with observed_run(self.events, self.log_level):
+        async with observed_run(self.events, self.log_level, LOGGERS):
             rows = await self._rows()
             async with contextlib.AsyncExitStack() as stack:
                 if self._owns_pool:

@@ -41,6 +41,7 @@ from pipeline.shared import SharedArrays
 
 from .checkpoint import CheckpointFile
 from .dataset import Dataset
+from .events import LOGGERS
 from .flow import (
     Partitioned,
     Plan,
@@ -154,7 +155,7 @@ class Tuning:
         self._started = time.perf_counter()
         try:
             async with (
-                observed_run(self.events, self.log_level),
+                observed_run(self.events, self.log_level, LOGGERS),
                 contextlib.AsyncExitStack() as stack,
             ):
                 if self._owns_pool:
