@@ -29,8 +29,14 @@ import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import CancelledError, Executor, InvalidStateError, ProcessPoolExecutor
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from concurrent.futures import (
+    CancelledError,
+    Executor,
+    InvalidStateError,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from concurrent.futures.process import BrokenProcessPool, _ExecutorManagerThread
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
@@ -244,6 +250,9 @@ class ComputePool:
         self._gate: _IsolationGate | None = None
         self._warming: asyncio.Future[None] | None = None
         self._spawned = threading.Event()
+        self._helper: ThreadPoolExecutor | None = None  # tasks here while the workers start
+        self._helping = False
+        self._helper_idle: asyncio.Event = asyncio.Event()  # made anew in the loop by start()
         self._watchdog: asyncio.Task[None] | None = None
         self._unsticking: asyncio.Future[None] | None = None
         self._context: BaseContext | None = None
@@ -381,6 +390,7 @@ class ComputePool:
             )
         self._slots = anyio.CapacityLimiter(self.max_in_flight)
         self._gate = _IsolationGate()
+        self._helper_idle = asyncio.Event()
 
     async def _watch_workers(self) -> None:
         """Unstick an executor whose worker died without the executor noticing.
@@ -443,8 +453,15 @@ class ComputePool:
         )
         return executor
 
-    async def run(self, fn: Callable[..., R], *args: Any) -> R:
+    async def run(self, fn: Callable[..., R], *args: Any, may_run_here: bool = False) -> R:
         """Run ``fn(*args)`` on the pool, waiting for a free slot first.
+
+        ``may_run_here`` lets the task run in a thread of this process instead
+        while the pool's own workers are still starting, one such task at a
+        time: a cold pool spends its first few tenths of a second importing
+        in the forkserver, with a core to spare. Only for short tasks (a
+        cancelled one runs on to its end) that are safe in this process (no
+        crash, no exit, no change to the process's state).
 
         On a Dask cluster, Dask re-runs the tasks of a worker that died; a task
         that kills every worker it runs on raises :class:`WorkerCrashed` too,
@@ -465,7 +482,7 @@ class ComputePool:
                 generation = self._generation
                 sent: list[tuple[Published, Any]] = []  # the futures the task was given
                 try:
-                    return await self._submit(fn, *args, sent=sent)
+                    return await self._submit(fn, *args, sent=sent, may_run_here=may_run_here)
                 except asyncio.CancelledError:
                     if not self._cancelled_by_cluster():
                         raise
@@ -522,10 +539,18 @@ class ComputePool:
         )
 
     async def _submit(
-        self, fn: Callable[..., R], *args: Any, sent: list[tuple[Published, Any]] | None = None
+        self,
+        fn: Callable[..., R],
+        *args: Any,
+        sent: list[tuple[Published, Any]] | None = None,
+        may_run_here: bool = False,
     ) -> R:
         assert self._slots is not None
         if self._warming is not None:
+            while may_run_here and not self._warming.done():
+                if not self._helping:
+                    return await self._run_here(fn, *args)
+                await _first_of(self._warming, self._helper_idle.wait())
             await asyncio.shield(self._warming)
         async with self._slots:
             self.in_flight += 1
@@ -537,6 +562,30 @@ class ComputePool:
                 return await loop.run_in_executor(self.executor, fn, *given)
             finally:
                 self.in_flight -= 1
+
+    async def _run_here(self, fn: Callable[..., R], *args: Any) -> R:
+        """``fn(*args)`` in a thread of this process, while the workers start.
+
+        The thread runs at the workers' priority: the forkserver's imports and
+        the workers' start, which it would slow on a machine with few cores,
+        come first, and this process's event loop keeps its lead.
+        """
+        if self._helper is None:
+            self._helper = ThreadPoolExecutor(
+                1,
+                "compute-pool-helper",
+                initializer=_lower_thread_priority,
+                initargs=(self._niceness,),
+            )
+        self._helping = True
+        self._helper_idle.clear()
+        self.in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._helper, fn, *args)
+        finally:
+            self.in_flight -= 1
+            self._helping = False
+            self._helper_idle.set()
 
     async def _rebuild(self, broken_generation: int) -> None:
         """Replace a broken executor once, however many tasks saw it break."""
@@ -561,6 +610,9 @@ class ComputePool:
             # Only until the workers are spawned (none may appear after the abort), not
             # until they are ready: a run cancelled at once ends at once.
             await asyncio.to_thread(self._spawned.wait)
+        if self._helper is not None:  # a task it runs now ends on its own, unawaited
+            self._helper.shutdown(wait=False)
+            self._helper = None
         if self.cluster is not None:
             await self._close_cluster()
             return
@@ -617,6 +669,23 @@ class ComputePool:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose(abort=exc is not None)
+
+
+async def _first_of(future: asyncio.Future[Any], waiting: Coroutine[Any, Any, Any]) -> None:
+    """Wait until ``future`` is done or ``waiting`` returns, whichever comes first."""
+    other = asyncio.ensure_future(waiting)
+    try:
+        await asyncio.wait([future, other], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        other.cancel()
+
+
+def _lower_thread_priority(niceness: int) -> None:
+    """Give the calling thread the workers' ``niceness`` (Linux: niceness is per thread)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            current = os.getpriority(os.PRIO_PROCESS, 0)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), current + niceness)
 
 
 def _unstick(executor: Executor) -> None:

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from multiprocessing import forkserver
 
 __all__ = ["leave_arithmetic_to_workers", "prestart_forkserver", "server_preload", "start_method"]
 
 WORKER_MODULE = "pipeline.worker"
 """The module whose initializer every worker runs first (:mod:`pipeline.worker`)."""
+
+SERVER_ENVIRONMENT = "pipeline.forkserver_env"
+"""Imported first in the server, before NumPy: one BLAS thread there (and so in every
+worker until its initializer sets the pool's count), whoever starts the server."""
 
 _BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -33,7 +36,7 @@ def start_method() -> str:
 
 def server_preload(preload: Sequence[str]) -> list[str]:
     """``preload`` and the module whose initializer every worker runs first."""
-    return [WORKER_MODULE, *(name for name in preload if name != WORKER_MODULE)]
+    return [SERVER_ENVIRONMENT, WORKER_MODULE, *(n for n in preload if n != WORKER_MODULE)]
 
 
 def prestart_forkserver(preload: Sequence[str]) -> None:
@@ -43,14 +46,11 @@ def prestart_forkserver(preload: Sequence[str]) -> None:
     imports then overlap the caller's own (and its reading of the data)
     instead of following them. Pools started later fork from the same server.
     A no-op where workers are spawned instead, or when the server runs already.
-    Call it before starting threads: the server is spawned with a briefly
-    changed environment (see :func:`_single_threaded_blas`).
     """
     if start_method() != "forkserver":
         return
     multiprocessing.get_context("forkserver").set_forkserver_preload(server_preload(preload))
-    with _single_threaded_blas():
-        forkserver.ensure_running()
+    forkserver.ensure_running()
 
 
 def leave_arithmetic_to_workers() -> None:
@@ -65,24 +65,3 @@ def leave_arithmetic_to_workers() -> None:
     """
     for name in _BLAS_VARIABLES:
         os.environ.setdefault(name, "1")
-
-
-@contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """The environment the forkserver starts with: BLAS and OpenMP on one thread.
-
-    The server does no arithmetic, but OpenBLAS starts a thread per core when
-    NumPy is imported, and those threads spin for a while, taking the cores
-    from this process's own start-up. Workers set their thread count anyway
-    (:func:`pipeline.worker.init_worker`: the environment and threadpoolctl).
-    """
-    saved = {name: os.environ.get(name) for name in _BLAS_VARIABLES}
-    os.environ.update(dict.fromkeys(_BLAS_VARIABLES, "1"))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

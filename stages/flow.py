@@ -40,9 +40,9 @@ from .events import CandidateScored, NewBest
 from .load import load_dataset
 from .metrics import largest_summable, metric_info
 from .missing import drop_incomplete_rows
-from .neighbours import UnitInputs, UnitOutput, compute_unit
+from .neighbours import UnitInputs, UnitOutput, compute_unit, release_run
 from .partition import CvSpec, Folds, make_folds
-from .plan import LOCAL_TASK_SECONDS, WorkUnit, pairs_for, plan_units
+from .plan import LOCAL_TASK_SECONDS, MASKED, WorkUnit, pairs_for, plan_units
 from .rank import Leaderboard, RankedCandidate
 from .score import CONFUSION_CLASSES, SCORES, FoldScores, Scoreboard
 from .search_space import SearchSpace
@@ -267,6 +267,10 @@ async def plan_stage(
                 events.progress(sent, len(units))
 
 
+WORK_HERE = 2**28
+"""Distances times features of a unit this process may compute while the pool's
+workers start (~50 ms of euclidean on one core): a cancelled one runs to its end."""
+
 VOTE_BUDGET_BYTES = 2 << 30
 """The most a run's votes may take: the shares of a fold and the per-class counts."""
 
@@ -388,7 +392,10 @@ async def neighbours_stage(
                 return UnitOutput(unit, *resumed, 0.0, 0)
             try:
                 if reuse_neighbours:
-                    output = await pool.run(compute, plan.task_inputs, unit)
+                    # Ours is pure and short enough to run here while the workers start;
+                    # a function handed in may instrument, or kill, its worker.
+                    here = compute is compute_unit and _work_of(plan, unit) <= WORK_HERE
+                    output = await pool.run(compute, plan.task_inputs, unit, may_run_here=here)
                 else:
                     output = await _once_per_candidate(pool, plan.inputs, unit, compute)
             except WorkerCrashed as crash:
@@ -411,7 +418,16 @@ async def neighbours_stage(
             events.progress(done, total)
             return output
 
-        await map_concurrently(units, outbox, run, limit=lambda: pool.max_in_flight)
+        try:
+            await map_concurrently(units, outbox, run, limit=lambda: pool.max_in_flight)
+        finally:
+            release_run(plan.inputs.token)
+
+
+def _work_of(plan: Plan, unit: WorkUnit) -> int:
+    """Distances times features a unit computes: what its time is proportional to."""
+    train = plan.dataset.rows if unit.fold == MASKED else plan.folds.folds[unit.fold].train.size
+    return unit.rows * train * max(plan.dataset.features, 1)
 
 
 async def _once_per_candidate(

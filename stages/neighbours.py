@@ -35,6 +35,7 @@ __all__ = [
     "UnitInputs",
     "UnitOutput",
     "compute_unit",
+    "release_run",
 ]
 
 log = logging.getLogger(__name__)
@@ -174,6 +175,18 @@ def _cached_training_set(inputs: UnitInputs, fold: int, scale: str | None) -> _T
     found.X_t.flags.writeable = False  # lets the kernels keep what they derive from it
     _training_cache[key] = found
     return found
+
+
+def release_run(token: str) -> None:
+    """Drop this process's training sets of the run ``token``: its units are done.
+
+    Workers drop them when the next run's units arrive; the process that owns
+    the pool (which computes units while its workers start) and a thread
+    executor's process call this when the run ends, so no run's data stays.
+    """
+    with _training_lock:
+        for cached in [key for key in _training_cache if key[0] == token]:
+            del _training_cache[cached]
 
 
 def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:

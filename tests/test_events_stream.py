@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from pipeline.compute import ComputePool
 from pipeline.events import SCHEMA_VERSION, Event, Subscription, schema
 from pipeline.logs.server import LogServerOptions, serve_logs
 from pipeline.sinks import run_sink, write_jsonl
 from stages import Tuning
 from stages.progress import show_progress
+from tests import workers
 
 ROOT = Path(__file__).resolve().parents[1]
 JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -93,17 +95,43 @@ def test_cli_events_file_validates_and_ends_with_run_finished(tmp_path: Path) ->
     assert "progress: 20/20 units (100%)" in done.stderr
 
 
-async def test_worker_log_records_arrive_as_log_events() -> None:
-    tuning = Tuning("iris", k="1-3", workers=2, log_level=logging.DEBUG)
+async def unit_logs(tuning: Tuning) -> list[Event]:
     async with tuning.subscribe() as events:
         task = asyncio.create_task(tuning.run())
         logs = [e async for e in events if e.kind == "log"]
         await task
-    worker_logs = [e for e in logs if e.logger == "stages.neighbours"]  # type: ignore[attr-defined]
-    assert len(worker_logs) == 20  # one per unit: 5 folds x 4 metrics
-    assert all(e.pid != os.getpid() for e in worker_logs)  # type: ignore[attr-defined]
     for event in logs:
         assert_valid(json.loads(json.dumps(event.to_dict())))
+    return [e for e in logs if e.logger == "stages.neighbours"]  # type: ignore[attr-defined]
+
+
+async def test_worker_log_records_arrive_as_log_events() -> None:
+    async with ComputePool(workers=2, log_level=logging.DEBUG) as pool:
+        await pool.run(os.getpid)  # the workers are up: every unit runs on them
+        worker_logs = await unit_logs(Tuning("iris", k="1-3", pool=pool, log_level=logging.DEBUG))
+    assert len(worker_logs) == 20  # one per unit: 5 folds x 4 metrics
+    assert all(e.pid != os.getpid() for e in worker_logs)  # type: ignore[attr-defined]
+
+
+async def test_units_run_here_while_the_workers_start_with_the_same_results(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stages import neighbours
+
+    async with ComputePool(workers=2) as pool:
+        await pool.run(os.getpid)
+        warm = await Tuning("wine", k="1-9", weights="uniform,distance", pool=pool).run()
+    monkeypatch.setattr("pipeline.compute._ready", workers.slow_ready)  # a second to start
+    caplog.set_level(logging.DEBUG, logger="stages.neighbours")  # this process's records
+    tuning = Tuning("wine", k="1-9", weights="uniform,distance", workers=2, log_level=logging.DEBUG)
+    logs = await unit_logs(tuning)
+    cold = tuning.result()
+    assert len(logs) == 20  # every unit logs once, wherever it ran
+    assert any(e.pid == os.getpid() for e in logs)  # type: ignore[attr-defined]
+    assert [(c.candidate, c.fold_scores) for c in cold.candidates] == [
+        (c.candidate, c.fold_scores) for c in warm.candidates
+    ]
+    assert not neighbours._training_cache, "no run's training rows stay in this process"
 
 
 async def test_many_subscribers_see_the_same_results() -> None:

@@ -145,3 +145,16 @@ def die_while_sending_a_result(flag_path: str) -> str:
 def return_after(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+def slow_ready() -> int:
+    """A worker's first task that takes a while: a pool whose workers start slowly."""
+    time.sleep(1.0)
+    return os.getpid()
+
+
+def where_and_when(seconds: float) -> tuple[int, int, float, float, int]:
+    """Process, thread, start and end of a short sleep, and the thread's niceness."""
+    started = time.monotonic()
+    time.sleep(seconds)
+    return os.getpid(), threading.get_native_id(), started, time.monotonic(), os.nice(0)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -148,3 +150,31 @@ async def test_a_worker_killed_while_sending_its_result_is_noticed_and_retried(
         assert result == "second try"
         assert await other == 0.5
         assert pool.restarts >= 1
+
+
+async def test_tasks_that_may_run_here_use_this_process_while_the_workers_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("pipeline.compute._ready", workers.slow_ready)  # a second to start
+    async with ComputePool(workers=1, niceness=3) as pool:
+        here = [pool.run(workers.where_and_when, 0.05, may_run_here=True) for _ in range(30)]
+        elsewhere = [pool.run(workers.where_and_when, 0.0) for _ in range(3)]
+        results = await asyncio.gather(*here, *elsewhere)
+    ran_here = [r for r in results[:30] if r[0] == os.getpid()]
+    assert 5 <= len(ran_here) < 30, "here while the workers start, then on them"
+    assert all(r[0] != os.getpid() for r in results[30:]), "only tasks that allow it"
+    spans = sorted((start, end) for _, _, start, end, _ in ran_here)
+    assert all(end <= next_start for (_, end), (next_start, _) in itertools.pairwise(spans))
+    assert {r[4] for r in ran_here} == {min(os.nice(0) + 3, 19)}, "at the workers' priority"
+    assert os.nice(0) != min(os.nice(0) + 3, 19), "this thread's priority is its own"
+    helper_threads = {r[1] for r in ran_here}
+    assert not any(t.native_id in helper_threads and t.is_alive() for t in threading.enumerate())
+
+
+async def test_a_warm_pool_runs_every_task_on_its_workers() -> None:
+    async with ComputePool(workers=1) as pool:
+        await pool.run(os.getpid)  # started
+        results = await asyncio.gather(
+            *(pool.run(workers.where_and_when, 0.0, may_run_here=True) for _ in range(8))
+        )
+    assert all(r[0] != os.getpid() for r in results)
