@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,6 +61,24 @@ class VoteShares:
 
     values: npt.NDArray[np.float64]
     classes: npt.NDArray[np.int32] | None = None
+    counted: tuple[int, ...] = ()
+    """Series along the first axis whose shares are neighbour counts over ``k``
+    (uniform votes): pickled as those counts, one byte each up to ``k`` 255."""
+    ks: tuple[int, ...] = ()
+    """The ``k`` of each series along the second axis, when ``counted`` names some."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled compactly: a unit's shares cross a pipe to the parent, and uniform
+        votes' are exactly ``count / k``, so their counts travel instead and the same
+        division rebuilds them to the last bit."""
+        if not self.counted or max(self.ks) > np.iinfo(np.uint16).max:
+            return (VoteShares, (self.values, self.classes))
+        counted = list(self.counted)
+        kept = [w for w in range(self.values.shape[0]) if w not in self.counted]
+        ks = np.asarray(self.ks, dtype=np.float64)[:, None, None]
+        counts = np.rint(self.values[counted] * ks)  # c / k * k rounds back to c
+        small = counts.astype(np.uint8 if max(self.ks) <= np.iinfo(np.uint8).max else np.uint16)
+        return (_rebuilt, (self.values[kept], small, self.counted, self.ks, self.classes))
 
     @property
     def rows(self) -> int:
@@ -105,6 +124,21 @@ class VoteShares:
         dense = np.zeros((*self.values.shape[:-1], n_classes + 1))  # the last takes the pads
         dense[..., np.arange(self.rows)[:, None], self.classes] = self.values
         return dense[..., :n_classes]
+
+
+def _rebuilt(
+    kept: npt.NDArray[np.float64],
+    counts: npt.NDArray[np.unsignedinteger[Any]],
+    counted: tuple[int, ...],
+    ks: tuple[int, ...],
+    classes: npt.NDArray[np.int32] | None,
+) -> VoteShares:
+    """The :class:`VoteShares` that :meth:`VoteShares.__reduce__` took apart."""
+    series = kept.shape[0] + counts.shape[0]
+    values = np.empty((series, *counts.shape[1:]), dtype=np.float64)
+    values[[w for w in range(series) if w not in counted]] = kept
+    values[list(counted)] = counts / np.asarray(ks, dtype=np.float64)[:, None, None]
+    return VoteShares(values, classes, counted, ks)
 
 
 def share_width(n_classes: int, k_max: int) -> int:
@@ -176,7 +210,8 @@ def vote_every_k(
             winner = winners[where]
         predictions[w] = winner if classes is None else classes[np.arange(rows)[None, :], winner]
         shares[w] /= shares[w].sum(axis=2, keepdims=True)
-    return EveryKVotes(predictions, VoteShares(shares, classes))
+    uniform = tuple(w for w, weighting in enumerate(weightings) if weighting == "uniform")
+    return EveryKVotes(predictions, VoteShares(shares, classes, uniform, tuple(map(int, ks))))
 
 
 def predict_every_k(

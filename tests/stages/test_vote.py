@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import tracemalloc
 
 import numpy as np
@@ -325,3 +326,42 @@ def test_float32_distances_are_voted_too() -> None:
     np.testing.assert_array_equal(votes.predictions[0], wide.predictions[0])
     np.testing.assert_array_equal(votes.shares.values[0], wide.shares.values[0])
     np.testing.assert_allclose(votes.shares.values[1], wide.shares.values[1], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("n_classes", "depth", "ks", "weightings"),
+    [
+        (3, 20, list(range(1, 21)), ["uniform", "distance"]),
+        (3, 20, [7, 3, 7, 20], ["distance", "uniform"]),  # unordered, repeated
+        (40, 12, list(range(1, 13)), ["uniform", "distance"]),  # fewer columns than classes
+        (2, 300, [1, 256, 300], ["uniform"]),  # counts past a byte
+    ],
+)
+def test_shares_pickle_compactly_and_come_back_to_the_last_bit(
+    n_classes: int, depth: int, ks: list[int], weightings: list[str]
+) -> None:
+    rng = np.random.default_rng(depth)
+    labels, distances = sorted_neighbours(rng, 150, depth, n_classes, distinct=3)
+    distances[:5, :2] = 0.0  # exact matches
+    shares = vote_every_k(labels, distances, ks, weightings, n_classes).shares
+    back = pickle.loads(pickle.dumps(shares))
+    assert back.values.tobytes() == shares.values.tobytes()
+    assert back.counted == shares.counted == (weightings.index("uniform"),)
+    assert back.ks == tuple(ks)
+    if shares.classes is None:
+        assert back.classes is None
+    else:
+        assert back.classes is not None and np.array_equal(back.classes, shares.classes)
+    count_bytes = 1 if max(ks) <= 255 else 2
+    uniform_bytes = shares.values.nbytes // len(weightings)
+    saved = uniform_bytes - uniform_bytes // 8 * count_bytes
+    plain = len(pickle.dumps((shares.values, shares.classes)))
+    assert len(pickle.dumps(shares)) <= plain - saved + 1024
+    again = pickle.loads(pickle.dumps(back))
+    assert again.values.tobytes() == shares.values.tobytes()
+
+
+def test_shares_not_known_to_be_counts_pickle_as_they_are() -> None:
+    shares = VoteShares(np.full((1, 2, 3, 2), 0.5))
+    back = pickle.loads(pickle.dumps(shares))
+    assert back.counted == () and back.values.tobytes() == shares.values.tobytes()
