@@ -460,8 +460,9 @@ class ComputePool:
         while the pool's own workers are still starting, one such task at a
         time: a cold pool spends its first few tenths of a second importing
         in the forkserver, with a core to spare. Only for short tasks (a
-        cancelled one runs on to its end) that are safe in this process (no
-        crash, no exit, no change to the process's state).
+        cancelled one is waited for) that are safe in this process (no crash,
+        no exit, no change to the process's state); never while a crashed
+        pool is replaced.
 
         On a Dask cluster, Dask re-runs the tasks of a worker that died; a task
         that kills every worker it runs on raises :class:`WorkerCrashed` too,
@@ -482,7 +483,10 @@ class ComputePool:
                 generation = self._generation
                 sent: list[tuple[Published, Any]] = []  # the futures the task was given
                 try:
-                    return await self._submit(fn, *args, sent=sent, may_run_here=may_run_here)
+                    # Here only while the first workers start: never a task suspected of
+                    # killing its worker, nor while a crashed pool is replaced.
+                    here = may_run_here and not suspect and self._generation == 0
+                    return await self._submit(fn, *args, sent=sent, may_run_here=here)
                 except asyncio.CancelledError:
                     if not self._cancelled_by_cluster():
                         raise
@@ -580,8 +584,14 @@ class ComputePool:
         self._helping = True
         self._helper_idle.clear()
         self.in_flight += 1
+        running = asyncio.get_running_loop().run_in_executor(self._helper, fn, *args)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._helper, fn, *args)
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # A thread cannot be stopped: let the short task end, so nothing it uses
+            # (shared memory, this process's caches) is released under it.
+            await asyncio.wait([running])
+            raise
         finally:
             self.in_flight -= 1
             self._helping = False

@@ -271,6 +271,10 @@ WORK_HERE = 2**28
 """Distances times features of a unit this process may compute while the pool's
 workers start (~50 ms of euclidean on one core): a cancelled one runs to its end."""
 
+TRAINING_HERE = 2**22
+"""Training values (rows times features, 32 MiB of float64) of a unit this process may
+compute: it keeps a copy of them until the run ends."""
+
 VOTE_BUDGET_BYTES = 2 << 30
 """The most a run's votes may take: the shares of a fold and the per-class counts."""
 
@@ -394,7 +398,7 @@ async def neighbours_stage(
                 if reuse_neighbours:
                     # Ours is pure and short enough to run here while the workers start;
                     # a function handed in may instrument, or kill, its worker.
-                    here = compute is compute_unit and _work_of(plan, unit) <= WORK_HERE
+                    here = compute is compute_unit and _small_here(plan, unit)
                     output = await pool.run(compute, plan.task_inputs, unit, may_run_here=here)
                 else:
                     output = await _once_per_candidate(pool, plan.inputs, unit, compute)
@@ -424,10 +428,12 @@ async def neighbours_stage(
             release_run(plan.inputs.token)
 
 
-def _work_of(plan: Plan, unit: WorkUnit) -> int:
-    """Distances times features a unit computes: what its time is proportional to."""
+def _small_here(plan: Plan, unit: WorkUnit) -> bool:
+    """Whether a unit is small enough for this process: its distances times features
+    (its time) and its training set (copied here while the run lasts)."""
     train = plan.dataset.rows if unit.fold == MASKED else plan.folds.folds[unit.fold].train.size
-    return unit.rows * train * max(plan.dataset.features, 1)
+    training_values = train * max(plan.dataset.features, 1)
+    return training_values <= TRAINING_HERE and unit.rows * training_values <= WORK_HERE
 
 
 async def _once_per_candidate(

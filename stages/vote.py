@@ -67,6 +67,10 @@ class VoteShares:
     ks: tuple[int, ...] = ()
     """The ``k`` of each series along the second axis, when ``counted`` names some."""
 
+    def __post_init__(self) -> None:
+        if self.counted and len(self.ks) != self.values.shape[1]:
+            raise ValueError(f"ks: {len(self.ks)} values for {self.values.shape[1]} series")
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled compactly: a unit's shares cross a pipe to the parent, and uniform
         votes' are exactly ``count / k``, so their counts travel instead and the same

@@ -171,3 +171,26 @@ def test_the_command_lines_own_blas_runs_one_thread_unless_told(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
+
+
+def test_the_forkserver_environment_module_puts_the_callers_environment_back() -> None:
+    probe = (
+        "import os, pipeline.forkserver_env\n"
+        "from threadpoolctl import threadpool_info\n"
+        "print(os.environ['OPENBLAS_NUM_THREADS'], os.environ.get('MKL_NUM_THREADS'),"
+        " sorted({p['num_threads'] for p in threadpool_info()}))"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    shown = (
+        subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**environment, "OPENBLAS_NUM_THREADS": "7"},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .split(maxsplit=2)
+    )
+    assert shown == ["7", "None", "[1]"]  # NumPy's BLAS on one thread, the variables as given

@@ -158,3 +158,20 @@ def where_and_when(seconds: float) -> tuple[int, int, float, float, int]:
     started = time.monotonic()
     time.sleep(seconds)
     return os.getpid(), threading.get_native_id(), started, time.monotonic(), os.nice(0)
+
+
+MARKS: list[str] = []
+"""What tasks run in the test's own process leave behind."""
+
+
+def sleep_then_mark(seconds: float, mark: str) -> str:
+    time.sleep(seconds)
+    MARKS.append(mark)
+    return mark
+
+
+def die_unless_in(pid: int) -> str:
+    """Kill the worker that runs this; in process ``pid`` (the test's own), return."""
+    if os.getpid() != pid:
+        os._exit(1)
+    return "ran in the test's process"

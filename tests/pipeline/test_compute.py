@@ -178,3 +178,30 @@ async def test_a_warm_pool_runs_every_task_on_its_workers() -> None:
             *(pool.run(workers.where_and_when, 0.0, may_run_here=True) for _ in range(8))
         )
     assert all(r[0] != os.getpid() for r in results)
+
+
+async def test_a_cancelled_task_running_here_is_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("pipeline.compute._ready", workers.slow_ready)
+    async with ComputePool(workers=1) as pool:
+        task = asyncio.create_task(
+            pool.run(workers.sleep_then_mark, 0.3, "cancelled", may_run_here=True)
+        )
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert "cancelled" in workers.MARKS, "its thread ended before the cancel did"
+        assert pool.in_flight == 0
+
+
+async def test_a_task_that_kills_its_worker_never_runs_here_while_the_pool_restarts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with ComputePool(workers=1, retries=2) as pool:
+        await pool.run(os.getpid)  # warm: the first try goes to the worker
+        monkeypatch.setattr("pipeline.compute._ready", workers.slow_ready)  # slow restarts
+        with pytest.raises(WorkerCrashed):
+            await pool.run(workers.die_unless_in, os.getpid(), may_run_here=True)
+        assert pool.restarts >= 2

@@ -76,3 +76,24 @@ async def test_units_send_their_predictions_in_the_smallest_type_that_holds_the_
     with ThreadPoolExecutor(2) as executor:
         result = await Tuning(data, k="1-2", cv="kfold:2", executor=executor).run()
     assert result.complete and seen and set(seen) == {np.dtype(dtype)}
+
+
+def test_only_small_units_with_small_training_sets_may_run_in_the_owner() -> None:
+    from types import SimpleNamespace
+
+    from stages.flow import TRAINING_HERE, WORK_HERE, _small_here
+    from stages.plan import MASKED, WorkUnit
+
+    def plan(rows: int, features: int, train: int) -> Any:
+        folds = SimpleNamespace(folds=[SimpleNamespace(train=np.zeros(train))])
+        return SimpleNamespace(dataset=SimpleNamespace(rows=rows, features=features), folds=folds)
+
+    def unit(rows: int, fold: int = 0) -> WorkUnit:
+        return WorkUnit(0, "euclidean", fold, 0, rows)
+
+    assert _small_here(plan(5_000, 16, 4_000), unit(1_000))  # bench S's units
+    assert not _small_here(plan(5_000, 16, 4_000), unit(WORK_HERE // (16 * 4_000) + 1))
+    wide = TRAINING_HERE // 8 + 1
+    assert not _small_here(plan(10, 8, wide), unit(1))  # one row, but a large training set
+    assert _small_here(plan(2_000, 8, 10), unit(1, MASKED))  # masked: every row trains
+    assert not _small_here(plan(TRAINING_HERE, 2, 10), unit(1, MASKED))
