@@ -142,6 +142,11 @@ def _refuse_unguarded_main() -> None:
         and getattr(main, "__name__", "") == "__mp_main__"
     ):
         raise RuntimeError(hint)  # this is such a worker: do not start pools of pools
+    if not Path(path).is_file():  # `python - < script.py`: multiprocessing would rerun `<stdin>`
+        raise RuntimeError(
+            f"the main script {path} is not a file, and every worker process imports it "
+            "again: save it to a file and run that, or hand the pool a thread executor"
+        )
     try:
         source = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:

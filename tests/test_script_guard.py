@@ -45,3 +45,19 @@ def test_a_guarded_script_runs(tmp_path: Path) -> None:
     done = run_script(tmp_path, 'if __name__ == "__main__":\n    asyncio.run(main())')
     assert done.returncode == 0, done.stderr
     assert "best" in done.stdout
+
+
+def test_a_script_read_from_standard_input_is_told_to_become_a_file(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-"],
+        input=SCRIPT.format(call='if __name__ == "__main__":\n    asyncio.run(main())'),
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "<stdin> is not a file" in done.stderr
+    assert "save it to a file" in done.stderr
+    assert "died" not in done.stderr and "FileNotFoundError" not in done.stderr
