@@ -99,7 +99,14 @@ def render_report(results: Mapping[str, Any], *, command: str | None = None) -> 
 
 def reproducing_command(results: Mapping[str, Any]) -> str:
     """A ``python -m pipeline run`` command for the search these results hold (the data
-    options a CSV needed, such as ``--label``, are not in the results)."""
+    options a CSV needed, such as ``--label``, are not in the results).
+
+    From the options the run recorded, as it was given; results without them (older
+    files) have the command rebuilt from their candidates and folds.
+    """
+    options = results.get("options")
+    if isinstance(options, Mapping) and {"k", "metrics", "weights", "cv"} <= set(options):
+        return _command_of_options(results, options)
     candidates = list(results.get("candidates") or [])
     params = [c.get("params", {}) for c in candidates]
     cv = results.get("cv") or {}
@@ -123,6 +130,24 @@ def reproducing_command(results: Mapping[str, Any]) -> str:
     words += ["--scoring", str(results.get("scoring", "accuracy"))]
     if "precision" in results:
         words += ["--precision", str(results["precision"])]
+    return shlex.join(words)
+
+
+def _command_of_options(results: Mapping[str, Any], options: Mapping[str, Any]) -> str:
+    words = ["python", "-m", "pipeline", "run", str((results.get("dataset") or {}).get("source"))]
+    words += ["--k", ",".join(str(k) for k in options["k"])]
+    words += ["--metrics", ",".join(str(m) for m in options["metrics"])]
+    words += ["--weights", ",".join(str(w) for w in options["weights"])]
+    if options.get("scales"):
+        words += ["--scale", ",".join(str(s) for s in options["scales"])]
+    words += ["--cv", str(options["cv"])]
+    if options.get("seed") is not None:
+        words += ["--seed", str(options["seed"])]
+    if options.get("missing") not in (None, "error"):
+        words += ["--missing", str(options["missing"])]
+    words += ["--scoring", str(results.get("scoring", "accuracy"))]
+    if "precision" in options:
+        words += ["--precision", str(options["precision"])]
     return shlex.join(words)
 
 

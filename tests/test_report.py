@@ -190,3 +190,42 @@ def test_results_missing_what_the_report_draws_are_one_line_and_exit_2(
         error = capsys.readouterr().err.strip()
         assert error.startswith(f"error: {results}: not a results JSON (KeyError"), error
         assert "\n" not in error
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"k": "1-5", "metrics": "euclidean,manhattan", "weights": "uniform,distance"},
+        {"k": "2,7", "scale": "none,standard", "cv": "kfold:3", "seed": 4, "missing": "mean"},
+        {"k": "3", "cv": "holdout:0.3", "precision": "float32", "scoring": "f1_macro"},
+    ],
+)
+def test_the_reproducing_command_asks_for_the_same_search(given: dict[str, Any]) -> None:
+    import asyncio
+    import shlex
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stages import Tuning
+    from stages.cli import build_parser
+    from stages.options import TuningOptions
+    from stages.report import reproducing_command
+
+    with ThreadPoolExecutor(2) as executor:
+        result = asyncio.run(Tuning("wine", executor=executor, **given).run())
+    results = json.loads(json.dumps(result.to_dict()))
+    words = shlex.split(reproducing_command(results))
+    assert words[:5] == ["python", "-m", "pipeline", "run", "wine"]
+    args = build_parser().parse_args(words[3:])
+    again = TuningOptions.of(
+        k=args.k,
+        metrics=args.metrics,
+        weights=args.weights,
+        scale=args.scale,
+        cv=args.cv,
+        scoring=args.scoring,
+        seed=args.seed,
+        missing=args.missing,
+        precision=args.precision,
+    )
+    assert again.describe() == results["options"]
+    assert args.scoring == results["scoring"]
