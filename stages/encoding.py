@@ -134,8 +134,8 @@ class Encoding:
         """One line naming the encoded columns, for standard error."""
         listed = ", ".join(f"{t.name!r} ({len(t.categories)} categories)" for t in self.text)
         return (
-            f"one-hot encoding text columns {listed}; --categorical error refuses text "
-            "columns, --drop leaves them out"
+            f"one-hot encoding text columns {listed}; `categorical` error refuses text "
+            "columns, `drop` leaves them out"
         )
 
 

@@ -112,7 +112,7 @@ async def load_dataset(
     suffix = path.suffix.lower()
     if suffix in (".npy", ".npz"):
         if group_column is not None:
-            raise InputError(f"{text}: --cv column:NAME needs a CSV file with a header")
+            raise InputError(f"{text}: `cv` column:NAME needs a CSV file with a header")
         return await asyncio.to_thread(_load_numpy, path, label, allow_missing)
     try:
         if is_special_file(path):  # a FIFO or device: its open and reads may never return
@@ -167,7 +167,7 @@ def parse_csv(
     if fmt.header is None and dataset.label_name is None and _label_names_a_column(dataset):
         log.warning(
             "%s: the first row's label %r is in no other row, so the first row is read as "
-            "column names; give --no-header if it is data",
+            "column names; say it has no header (--no-header, header=False) if it is data",
             source,
             dataset.classes[int(dataset.y[0])],
         )
@@ -232,7 +232,7 @@ def _parse_csv(
     label_at, group_at, feature_at = layout.label_at, layout.group_at, layout.feature_at
     if not feature_at:
         others = [d for d in DELIMITERS if d != delimiter and d in (lines or numbered)[0][1]]
-        hint = f" (the file may use {others[0]!r}: --delimiter {others[0]!r})" if others else ""
+        hint = f" (the file may use {others[0]!r}: `delimiter` {others[0]!r})" if others else ""
         raise InputError(
             f"{source}: no feature columns left besides the label{hint}; add feature columns"
         )
@@ -322,10 +322,10 @@ def _layout(
         else [str(i) for i in range(len(numbered[0][1]))]
     )
     named = header is not None
-    label_at = _column(label, names, named, source, "--label", default=len(names) - 1)
+    label_at = _column(label, names, named, source, "`label`", default=len(names) - 1)
     group_at = None
     if group_column is not None:
-        group_at = _column(group_column, names, named, source, "--cv column:NAME")
+        group_at = _column(group_column, names, named, source, "`cv` column:NAME")
         if group_at == label_at:
             raise InputError(f"{source}: the fold column {group_column!r} is also the label column")
     feature_at = _chosen_features(fmt, names, named, source, (label_at, group_at))
@@ -414,14 +414,14 @@ def _fast_dataset(
 def _chosen_features(
     fmt: CsvFormat, names: list[str], named: bool, source: str, taken: tuple[int | None, ...]
 ) -> list[int]:
-    """The feature columns: all but the label, fold and ``--drop`` ones, or only ``--features``."""
-    option = "--features" if fmt.keep else "--drop"
+    """The feature columns: all but the label, fold and ``drop`` ones, or only ``features``."""
+    option = "`features`" if fmt.keep else "`drop`"
     chosen = {_column(c, names, named, source, option) for c in fmt.keep or fmt.drop}
     if fmt.keep:
         clash = sorted(chosen.intersection(i for i in taken if i is not None))
         if clash:
             raise InputError(
-                f"{source}: --features names {names[clash[0]]!r}, the label or fold column; "
+                f"{source}: `features` names {names[clash[0]]!r}, the label or fold column; "
                 "leave it out"
             )
         return sorted(chosen)
@@ -479,7 +479,7 @@ def _text_columns(
                 number, cell = words[0]
                 raise InputError(
                     f"{source}:{number}: {describe_column(at, names)} holds text ({cell!r}); "
-                    "make it numeric or --drop it (without --categorical error it is one-hot "
+                    "make it numeric or `drop` it (without `categorical` error it is one-hot "
                     "encoded)"
                 )
             text_at.append(at)
@@ -510,7 +510,7 @@ def _one_hot(
                 raise InputError(
                     f"{source}:{number}: {describe_column(at, names)}, a text column, is "
                     f"{'empty' if not cell else repr(cell)}; give every row a category, "
-                    "or --drop the column"
+                    "or `drop` the column"
                 )
         cells.append(column)
     encoding = Encoding(
@@ -611,13 +611,13 @@ def _number(
         if allow_missing:
             return math.nan
         shown = "empty" if not text else f"{cell!r}, a missing value"
-        raise InputError(f"{where} is {shown}; fill it in or use --missing drop, mean or median")
+        raise InputError(f"{where} is {shown}; fill it in or use `missing` drop, mean or median")
     try:
         value = strict_float(text)
     except ValueError:
         raise InputError(
             f"{where} is {cell!r}, not a number; features must be numeric "
-            "(use --label to pick the label column)"
+            "(use `label` to pick the label column)"
         ) from None
     if not math.isfinite(value):
         raise InputError(f"{where} is {cell!r}; features must be finite numbers")
@@ -625,7 +625,7 @@ def _number(
 
 
 def describe_column(at: int, names: Sequence[str]) -> str:
-    """A column as messages name it: by header name and 0-based index, as ``--label`` counts."""
+    """A column as messages name it: by header name and 0-based index, as ``label`` counts."""
     if names[at] == str(at):  # no header: the index is the only name
         return f"column {at}"
     return f"column {names[at]!r} (index {at})"
@@ -696,7 +696,7 @@ def _numpy_arrays(path: Path, label: str | int | None) -> tuple[Any, Any]:
         [str(i) for i in range(array.shape[1])],
         False,
         str(path),
-        "--label",
+        "`label`",
         default=array.shape[1] - 1,
     )
     return np.delete(array, at, axis=1), np.asarray(array[:, at])
@@ -724,7 +724,7 @@ def dataset_from_arrays(X: Any, labels: Any, source: str, allow_missing: bool = 
         row, column = (int(i) for i in np.argwhere(np.isnan(features))[0])
         raise InputError(
             f"{source}: row {row}, column {column} is NaN (missing); "
-            "fill it in or use --missing drop, mean or median"
+            "fill it in or use `missing` drop, mean or median"
         )
     y, classes = encode_labels(list(np.asarray(labels).tolist()))
     names = [f"x{i}" for i in range(features.shape[1])]

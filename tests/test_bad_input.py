@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipeline.errors import InputError
+from pipeline.runner import StageFailed
 from stages import flow
 from stages.cli import _refuse_swallowed_values, build_parser, main
 
@@ -190,6 +193,33 @@ def test_a_message_naming_another_option_names_it_by_flag_on_the_command_line(
     assert f"checkpoint {checkpoint}: the file exists; add resume to" in str(caught.value)
     assert "add --resume to" in caught.value.named(flag_of)
     assert caught.value.named(flag_of).startswith(f"--checkpoint {checkpoint}:")
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "library", "command_line"),
+    [
+        ("a,b,y\n1,2,p\n3,4,q\n", {"label": "nope"}, "label 'nope'", "--label 'nope'"),
+        ("a,b,y\n1,,p\n3,4,q\n", {}, "use missing drop", "use --missing drop"),
+        ("a;b;y\n1;2;p\n3;4;q\n", {"delimiter": ","}, "delimiter ';'", "--delimiter ';'"),
+        ("a,b,y\n1,2,p\n3,4,q\n", {"features": ["y"]}, "features names", "--features names"),
+        ("a,b,y\n1,x,p\n3,4,q\n", {"categorical": "error"}, "use label to", "use --label to"),
+        ("1,2,p\n3,4,q\n", {"cv": "column:f", "header": False}, "cv column:NAME", "--cv column"),
+    ],
+)
+def test_data_errors_name_the_parameter_in_the_library_and_the_flag_on_the_command_line(
+    tmp_path: Path, text: str, options: dict[str, object], library: str, command_line: str
+) -> None:
+    from stages import Tuning
+    from stages.cli import flag_of
+
+    data = tmp_path / "data.csv"
+    data.write_text(text)
+    with pytest.raises(StageFailed) as caught:
+        asyncio.run(Tuning(str(data), k="1", executor=ThreadPoolExecutor(1), **options).run())
+    error = caught.value.error
+    assert isinstance(error, InputError)
+    assert library in str(error) and "--" not in str(error)
+    assert command_line in error.named(flag_of)
 
 
 @pytest.mark.parametrize("precision", ["float64", "float32"])

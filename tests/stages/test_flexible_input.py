@@ -53,7 +53,7 @@ def test_a_given_delimiter_is_used_and_a_wrong_one_is_explained() -> None:
     np.testing.assert_array_equal(
         parse_csv(semicolons, csv_format=CsvFormat(delimiter=";")).X, parse_csv(PLAIN).X
     )
-    with pytest.raises(InputError, match="the file may use ';': --delimiter ';'"):
+    with pytest.raises(InputError, match="the file may use ';': delimiter ';'"):
         parse_csv(semicolons, csv_format=CsvFormat(delimiter=","))
     with pytest.raises(InputError, match="delimiter 'ab': give one character"):
         CsvFormat(delimiter="ab")
