@@ -68,7 +68,7 @@ _UNNOTICED_SECONDS = 2.0
 """A dead worker the executor has not reported for this long is stuck mid-send."""
 _CLUSTER_POLL_SECONDS = 0.5
 """How often a Dask cluster's workers are counted, to follow joins and departures."""
-_LOCAL_TASK_SECONDS = 0.001
+_LOCAL_TASK_SECONDS = 0.003
 _CLUSTER_TASK_SECONDS = 0.004
 
 
@@ -270,8 +270,9 @@ class ComputePool:
 
     @property
     def task_seconds(self) -> float:
-        """About what one task costs beyond its work: ~1 ms on the local pool; on a
-        Dask cluster the scheduler's and client's share in this process, ~4 ms
+        """About what one task costs this process beyond its work: ~3 ms on the local
+        pool (sending it, receiving its results and what the stage does with them,
+        measured on bench M); on a Dask cluster ~4 ms, the scheduler's and client's share
         (measured with ``benchmarks/on_dask.py``). Stages size their tasks from it."""
         return _CLUSTER_TASK_SECONDS if self.cluster is not None else _LOCAL_TASK_SECONDS
 

@@ -250,9 +250,9 @@ class KNNModel:
     def block_rows(self, samples: int = 0, workers: int = 1) -> int:
         """Samples per block of work: about sixteen million distances, and at least four
         blocks per worker when there are ``samples`` to share, so all stay busy to the end."""
-        # Blocks of 16 million distances, four times a tuning unit's: a block is a task
-        # to pickle, send and write back, and there is one vote per block, not per k.
-        size = rows_per_block(self.X.shape[0], 4 * PAIRS_PER_UNIT)
+        # Blocks of 16 million distances, as a tuning unit's: a block is a task to
+        # pickle, send and write back, and there is one vote per block, not per k.
+        size = rows_per_block(self.X.shape[0], PAIRS_PER_UNIT)
         if samples > 0:
             size = min(size, -(-samples // (4 * workers)))
         return max(MIN_BLOCK_ROWS, size)

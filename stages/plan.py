@@ -3,7 +3,7 @@
 A unit computes the distances from its block of test rows to the fold's
 training rows once and keeps the ``k_max`` nearest; every ``k`` and every
 weighting is scored from that one list. Blocks are sized to a fixed number of
-distances: large enough that a task's overhead (about a millisecond) is noise,
+distances: large enough that a task's overhead (a few milliseconds) is noise,
 small enough that progress is frequent and both cores stay busy to the end.
 Folds with very few test rows (leave-one-out) are merged into blocks that span
 folds: their rows are compared with every row, and the rows of a test
@@ -27,9 +27,12 @@ __all__ = ["MASKED", "WorkUnit", "pairs_for", "plan_units", "rows_per_block"]
 MASKED = -1
 """``WorkUnit.fold`` of a unit whose block spans folds (training rows masked per test row)."""
 
-PAIRS_PER_UNIT = 2**22
-LOCAL_TASK_SECONDS = 0.001
-"""What a task costs beyond its work on the local pool; PAIRS_PER_UNIT is sized for it."""
+PAIRS_PER_UNIT = 2**24
+LOCAL_TASK_SECONDS = 0.003
+"""What a task costs this process beyond its work on the local pool (submitting it,
+receiving and tallying its results, its events: about 2.7 ms of CPU a unit on bench M);
+PAIRS_PER_UNIT is sized for it: a unit of 16 million distances is some 100 ms of a
+worker's time at 32 features, so the overhead is a few percent."""
 
 MAX_UNITS_PER_WORKER = 256
 """At most this many units a worker: on big data, units grow instead of multiplying,
@@ -100,8 +103,8 @@ def plan_units(
     block = rows_per_block(largest_train, pairs_per_unit)
     total_rows = int(test_order.size)
     searches = len(metrics) * len(scales)
-    # No more units than a few hundred a worker: each costs this process about
-    # a millisecond (more on a cluster) however small it is.
+    # No more units than a few hundred a worker: each costs this process a few
+    # milliseconds however small it is.
     fewest_rows = -(-total_rows * searches // (MAX_UNITS_PER_WORKER * workers))
     block = max(block, min(fewest_rows, MAX_BLOCK_ROWS))
     # Enough units that every worker has several to the end: no long tail of one big unit.

@@ -52,7 +52,8 @@ def test_every_test_row_is_in_one_unit_per_metric(task_seconds: float, workers: 
 def test_a_costlier_task_means_fewer_larger_units() -> None:
     split = folds()
     _, local = plan_units(split, ("euclidean",), workers=2)
-    _, cluster = plan_units(split, ("euclidean",), workers=2, pairs_per_unit=pairs_for(0.004))
+    costly = pairs_for(2 * LOCAL_TASK_SECONDS)
+    _, cluster = plan_units(split, ("euclidean",), workers=2, pairs_per_unit=costly)
     assert len(cluster) < len(local)
     assert len(cluster) >= 8  # still four a worker
 
