@@ -1092,56 +1092,123 @@ PyObject* vote(PyObject*, PyObject* args) {
     Py_RETURN_NONE;
 }
 
-const char ORDERED_PAIRS_DOC[] =
-    "ordered_pairs(negatives, positives, out)\n\n"
-    "For each row of negatives (S x n) and positives (S x m), both float64 and sorted\n"
-    "ascending along the row, write to out[row] (S, float64) the (positive, negative)\n"
-    "pairs whose positive is the larger, a tie counting half: the Mann-Whitney U of\n"
-    "the positives, an AUC's numerator. One merge of the two rows, no search. NaN\n"
-    "orders as np.sort puts it: after every number, tied with NaN.";
+const char SCORED_PAIRS_DOC[] =
+    "scored_pairs(scores, positive, out)\n\n"
+    "For each row of scores (S x rows, float64), write to out[row] (S, float64) the\n"
+    "(positive, negative) pairs of its rows whose positive scores the larger, a tie\n"
+    "counting half (positive: rows, intp, 1 for a positive row, 0 for a negative): the\n"
+    "Mann-Whitney U of the positives, an AUC's numerator. Each row's two sides are\n"
+    "radix-sorted on keys that order as np.sort orders (NaN last, tied with NaN;\n"
+    "-0.0 equal to 0.0), then merged once: half the time of NumPy's sorts and a merge.";
 
-// NumPy's sort order: NaN after every number (and not before another NaN).
-ALWAYS_INLINE bool sorts_before(double a, double b) {
-    return a < b || (std::isnan(b) && !std::isnan(a));
+// An unsigned key that orders as the doubles do in np.sort: negatives' bits flipped,
+// the sign bit set on the rest; both zeros alike; every NaN last and equal.
+ALWAYS_INLINE std::uint64_t sort_key(double x) {
+    constexpr std::uint64_t sign = std::uint64_t(1) << 63;
+    if (std::isnan(x)) return ~std::uint64_t(0);
+    if (x == 0.0) return sign;
+    std::uint64_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    return (bits & sign) ? ~bits : (bits | sign);
 }
 
-PyObject* ordered_pairs(PyObject*, PyObject* args) {
-    PyObject *negatives_obj, *positives_obj, *out_obj;
-    if (!PyArg_ParseTuple(args, "OOO:ordered_pairs", &negatives_obj, &positives_obj, &out_obj))
+// Sorts keys[0..n), using scratch[0..n): an LSD radix sort of the top 33 bits (three
+// 11-bit digits, their histograms taken in one pass, a digit every key shares skipped),
+// then a comparison sort of each run of keys sharing those bits (rare, and short on
+// data that is not made of near-equal values; never worse than n log n).
+void radix_sort(std::uint64_t* keys, std::uint64_t* scratch, Py_ssize_t n,
+                std::uint32_t (*counts)[2048]) {
+    constexpr int digits = 3, bits = 11, low = 64 - digits * bits;
+    std::memset(counts, 0, sizeof(std::uint32_t) * 2048 * digits);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        const std::uint64_t key = keys[i];
+        for (int d = 0; d < digits; ++d) ++counts[d][(key >> (low + d * bits)) & 2047];
+    }
+    std::uint64_t* from = keys;
+    std::uint64_t* to = scratch;
+    for (int d = 0; d < digits; ++d) {
+        const int shift = low + d * bits;
+        std::uint32_t* count = counts[d];
+        if (n == 0 || count[(from[0] >> shift) & 2047] == static_cast<std::uint32_t>(n))
+            continue;  // every key has this digit: the order stands
+        std::uint32_t total = 0;
+        for (int b = 0; b < 2048; ++b) {
+            const std::uint32_t here = count[b];
+            count[b] = total;
+            total += here;
+        }
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            const std::uint64_t key = from[i];
+            to[count[(key >> shift) & 2047]++] = key;
+        }
+        std::swap(from, to);
+    }
+    if (from != keys) std::memcpy(keys, from, sizeof(std::uint64_t) * n);
+    for (Py_ssize_t start = 0; start < n;) {  // each run of equal top bits, by the rest
+        Py_ssize_t end = start + 1;
+        while (end < n && (keys[end] >> low) == (keys[start] >> low)) ++end;
+        if (end - start > 1) std::sort(keys + start, keys + end);
+        start = end;
+    }
+}
+
+PyObject* scored_pairs(PyObject*, PyObject* args) {
+    PyObject *scores_obj, *positive_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "OOO:scored_pairs", &scores_obj, &positive_obj, &out_obj))
         return nullptr;
-    Buffer negatives, positives, out;
-    if (!take(negatives_obj, negatives, "negatives", 2, 'f', false) ||
-        !take(positives_obj, positives, "positives", 2, 'f', false) ||
+    Buffer scores, positive, out;
+    if (!take(scores_obj, scores, "scores", 2, 'f', false) ||
+        !take(positive_obj, positive, "positive", 1, 'i', false) ||
         !take(out_obj, out, "out", 1, 'f', true))
         return nullptr;
-    if (negatives.view.itemsize != sizeof(double) || positives.view.itemsize != sizeof(double) ||
-        out.view.itemsize != sizeof(double)) {
-        PyErr_SetString(PyExc_TypeError, "negatives, positives and out must be float64");
+    if (scores.view.itemsize != sizeof(double) || out.view.itemsize != sizeof(double)) {
+        PyErr_SetString(PyExc_TypeError, "scores and out must be float64");
         return nullptr;
     }
-    const Py_ssize_t series = dim(negatives, 0), n = dim(negatives, 1), m = dim(positives, 1);
-    if (dim(positives, 0) != series || dim(out, 0) != series) {
+    const Py_ssize_t series = dim(scores, 0), rows = dim(scores, 1);
+    if (dim(positive, 0) != rows || dim(out, 0) != series) {
         PyErr_SetString(PyExc_ValueError, "shapes of the arrays do not match");
         return nullptr;
     }
-    const auto* negative = static_cast<const double*>(negatives.view.buf);
-    const auto* positive = static_cast<const double*>(positives.view.buf);
+    const auto* score = static_cast<const double*>(scores.view.buf);
+    const auto* is_positive = static_cast<const Py_ssize_t*>(positive.view.buf);
     auto* result = static_cast<double*>(out.view.buf);
+    Py_ssize_t m = 0;
+    for (Py_ssize_t r = 0; r < rows; ++r) m += is_positive[r] != 0;
+    const Py_ssize_t n = rows - m;
+    auto* keys = static_cast<std::uint64_t*>(std::malloc(sizeof(std::uint64_t) * 2 * (rows + 1)));
+    auto* counts = static_cast<std::uint32_t(*)[2048]>(std::malloc(sizeof(std::uint32_t) * 2048 * 3));
+    if (keys == nullptr || counts == nullptr) {
+        std::free(keys);
+        std::free(counts);
+        return PyErr_NoMemory();
+    }
+    std::uint64_t* neg = keys;
+    std::uint64_t* pos = keys + n;
+    std::uint64_t* scratch = keys + rows + 1;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t s = 0; s < series; ++s) {
-        const double* neg = negative + s * n;
-        const double* pos = positive + s * m;
+        const double* row = score + s * rows;
+        Py_ssize_t a = 0, b = 0;
+        for (Py_ssize_t r = 0; r < rows; ++r) {
+            if (is_positive[r] != 0) pos[b++] = sort_key(row[r]);
+            else neg[a++] = sort_key(row[r]);
+        }
+        radix_sort(neg, scratch, n, counts);
+        radix_sort(pos, scratch, m, counts);
         Py_ssize_t below = 0, not_above = 0;  // negatives < and <= the current positive
         std::int64_t twice = 0;               // twice the count, so that halves stay exact
         for (Py_ssize_t j = 0; j < m; ++j) {
-            while (below < n && sorts_before(neg[below], pos[j])) ++below;
+            while (below < n && neg[below] < pos[j]) ++below;
             if (not_above < below) not_above = below;
-            while (not_above < n && !sorts_before(pos[j], neg[not_above])) ++not_above;
+            while (not_above < n && neg[not_above] <= pos[j]) ++not_above;
             twice += below + not_above;
         }
         result[s] = 0.5 * static_cast<double>(twice);
     }
     Py_END_ALLOW_THREADS
+    std::free(keys);
+    std::free(counts);
     Py_RETURN_NONE;
 }
 
@@ -1283,7 +1350,7 @@ PyMethodDef METHODS[] = {
     {"refine", refine, METH_VARARGS, REFINE_DOC},
     {"select", select_smallest, METH_VARARGS, SELECT_DOC},
     {"vote", vote, METH_VARARGS, VOTE_DOC},
-    {"ordered_pairs", ordered_pairs, METH_VARARGS, ORDERED_PAIRS_DOC},
+    {"scored_pairs", scored_pairs, METH_VARARGS, SCORED_PAIRS_DOC},
     {"tally_codes", tally_codes, METH_VARARGS, TALLY_CODES_DOC},
     {"count_shares", count_shares, METH_VARARGS, COUNT_SHARES_DOC},
     {nullptr, nullptr, 0, nullptr},

@@ -43,9 +43,9 @@ def vote(
     winners: npt.NDArray[np.intp],
     votes: npt.NDArray[np.float64],
 ) -> None: ...
-def ordered_pairs(
-    negatives: npt.NDArray[np.float64],
-    positives: npt.NDArray[np.float64],
+def scored_pairs(
+    scores: npt.NDArray[np.float64],
+    positive: npt.NDArray[np.intp],
     out: npt.NDArray[np.float64],
 ) -> None: ...
 def tally_codes(

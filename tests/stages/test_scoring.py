@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from sklearn.metrics import (
     accuracy_score,
@@ -172,46 +174,70 @@ def test_share_scores_equal_scikit_learns_with_ties_binary_and_a_missing_class()
     assert np.isfinite(missing["neg_log_loss"]).all()
 
 
-@pytest.mark.parametrize("distinct", [None, 3])
-def test_ordered_pairs_counts_every_pair_a_tie_half(distinct: int | None) -> None:
-    """The compiled merge against counting all (positive, negative) pairs, with and
-    without many ties, rows of unequal sizes included."""
+def scored_pairs(values: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_]) -> Any:
+    got = np.empty(values.shape[0])
+    _kernels.scored_pairs(values, positive.astype(np.intp), got)
+    return got
+
+
+def pairs_by_counting(values: npt.NDArray[np.float64], positive: npt.NDArray[np.bool_]) -> Any:
+    """Every (positive, negative) pair counted, NaN after every number and tied with NaN,
+    as np.sort orders it and a binary search of the sorted negatives counts it."""
+    counted = []
+    for row in values:
+        negatives, positives = np.sort(row[~positive]), row[positive]
+        below = np.searchsorted(negatives, positives, side="left")
+        not_above = np.searchsorted(negatives, positives, side="right")
+        counted.append(below.sum() + 0.5 * (not_above - below).sum())
+    return np.array(counted)
+
+
+SPECIALS = [0.0, -0.0, np.nan, np.inf, -np.inf, 1.0, -2.5, 1e-300, -1e-300, 5e-324]
+
+
+def sample_scores(kind: str, rng: np.random.Generator, shape: tuple[int, int]) -> Any:
+    if kind == "uniform":
+        return rng.random(shape)
+    if kind == "few values":
+        return rng.integers(0, 4, shape) / 3.0
+    if kind == "specials":
+        return rng.choice(SPECIALS, shape)
+    if kind == "wide":
+        return rng.standard_normal(shape) * 10.0 ** rng.integers(-300, 300, shape)
+    if kind == "near-equal":  # the same top bits: the sort's second stage orders them
+        return 0.5 + rng.integers(-9, 9, shape) * np.finfo(float).eps
+    return -rng.random(shape)
+
+
+@pytest.mark.parametrize(
+    "kind", ["uniform", "few values", "specials", "wide", "near-equal", "one sign"]
+)
+def test_scored_pairs_counts_every_pair_a_tie_half(kind: str) -> None:
+    """The compiled radix sorts and merge against counting all pairs: rows of unequal
+    sides, ties, both zeros, infinities, NaN, subnormals, values sharing their top bits."""
     rng = np.random.default_rng(6)
-    for n_neg, n_pos in ((1, 1), (5, 1), (1, 7), (40, 23)):
-        shape = (6, n_neg + n_pos)
-        values = rng.random(shape) if distinct is None else rng.integers(0, distinct, shape) / 2
-        negatives = np.sort(values[:, :n_neg], axis=1)
-        positives = np.sort(values[:, n_neg:], axis=1)
-        got = np.empty(6)
-        _kernels.ordered_pairs(negatives, positives, got)
-        above = (positives[:, :, None] > negatives[:, None, :]).sum(axis=(1, 2))
-        tied = (positives[:, :, None] == negatives[:, None, :]).sum(axis=(1, 2))
-        np.testing.assert_array_equal(got, above + 0.5 * tied)
+    for rows in (0, 1, 2, 7, 64, 3_000):
+        values = sample_scores(kind, rng, (4, rows))
+        positive = rng.random(rows) < 0.35
+        np.testing.assert_array_equal(
+            scored_pairs(values, positive), pairs_by_counting(values, positive)
+        )
 
 
-def test_ordered_pairs_orders_nan_as_numpy_sorts_it() -> None:
-    """NaN after every number and tied with NaN, as the sorted rows and a binary search
-    of them count it."""
-    rng = np.random.default_rng(7)
-    values = rng.integers(0, 4, (8, 30)) / 3
-    values[rng.random(values.shape) < 0.2] = np.nan
-    negatives, positives = np.sort(values[:, :18], axis=1), np.sort(values[:, 18:], axis=1)
-    got = np.empty(8)
-    _kernels.ordered_pairs(negatives, positives, got)
-    for row in range(8):
-        below = np.searchsorted(negatives[row], positives[row], side="left")
-        not_above = np.searchsorted(negatives[row], positives[row], side="right")
-        assert got[row] == below.sum() + 0.5 * (not_above - below).sum()
+def test_scored_pairs_with_all_rows_on_one_side() -> None:
+    values = np.random.default_rng(7).random((3, 20))
+    assert (scored_pairs(values, np.zeros(20, dtype=bool)) == 0).all()
+    assert (scored_pairs(values, np.ones(20, dtype=bool)) == 0).all()
 
 
-def test_ordered_pairs_refuses_mismatched_shapes_and_types() -> None:
-    sorted_rows = np.zeros((3, 4))
+def test_scored_pairs_refuses_mismatched_shapes_and_types() -> None:
+    rows = np.zeros((3, 4))
     with pytest.raises(ValueError, match="shapes"):
-        _kernels.ordered_pairs(sorted_rows, np.zeros((2, 4)), np.empty(3))
+        _kernels.scored_pairs(rows, np.zeros(5, dtype=np.intp), np.empty(3))
     with pytest.raises(ValueError, match="shapes"):
-        _kernels.ordered_pairs(sorted_rows, sorted_rows, np.empty(4))
+        _kernels.scored_pairs(rows, np.zeros(4, dtype=np.intp), np.empty(4))
     with pytest.raises(TypeError, match="float64"):
-        _kernels.ordered_pairs(sorted_rows, sorted_rows.astype(np.float32), np.empty(3))
+        _kernels.scored_pairs(rows.astype(np.float32), np.zeros(4, dtype=np.intp), np.empty(3))
 
 
 def test_tally_codes_counts_hits_predictions_and_confusion_as_bincount_does() -> None:
