@@ -47,6 +47,9 @@ enum Metric {
     SQUARED_SCREEN = 6,
     // Minkowski sums of rough_pow terms, unrooted: the same kind of screen.
     MINKOWSKI_SCREEN = 7,
+    // Sorensen on non-negative rows, chosen by search_any, not by callers: only
+    // the numerator is summed for every pair; see sorensen_slack.
+    SORENSEN_BOUNDED = 8,
 };
 
 #if defined(__GNUC__)
@@ -147,8 +150,35 @@ ALWAYS_INLINE Real term(Real q, Real p, Real power) {
     }
 }
 
+// Sorensen's denominator, D = sum |q + p|, is at most S = sum |q| + sum |p|
+// (equal for non-negative rows, up to rounding), so a pair whose numerator N
+// exceeds the k-th distance times S cannot enter a query's list: it needs no
+// denominator. With u the unit roundoff and d features, the computed N / D is
+// at least N / S ((1 - u) / (1 + u))^(d + 2) in computed sums and products, so
+// a pair is left out only when N > (k-th x slack) x S, with the slack
+// 1 + 8 (d + 2) u, more than that factor's inverse while d u is small; the few
+// pairs kept are summed exactly, as the plain kernel sums them, and compared.
+// Rows with a negative value (where D may be 0 while N is not) take the plain
+// kernel.
+template <typename Real>
+ALWAYS_INLINE Real sorensen_slack(Py_ssize_t features) {
+    return Real(1) + Real(4) * Real(features + 2) * std::numeric_limits<Real>::epsilon();
+}
+
+// Whether every value of the queries and the points is a number >= 0.
+template <typename Real>
+bool all_non_negative(const Search<Real>& s) {
+    bool negative = false;
+    const Py_ssize_t n_query_values = s.n_queries * s.features;
+    for (Py_ssize_t n = 0; n < n_query_values; ++n) negative |= !(s.queries[n] >= 0);
+    const Py_ssize_t n_point_values = s.n_points * s.features;
+    for (Py_ssize_t n = 0; n < n_point_values; ++n) negative |= !(s.points_t[n] >= 0);
+    return !negative;
+}
+
 // distance[b][j] for queries first..first+T-1 and points start..start+width-1.
-// Sorensen keeps its numerator in `distance` and its denominator in `scratch`.
+// Sorensen keeps its numerator in `distance` and its denominator in `scratch`;
+// SORENSEN_BOUNDED only its numerator, in `distance`.
 template <int M, int T, typename Real>
 ALWAYS_INLINE void tile_distances(const Search<Real>& s, Py_ssize_t first, Py_ssize_t start,
                                   Py_ssize_t width, Real (*__restrict distance)[CHUNK],
@@ -263,6 +293,32 @@ ALWAYS_INLINE bool any_below(const Real* __restrict values, Real bound) {
     return (words[0] | words[1] | words[2] | words[3]) != 0;
 }
 
+// Whether any of WIDE numerators is at most bound x (query_sum + its point's sum).
+template <typename Real>
+ALWAYS_INLINE bool any_within(const Real* __restrict values, const Real* __restrict sums,
+                              Real query_sum, Real bound) {
+    typedef Real Vector __attribute__((vector_size(32)));
+    constexpr int LANES = 32 / sizeof(Real);
+    Vector limit, own;
+    for (int l = 0; l < LANES; ++l) {
+        limit[l] = bound;
+        own[l] = query_sum;
+    }
+    Vector first, first_sums;
+    std::memcpy(&first, values, sizeof first);
+    std::memcpy(&first_sums, sums, sizeof first_sums);
+    auto within = first <= limit * (own + first_sums);
+    for (int v = 1; v < WIDE / LANES; ++v) {
+        Vector next, next_sums;
+        std::memcpy(&next, values + v * LANES, sizeof next);
+        std::memcpy(&next_sums, sums + v * LANES, sizeof next_sums);
+        within |= next <= limit * (own + next_sums);
+    }
+    std::uint64_t words[4];
+    std::memcpy(words, &within, sizeof words);
+    return (words[0] | words[1] | words[2] | words[3]) != 0;
+}
+
 // Merge one query's distances to a chunk into its sorted k nearest. Points
 // come in column order and only a strictly smaller distance displaces the
 // k-th, so of equal distances the lower column wins, as a stable sort has it.
@@ -274,22 +330,53 @@ ALWAYS_INLINE bool any_below(const Real* __restrict values, Real bound) {
 // itself, as SciPy gives it): the mask uses a bound a little above the
 // square of the k-th, and each of the few winners is rooted and compared
 // exactly.
-template <bool SQUARED, typename Real>
+//
+// Sorensen's bounded chunks hold numerators: the mask compares each with the
+// k-th, times the slack, times its sums (see sorensen_slack), and each pair
+// that passes has its denominator summed exactly before it is compared.
+template <int M, typename Real>
 ALWAYS_INLINE void keep_nearest(const Search<Real>& s, Py_ssize_t i, Py_ssize_t start,
-                                Py_ssize_t width, const Real* __restrict distance) {
+                                Py_ssize_t width, const Real* __restrict distance,
+                                const Real* __restrict point_sums) {
+    constexpr bool SQUARED = M == EUCLIDEAN;
+    constexpr bool BOUNDED = M == SORENSEN_BOUNDED;
     constexpr Py_ssize_t SCREEN = 8;
     constexpr Real SLACK = 1 + 4 * std::numeric_limits<Real>::epsilon();
+    const Real bound_slack = BOUNDED ? sorensen_slack<Real>(s.features) : Real(1);
     const Py_ssize_t k = s.k;
     Real* row_best = s.best + i * k;
     Py_ssize_t* row_columns = s.columns + i * k;
     const Py_ssize_t own_group = s.query_groups ? s.query_groups[i] : 0;
     Real kth = row_best[k - 1];
-    auto screen_for = [](Real kth_distance) ALWAYS_INLINE_LAMBDA {
-        return SQUARED ? kth_distance * kth_distance * SLACK : kth_distance;
+    const Real* q = s.queries + i * s.features;
+    Real query_sum = 0;
+    if constexpr (BOUNDED) {
+        for (Py_ssize_t f = 0; f < s.features; ++f) query_sum += q[f];
+    }
+    auto screen_for = [bound_slack](Real kth_distance) ALWAYS_INLINE_LAMBDA {
+        if constexpr (SQUARED) return kth_distance * kth_distance * SLACK;
+        // Finite: an empty list's infinite k-th times a zero sum would be NaN.
+        if constexpr (BOUNDED) return std::min(kth_distance * bound_slack, std::numeric_limits<Real>::max());
+        return kth_distance;
     };
     Real screen = screen_for(kth);
+    auto may_win = [&](Py_ssize_t j) ALWAYS_INLINE_LAMBDA {
+        if constexpr (BOUNDED) return distance[j] <= screen * (query_sum + point_sums[j]);
+        return distance[j] < screen;
+    };
+    auto exact = [&](Py_ssize_t j) ALWAYS_INLINE_LAMBDA {
+        if constexpr (SQUARED) return std::sqrt(distance[j]);
+        if constexpr (BOUNDED) {  // the plain kernel's denominator, summed in its order
+            const Real* p = s.points_t + start + j;
+            Real sum = 0;
+            for (Py_ssize_t f = 0; f < s.features; ++f) sum = sum + std::fabs(q[f] + p[f * s.n_points]);
+            return sum != 0 ? distance[j] / sum : Real(0);
+        }
+        return distance[j];
+    };
     auto consider = [&](Py_ssize_t j) ALWAYS_INLINE_LAMBDA {
-        const Real d = SQUARED ? std::sqrt(distance[j]) : distance[j];
+        if (BOUNDED && !may_win(j)) return;  // the tail, which no mask has screened
+        const Real d = exact(j);
         if (!(d < kth)) return;
         if (s.query_groups && s.point_groups[start + j] == own_group) return;
         // Its place: after every kept distance not larger than it (a branch-free
@@ -306,7 +393,7 @@ ALWAYS_INLINE void keep_nearest(const Search<Real>& s, Py_ssize_t i, Py_ssize_t 
     };
     auto visit_block = [&](Py_ssize_t at) ALWAYS_INLINE_LAMBDA {
         unsigned passed = 0;  // bit l: distance at + l may beat the k-th
-        for (Py_ssize_t l = 0; l < SCREEN; ++l) passed |= unsigned(distance[at + l] < screen) << l;
+        for (Py_ssize_t l = 0; l < SCREEN; ++l) passed |= unsigned(may_win(at + l)) << l;
         while (passed != 0) {
             consider(at + __builtin_ctz(passed));
             passed &= passed - 1;
@@ -314,28 +401,52 @@ ALWAYS_INLINE void keep_nearest(const Search<Real>& s, Py_ssize_t i, Py_ssize_t 
     };
     Py_ssize_t j = 0;
     for (; j + WIDE <= width; j += WIDE) {
-        if (!any_below(distance + j, screen)) continue;
+        if (BOUNDED ? !any_within(distance + j, point_sums + j, query_sum, screen)
+                    : !any_below(distance + j, screen))
+            continue;
         for (Py_ssize_t at = j; at < j + WIDE; at += SCREEN) visit_block(at);
     }
     for (; j + SCREEN <= width; j += SCREEN) visit_block(j);
     for (; j < width; ++j) consider(j);
 }
 
+// Every query against the points start..start+width-1.
+template <int M, typename Real>
+ALWAYS_INLINE void search_chunk(const Search<Real>& s, Py_ssize_t start, Py_ssize_t width,
+                                Real (*__restrict distance)[CHUNK], Real (*__restrict scratch)[CHUNK],
+                                const Real* __restrict point_sums) {
+    Py_ssize_t i = 0;
+    for (; i + QUERIES_PER_TILE <= s.n_queries; i += QUERIES_PER_TILE) {
+        tile_distances<M, QUERIES_PER_TILE>(s, i, start, width, distance, scratch);
+        for (int b = 0; b < QUERIES_PER_TILE; ++b)
+            keep_nearest<M>(s, i + b, start, width, distance[b], point_sums);
+    }
+    for (; i < s.n_queries; ++i) {
+        tile_distances<M, 1>(s, i, start, width, distance, scratch);
+        keep_nearest<M>(s, i, start, width, distance[0], point_sums);
+    }
+}
+
 template <int M, typename Real>
 ALWAYS_INLINE void search_metric(const Search<Real>& s) {
     alignas(64) Real distance[QUERIES_PER_TILE][CHUNK];
     alignas(64) Real scratch[QUERIES_PER_TILE][CHUNK];
+    alignas(64) Real point_sums[CHUNK];
     for (Py_ssize_t start = 0; start < s.n_points; start += CHUNK) {
         const Py_ssize_t width = s.n_points - start < CHUNK ? s.n_points - start : CHUNK;
-        Py_ssize_t i = 0;
-        for (; i + QUERIES_PER_TILE <= s.n_queries; i += QUERIES_PER_TILE) {
-            tile_distances<M, QUERIES_PER_TILE>(s, i, start, width, distance, scratch);
-            for (int b = 0; b < QUERIES_PER_TILE; ++b) keep_nearest<M == EUCLIDEAN>(s, i + b, start, width, distance[b]);
+        if constexpr (M == SORENSEN_BOUNDED) {
+            if (start < s.k) {  // lists not yet full: nearly every pair enters, so sum both
+                search_chunk<SORENSEN>(s, start, width, distance, scratch, point_sums);
+                continue;
+            }
+            // each point's sum, in feature order
+            std::memset(point_sums, 0, sizeof(Real) * width);
+            for (Py_ssize_t f = 0; f < s.features; ++f) {
+                const Real* __restrict p = s.points_t + f * s.n_points + start;
+                for (Py_ssize_t j = 0; j < width; ++j) point_sums[j] += p[j];
+            }
         }
-        for (; i < s.n_queries; ++i) {
-            tile_distances<M, 1>(s, i, start, width, distance, scratch);
-            keep_nearest<M == EUCLIDEAN>(s, i, start, width, distance[0]);
-        }
+        search_chunk<M>(s, start, width, distance, scratch, point_sums);
     }
 }
 
@@ -353,7 +464,13 @@ ALWAYS_INLINE void search_any(int metric, const Search<Real>& s) {
         case MINKOWSKI: search_metric<MINKOWSKI>(s); break;
         case SQUARED_SCREEN: search_metric<SQUARED_SCREEN>(s); break;
         case MINKOWSKI_SCREEN: search_metric<MINKOWSKI_SCREEN>(s); break;
-        default: search_metric<SORENSEN>(s); break;
+        default:
+            if (all_non_negative(s)) {
+                search_metric<SORENSEN_BOUNDED>(s);
+            } else {
+                search_metric<SORENSEN>(s);
+            }
+            break;
     }
 }
 

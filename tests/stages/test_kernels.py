@@ -125,6 +125,32 @@ def test_sorensen_between_all_zero_rows_is_zero() -> None:
     np.testing.assert_allclose(distances, [[0.0, 0.0, 1.0], [1.0 / 7.0, 1.0, 1.0]], rtol=1e-12)
 
 
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("features", [1, 5, 16, 70])
+def test_sorensen_on_non_negative_rows_equals_the_plain_kernel_to_the_bit(
+    precision: str, features: int
+) -> None:
+    """Non-negative rows skip most denominators (bounded by the rows' sums); one negative
+    value anywhere takes the plain kernel, which sums every denominator. Both must agree
+    to the bit, ties, duplicates, all-zero rows and lists longer than a chunk included."""
+    rng = np.random.default_rng(features)
+    points = rng.uniform(0.0, 3.0, size=(CHUNK * 3 + 41, features)).round(1)
+    points[::9] = points[4]  # duplicates: ties at every place
+    points[5::17] = 0.0
+    queries = rng.uniform(0.0, 3.0, size=(29, features)).round(1)
+    queries[::7] = 0.0
+    queries[3] = points[4]
+    signed = np.vstack([queries, np.full((1, features), -1.0)])  # the plain kernel for all
+    points_t = transposed(points, precision)
+    for k in (1, 6, CHUNK + 30):
+        bounded = kneighbors("sorensen", queries.astype(points_t.dtype), points_t, k)
+        plain = kneighbors("sorensen", signed.astype(points_t.dtype), points_t, k)
+        assert np.array_equal(bounded[0], plain[0][:-1]), k
+        assert np.array_equal(bounded[1], plain[1][:-1]), k
+    if precision == "float64":
+        assert_same(bounded, reference("sorensen", queries, points, k), k)
+
+
 def test_large_offsets_keep_the_exact_order() -> None:
     """No matrix-product shortcut: large norms lose no digits of the differences."""
     rng = np.random.default_rng(2)
