@@ -10,9 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-__all__ = ["InputError", "OptionError"]
+__all__ = ["InputError", "OptionError", "name_options"]
 
 _OPTION = re.compile(r"`([a-z_]+)`")
+
+
+def name_options(message: str, name_of: Callable[[str], str]) -> str:
+    """``message`` with each option it names in backquotes called ``name_of(parameter)``:
+    for errors and for warnings, which the command line shows with its flags."""
+    return _OPTION.sub(lambda m: name_of(m.group(1)), message)
 
 
 class InputError(ValueError):
@@ -30,7 +36,7 @@ class InputError(ValueError):
 
     def named(self, name_of: Callable[[str], str]) -> str:
         """The message with each option it names called ``name_of(parameter)``."""
-        return _OPTION.sub(lambda m: name_of(m.group(1)), self.message)
+        return name_options(self.message, name_of)
 
 
 class OptionError(InputError):

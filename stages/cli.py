@@ -27,7 +27,7 @@ from typing import Any, NoReturn, TypeVar
 
 from pipeline.cluster import ClusterLost
 from pipeline.compute import WorkerCrashed, prestart_forkserver
-from pipeline.errors import InputError
+from pipeline.errors import InputError, name_options
 from pipeline.files import file_identity, is_special_file
 from pipeline.interrupts import TERMINATING, interrupts
 from pipeline.logs.address import parse_log_target
@@ -782,10 +782,12 @@ def _logs_command(args: argparse.Namespace) -> int:
 
 
 class _StderrHandler(logging.Handler):
-    """Warnings as ``warning: message`` lines on whatever ``sys.stderr`` is now."""
+    """Warnings as ``warning: message`` lines on whatever ``sys.stderr`` is now, the
+    options they name (in backquotes, as the library names them) called by their flags."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
+        message = name_options(record.getMessage(), flag_of)
+        print(f"{record.levelname.lower()}: {message}", file=sys.stderr)
 
 
 def _show_warnings() -> None:

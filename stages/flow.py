@@ -321,7 +321,7 @@ def _warn_of_identifier_labels(dataset: Dataset) -> None:
     if classes > 10 and singletons > classes // 2:
         log.warning(
             "%s: %s has %d classes for %d rows, %d of them with a single row: it looks like "
-            "an identifier, not a class; choose the label column with --label",
+            "an identifier, not a class; choose the label column with `label`",
             dataset.source,
             _label_text(dataset),
             classes,

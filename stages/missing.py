@@ -44,7 +44,7 @@ def drop_incomplete_rows(dataset: Dataset) -> Dataset:
             "use `missing` mean or median"
         )
     log.warning(
-        "--missing drop: dropped %d of %d rows of %s that miss a value",
+        "`missing` drop: dropped %d of %d rows of %s that miss a value",
         dropped,
         dataset.rows,
         dataset.source,

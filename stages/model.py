@@ -483,7 +483,9 @@ class KNNModel:
         """Read a model file; refuse anything else with one :class:`ModelFileError` line."""
         where = os.fspath(path)
         if not os.path.isfile(where):
-            raise ModelFileError(f"{where}: no such model file; give the path --save-model wrote")
+            raise ModelFileError(
+                f"{where}: no such model file; give the path --save-model or KNNModel.save wrote"
+            )
         if not zipfile.is_zipfile(where):
             with open(where, "rb") as stream:
                 if stream.read(4) == b"PK\x03\x04":  # a zip's first entry, but no directory
@@ -521,7 +523,9 @@ class KNNModel:
         member is never larger than the file), and each array's dtype and shape."""
 
         def refuse(why: str) -> ModelFileError:
-            return ModelFileError(f"{where}: {why}; give a file written by --save-model")
+            return ModelFileError(
+                f"{where}: {why}; give a file written by --save-model or KNNModel.save"
+            )
 
         members = {info.filename: info for info in archive.infolist()}
         if "header.npy" not in members:

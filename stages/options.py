@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +81,7 @@ class TuningOptions:
         metrics: str | Sequence[str] = METRICS,
         weights: str | Sequence[str] = ("uniform",),
         scale: str | Sequence[str] | None = None,
-        cv: str | CvSpec = "kfold:5",
+        cv: str | CvSpec | Iterable[tuple[Sequence[int], Sequence[int]]] = "kfold:5",
         scoring: str = "accuracy",
         seed: int = 0,
         missing: str = "error",
@@ -117,7 +117,7 @@ class TuningOptions:
         )
         return cls(
             space=space,
-            cv=parse_cv(cv) if isinstance(cv, str) else cv,
+            cv=_cv_spec(cv),
             scoring=scoring,
             seed=seed,
             missing=parse_missing(missing),
@@ -152,6 +152,14 @@ class TuningOptions:
     def group_column(self) -> str | None:
         """The column that assigns the folds (``cv="column:NAME"``), read with the data."""
         return self.cv.column if self.cv.kind == "column" else None
+
+
+def _cv_spec(cv: str | CvSpec | Iterable[tuple[Sequence[int], Sequence[int]]]) -> CvSpec:
+    """A ``--cv`` text, a parsed one, or ``(train, test)`` row-index pairs (a list of a
+    scikit-learn splitter's ``split``)."""
+    if isinstance(cv, str):
+        return parse_cv(cv)
+    return cv if isinstance(cv, CvSpec) else CvSpec.from_splits(cv)
 
 
 def data_source(data: Any) -> str:

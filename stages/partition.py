@@ -72,16 +72,16 @@ class CvSpec:
                 arrays = (np.asarray(train), np.asarray(test))
             except (TypeError, ValueError):
                 raise InputError(
-                    f"cv: split {number} is not a (train, test) pair of index arrays"
+                    f"`cv`: split {number} is not a (train, test) pair of index arrays"
                 ) from None
             for name, array in zip(("train", "test"), arrays, strict=True):
                 if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
                     raise InputError(
-                        f"cv: the {name} part of split {number} is not a 1-D array of row indices"
+                        f"`cv`: the {name} part of split {number} is not a 1-D array of row indices"
                     )
             pairs.append(tuple(a.astype(np.intp) for a in arrays))
         if not pairs:
-            raise InputError("cv: no splits given; give at least one (train, test) pair")
+            raise InputError("`cv`: no splits given; give at least one (train, test) pair")
         return cls("splits", n_splits=len(pairs), splits=tuple(pairs))  # type: ignore[arg-type]
 
 
@@ -94,10 +94,10 @@ def parse_cv(spec: str) -> CvSpec:
     kind = kind.lower()
     if kind == "kfold" and sep:
         if not re.fullmatch(r"\d{1,9}", arg.strip()):
-            raise InputError(f"--cv: {spec[:40]!r} needs a whole number of folds; e.g. kfold:5")
+            raise InputError(f"`cv`: {spec[:40]!r} needs a whole number of folds; e.g. kfold:5")
         n = int(arg)
         if n < 2:
-            raise InputError(f"--cv: {spec!r} needs at least 2 folds; e.g. kfold:5")
+            raise InputError(f"`cv`: {spec!r} needs at least 2 folds; e.g. kfold:5")
         return CvSpec("kfold", n_splits=n)
     if kind == "holdout" and sep:
         try:
@@ -106,12 +106,12 @@ def parse_cv(spec: str) -> CvSpec:
             fraction = float("nan")
         if not 0.0 < fraction < 1.0:
             raise InputError(
-                f"--cv: {spec!r} needs a test fraction between 0 and 1; e.g. holdout:0.2"
+                f"`cv`: {spec!r} needs a test fraction between 0 and 1; e.g. holdout:0.2"
             )
         return CvSpec("holdout", test_size=fraction)
     if kind == "column" and sep and arg.strip():
         return CvSpec("column", column=arg.strip())
-    raise InputError(f"--cv: {spec!r} is not a cross-validation scheme; {_EXAMPLE}")
+    raise InputError(f"`cv`: {spec!r} is not a cross-validation scheme; {_EXAMPLE}")
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
         if cv.kind == "kfold":
             if cv.n_splits > n:
                 raise InputError(
-                    f"--cv kfold:{cv.n_splits}: more folds than the {n} rows; use fewer folds"
+                    f"`cv` kfold:{cv.n_splits}: more folds than the {n} rows; use fewer folds"
                 )
             # a class smaller than n_splits (scikit-learn warns) is missing from some folds
             test_folds = stratified_kfold_test_folds(dataset.y, cv.n_splits, seed)
@@ -193,7 +193,7 @@ def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
         reason = str(error)
         if len(reason) > 300:  # scikit-learn lists every class that is too small
             reason = reason[:300].rsplit(" ", 1)[0] + " ..."
-        raise InputError(f"--cv {cv}: cannot split {dataset.source}: {reason}") from None
+        raise InputError(f"`cv` {cv}: cannot split {dataset.source}: {reason}") from None
     folds = [
         Fold(fid, np.sort(tr).astype(np.intp), np.sort(te).astype(np.intp))
         for fid, tr, te in splits
@@ -206,7 +206,7 @@ def make_folds(dataset: Dataset, cv: CvSpec, seed: int = 0) -> Folds:
     empty = [f.id for f in folds if f.train.size == 0 or f.test.size == 0]
     if empty:
         raise InputError(
-            f"--cv {cv}: fold {empty[0]!r} has no training or no test rows; use fewer folds"
+            f"`cv` {cv}: fold {empty[0]!r} has no training or no test rows; use fewer folds"
         )
     disjoint = cv.kind != "splits" or (
         bool((tested <= 1).all()) and all(f.train.size + f.test.size == n for f in folds)
@@ -235,13 +235,13 @@ def _given_splits(cv: CvSpec, n: int) -> list[tuple[str, Any, Any]]:
 
 def _column_splits(dataset: Dataset, column: str) -> list[tuple[str, Any, Any]]:
     if dataset.groups is None:
-        raise InputError(f"--cv column:{column}: the data set has no such column")
+        raise InputError(f"`cv` column:{column}: the data set has no such column")
     values = np.asarray([str(v) for v in dataset.groups], dtype=object)
     lowered = {v.lower() for v in values}
     if lowered <= {"train", "test"}:
         if lowered != {"train", "test"}:
             raise InputError(
-                f"--cv column:{column}: the column holds only {lowered.pop()!r}; "
+                f"`cv` column:{column}: the column holds only {lowered.pop()!r}; "
                 "mark some rows 'train' and some 'test'"
             )
         is_test = np.array([v.lower() == "test" for v in values])
@@ -249,7 +249,7 @@ def _column_splits(dataset: Dataset, column: str) -> list[tuple[str, Any, Any]]:
     names, codes = np.unique(values.astype(str), return_inverse=True)
     if names.size < 2:
         raise InputError(
-            f"--cv column:{column}: the column holds one value; it needs at least two folds"
+            f"`cv` column:{column}: the column holds one value; it needs at least two folds"
         )
     # PredefinedSplit(codes): one test fold per code, in order, trained on every other row
     return [

@@ -140,7 +140,8 @@ def _command_of_options(results: Mapping[str, Any], options: Mapping[str, Any]) 
     words += ["--weights", ",".join(str(w) for w in options["weights"])]
     if options.get("scales"):
         words += ["--scale", ",".join(str(s) for s in options["scales"])]
-    words += ["--cv", str(options["cv"])]
+    if not str(options["cv"]).startswith("splits:"):  # splits given in Python have no flag
+        words += ["--cv", str(options["cv"])]
     if options.get("seed") is not None:
         words += ["--seed", str(options["seed"])]
     if options.get("missing") not in (None, "error"):

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from stages.cli import main
@@ -229,3 +230,25 @@ def test_the_reproducing_command_asks_for_the_same_search(given: dict[str, Any])
     )
     assert again.describe() == results["options"]
     assert args.scoring == results["scoring"]
+
+
+def test_the_reproducing_command_leaves_out_splits_only_python_can_give() -> None:
+    """``cv=[(train, test), ...]`` has no flag: the command must not offer ``--cv splits:N``,
+    which the command line refuses."""
+    import asyncio
+    import shlex
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stages import Tuning
+    from stages.cli import build_parser
+    from stages.report import reproducing_command
+
+    rows = np.arange(178)
+    splits = [(rows[rows % 3 != fold], rows[rows % 3 == fold]) for fold in range(3)]
+    with ThreadPoolExecutor(2) as executor:
+        result = asyncio.run(Tuning("wine", k="1,3", cv=splits, executor=executor).run())
+    results = json.loads(json.dumps(result.to_dict()))
+    assert results["options"]["cv"] == "splits:3"
+    words = shlex.split(reproducing_command(results))
+    assert "--cv" not in words
+    assert build_parser().parse_args(words[3:]).k == "1,3"

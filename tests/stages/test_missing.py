@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +88,44 @@ async def test_drop_removes_only_incomplete_rows() -> None:
         result = await Tuning(data, k="1,3", missing="drop", executor=executor).run()
     assert result.dataset["rows"] == data.rows - incomplete
     assert sum(f["test_rows"] for f in result.cv["folds"]) == data.rows - incomplete
+
+
+async def test_drop_says_what_it_dropped_naming_the_parameter(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The library's warning names `missing` as a caller wrote it; the command line
+    shows the flag (see the test below)."""
+    data = data_with_holes()
+    incomplete = int(np.isnan(data.X).any(axis=1).sum())
+    with ThreadPoolExecutor(2) as executor, caplog.at_level("WARNING", logger="stages"):
+        await Tuning(data, k="1,3", missing="drop", executor=executor).run()
+    assert f"`missing` drop: dropped {incomplete} of {data.rows} rows of holes" in caplog.text
+
+
+def test_the_command_line_shows_warnings_with_its_flags(tmp_path: Path) -> None:
+    data = tmp_path / "holes.csv"
+    data.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)) + ",1,0\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "run",
+            str(data),
+            "--missing",
+            "drop",
+            "--k",
+            "1",
+            "--workers",
+            "1",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"warning: --missing drop: dropped 1 of 31 rows of {data}" in done.stderr
 
 
 async def test_missing_values_are_refused_by_default() -> None:

@@ -278,7 +278,8 @@ def test_parse_cv_accepts_good_specs(spec: str, expected: CvSpec) -> None:
 def test_parse_cv_refuses_bad_specs(spec: str) -> None:
     with pytest.raises(InputError) as caught:
         parse_cv(spec)
-    assert "--cv" in str(caught.value)
+    assert str(caught.value).startswith("cv: ")  # the parameter, as a library caller wrote it
+    assert caught.value.named(lambda name: f"--{name}").startswith("--cv: ")
 
 
 def test_parse_cv_round_trips_through_str() -> None:

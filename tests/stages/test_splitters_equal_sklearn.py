@@ -224,7 +224,7 @@ def test_holdout_errors_are_scikit_learns_in_the_message(y: list[int], test_size
     dataset = Dataset(X=np.zeros((labels.size, 1)), y=labels, classes=["a", "b", "c"], source="s")
     with pytest.raises(InputError) as ours:
         make_folds(dataset, parse_cv(f"holdout:{test_size}"), seed=0)
-    assert str(ours.value) == f"--cv holdout:{test_size}: cannot split s: {theirs.value}"
+    assert str(ours.value) == f"cv holdout:{test_size}: cannot split s: {theirs.value}"
 
 
 # ---------------------------------------------------------------------------- make_folds, whole
@@ -256,7 +256,7 @@ def test_make_folds_equals_scikit_learn_or_gives_its_reason(
             assert "more folds than" in str(error)
         else:
             assert theirs[0] == "error", error
-            assert str(error).startswith(f"--cv {spec}: cannot split drawn: ")
+            assert str(error).startswith(f"cv {spec}: cannot split drawn: ")
             assert theirs[1][:200] in str(error) or "has no training or no test rows" in str(error)
         return
     assert theirs[0] == "ok"
