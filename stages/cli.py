@@ -23,7 +23,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pipeline.cluster import ClusterLost
 from pipeline.compute import WorkerCrashed, prestart_forkserver
@@ -36,6 +36,10 @@ from pipeline.runner import StageFailed
 from pipeline.sinks import Sink, SinkStopped, WriteFailed, run_sink, stream_to_consumer, write_jsonl
 
 from .progress import show_progress
+from .terminal import plainly_not_a_terminal
+
+if TYPE_CHECKING:
+    from .results import TuningResult
 
 __all__ = ["main"]
 
@@ -472,6 +476,15 @@ async def _watched(
     return result, None, lost
 
 
+def _print_leaderboard(result: TuningResult, top: int) -> None:
+    """A rich table on a terminal; aligned plain text to a file or a pipe (rich unloaded)."""
+    if plainly_not_a_terminal(sys.stdout):
+        sys.stdout.write(result.plain_table(top))
+        sys.stdout.flush()
+    else:
+        result.print_table(top)
+
+
 async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
     with interrupts.shield():
         from .tuning import Tuning
@@ -506,9 +519,9 @@ async def _run(args: argparse.Namespace, sinks: list[tuple[str, Sink]]) -> int:
         except RuntimeError:
             return interrupted
         if partial.candidates:
-            partial.print_table(args.top)
+            _print_leaderboard(partial, args.top)
         return interrupted
-    result.print_table(args.top)  # first: a failed write below must not cost the results
+    _print_leaderboard(result, args.top)  # first: a failed write below must not cost them
     written = lost
     artifacts: list[Path] = []  # the files written, for MLflow
     if args.out is not None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pipeline.events import RunFinished, RunStarted, Subscription, UnitDone
 
 from .events import NewBest
+from .terminal import plainly_not_a_terminal
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["show_progress"]
 
@@ -32,10 +34,13 @@ async def show_progress(events: Subscription, stream: TextIO, *, live: bool | No
 
     ``live`` picks the rich bar (default: when ``stream`` is a terminal).
     """
+    if live is False or (live is None and plainly_not_a_terminal(stream)):
+        await _plain(events, stream)
+        return
+    from rich.console import Console
+
     console = Console(file=stream, stderr=True)
-    if live is None:
-        live = console.is_terminal
-    if live:
+    if live or console.is_terminal:
         await _live(events, console)
     else:
         await _plain(events, stream)

@@ -15,9 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from pipeline.files import atomic_write_text
 
 from .dataset import Dataset
@@ -25,6 +22,9 @@ from .rank import RankedCandidate
 from .search_space import Candidate
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from .model import KNNModel
 
 __all__ = ["RESULTS_VERSION", "TuningResult"]
@@ -136,6 +136,44 @@ class TuningResult:
 
     def table(self, top: int = 10) -> Table:
         """The leaderboard's first ``top`` rows as a rich table."""
+        from rich.table import Table
+
+        title, columns, rows = self._leaderboard(top)
+        table = Table(title=title, title_justify="left")
+        for name, justify in columns:
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for row in rows:
+            table.add_row(*row)
+        return table
+
+    def plain_table(self, top: int = 10) -> str:
+        """The leaderboard's first ``top`` rows as aligned plain text, and the summary
+        line: for a file or a pipe, where box drawing is noise."""
+        title, columns, rows = self._leaderboard(top)
+        widths = [
+            max([len(name), *(len(row[i]) for row in rows)]) for i, (name, _) in enumerate(columns)
+        ]
+
+        def line(cells: list[str]) -> str:
+            placed = [
+                cell.rjust(width) if justify == "right" else cell.ljust(width)
+                for cell, width, (_, justify) in zip(cells, widths, columns, strict=True)
+            ]
+            return "  ".join(placed).rstrip()
+
+        lines = [title, line([name for name, _ in columns]), *(line(row) for row in rows)]
+        return "\n".join([*lines, self.summary()]) + "\n"
+
+    def summary(self) -> str:
+        """The line under the leaderboard: how many candidates, how long, on what."""
+        rounded = "" if self.precision == "float64" else f", {self.precision} distances"
+        return (
+            f"{len(self.candidates)} candidates, {self.seconds:.2f} s on {self.workers} workers"
+            + rounded
+        )
+
+    def _leaderboard(self, top: int) -> tuple[str, list[tuple[str, str]], list[list[str]]]:
+        """The title, the (name, justification) of each column, and the rows' cells."""
         folds = len(self.cv.get("folds", []))
         title = f"k-NN leaderboard: {self.dataset['source']}, {self.cv['kind']} ({folds} folds)"
         if self.scoring != "accuracy":
@@ -144,7 +182,6 @@ class TuningResult:
             title += ", scores pooled over all folds"
         if not self.complete:
             title += " [PARTIAL: interrupted]"
-        table = Table(title=title, title_justify="left")
         scaled = any(row.candidate.scale is not None for row in self.candidates)
         columns = [("rank", "right"), ("k", "right"), ("metric", "left"), ("weights", "left")]
         if scaled:
@@ -155,8 +192,7 @@ class TuningResult:
         extra = self.scoring not in shown
         if extra:
             columns.append((self.scoring, "right"))
-        for name, justify in columns:
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        rows = []
         for row in self.candidates[:top]:
             how = [str(row.rank), str(row.candidate.k), row.candidate.metric, row.candidate.weights]
             if scaled:
@@ -170,16 +206,16 @@ class TuningResult:
             ]
             if extra:
                 values.append(f"{row.mean_score:.4f}")
-            table.add_row(*how, *values)
-        return table
+            rows.append([*how, *values])
+        return title, columns, rows
 
     def print_table(self, top: int = 10, console: Console | None = None) -> None:
+        """The leaderboard as a rich table and the summary line (on ``console``, or
+        standard output)."""
+        from rich.console import Console
+
         out = console or Console()
         if console is None and not out.is_terminal:
             out = Console(width=160)  # a file or a pipe: no terminal width to fit
         out.print(self.table(top))
-        rounded = "" if self.precision == "float64" else f", {self.precision} distances"
-        out.print(
-            f"{len(self.candidates)} candidates, {self.seconds:.2f} s on {self.workers} workers"
-            + rounded
-        )
+        out.print(self.summary())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,13 +40,24 @@ def iris_run(
 
 
 def test_default_run_prints_a_ranked_leaderboard(iris_run) -> None:  # type: ignore[no-untyped-def]
-    done, _ = iris_run
+    """To a pipe: aligned plain text, no box drawing, the rows the results JSON ranks first."""
+    done, results = iris_run
     assert done.returncode == 0, done.stderr
-    assert "k-NN leaderboard: iris, kfold (5 folds)" in done.stdout
-    for column in ("rank", "metric", "weights", "accuracy"):
-        assert column in done.stdout
-    rows = [line for line in done.stdout.splitlines() if line.startswith("│")]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "k-NN leaderboard: iris, kfold (5 folds)"
+    assert lines[1].split() == ["rank", "k", "metric", "weights", "accuracy", "±", "std"] + [
+        "balanced",
+        "F1",
+        "macro",
+    ]
+    rows = [line.split() for line in lines[2:-1]]
     assert len(rows) == 10  # --top default
+    for row, candidate in zip(rows, results["candidates"], strict=False):
+        params = candidate["params"]
+        assert row[:4] == [str(candidate["rank"]), str(params["k"]), params["metric"], "uniform"]
+        assert row[4:6] == [f"{candidate['mean_accuracy']:.4f}", f"{candidate['std_accuracy']:.4f}"]
+    assert lines[-1].startswith("80 candidates, ")
+    assert not any(c in done.stdout for c in "│┃━")
 
 
 def test_results_json_follows_the_contract(iris_run) -> None:  # type: ignore[no-untyped-def]
@@ -243,3 +255,20 @@ def test_a_float32_run_says_so(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     assert results["precision"] == "float32"
     assert len(results["candidates"]) == 80
+
+
+def test_a_terminal_gets_rich_tables(tmp_path: Path) -> None:
+    """``FORCE_COLOR`` makes rich take any stream for a terminal; the leaderboard then is its
+    table, as on a real terminal (the progress bar too, on standard error)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--k", "1-3", "--workers", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "FORCE_COLOR": "1", "COLUMNS": "120"},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert sum("┃" in line for line in lines) == 1  # the header
+    assert sum("│" in line for line in lines) == 10  # --top rows
