@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from pipeline.files import atomic_write_text
 
 from .dataset import Dataset
@@ -114,14 +116,17 @@ class TuningResult:
     def to_json(self) -> str:
         """The results JSON text: indented, with one line per candidate.
 
-        The candidates are nearly all of the file; written by the json module's
-        C encoder, one to a line, they take a third of the time its indenting
-        (pure Python) would, and a line per candidate suits ``grep`` and diffs.
+        The candidates are nearly all of the file; written by orjson, compact and
+        one to a line, they take a tenth of the json module's time (which indenting
+        would triple), and a line per candidate suits ``grep`` and diffs.
         """
         document = self.to_dict()
         candidates = document["candidates"]
         document["candidates"] = []
-        lines = ",\n    ".join(json.dumps(candidate) for candidate in candidates)
+        lines = ",\n    ".join(
+            orjson.dumps(candidate, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            for candidate in candidates
+        )
         listed = f"[\n    {lines}\n  ]" if candidates else "[]"
         # Only a top-level key is indented by two spaces, and no encoded string holds a
         # raw newline, so this is the one place of the empty list, whatever the values.
