@@ -1264,7 +1264,9 @@ void radix_sort(std::uint64_t* keys, std::uint64_t* scratch, Py_ssize_t n,
     for (Py_ssize_t start = 0; start < n;) {  // each run of equal top bits, by the rest
         Py_ssize_t end = start + 1;
         while (end < n && (keys[end] >> low) == (keys[start] >> low)) ++end;
-        if (end - start > 1) std::sort(keys + start, keys + end);
+        // Runs of equal keys (rows that vote alike) are common and already in order.
+        if (end - start > 1 && !std::is_sorted(keys + start, keys + end))
+            std::sort(keys + start, keys + end);
         start = end;
     }
 }
