@@ -69,7 +69,7 @@ _UNNOTICED_SECONDS = 2.0
 _CLUSTER_POLL_SECONDS = 0.5
 """How often a Dask cluster's workers are counted, to follow joins and departures."""
 _LOCAL_TASK_SECONDS = 0.003
-_CLUSTER_TASK_SECONDS = 0.004
+_CLUSTER_TASK_SECONDS = 0.007
 
 
 def _quiet_teardown_race(args: threading.ExceptHookArgs) -> None:
@@ -272,8 +272,8 @@ class ComputePool:
     def task_seconds(self) -> float:
         """About what one task costs this process beyond its work: ~3 ms on the local
         pool (sending it, receiving its results and what the stage does with them,
-        measured on bench M); on a Dask cluster ~4 ms, the scheduler's and client's share
-        (measured with ``benchmarks/on_dask.py``). Stages size their tasks from it."""
+        measured on bench M); on a Dask cluster ~4 ms more, the scheduler's and client's
+        share (measured with ``benchmarks/on_dask.py``). Stages size their tasks from it."""
         return _CLUSTER_TASK_SECONDS if self.cluster is not None else _LOCAL_TASK_SECONDS
 
     @property

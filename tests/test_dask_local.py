@@ -96,6 +96,24 @@ async def test_the_data_reach_each_worker_once(client: Client) -> None:
     assert received >= data_bytes * workers  # the counter counts what is sent
 
 
+async def test_a_cluster_gets_fewer_larger_units_than_the_local_pool(client: Client) -> None:
+    """A task costs more on a cluster (the scheduler's and client's share), so the plan
+    makes units larger there, keeping that cost the same small part of their work."""
+    data = blobs(20_000, 32)
+
+    async def planned_units(tuning: Tuning) -> int:
+        async with tuning.subscribe() as events:
+            task = asyncio.create_task(tuning.run())
+            units = [e.units_total async for e in events if e.kind == "run_started"]
+            await task
+        return units[0]
+
+    options: dict[str, Any] = {"k": "1-5", "metrics": "manhattan"}
+    local = await planned_units(Tuning(data, workers=2, **options))
+    remote = await planned_units(Tuning(data, dask=client, **options))
+    assert 8 <= remote < local
+
+
 async def test_a_killed_worker_is_replaced_and_the_results_stay_the_same(
     client: Client,
 ) -> None:
