@@ -158,22 +158,29 @@ ALWAYS_INLINE Real term(Real q, Real p, Real power) {
 // a pair is left out only when N > (k-th x slack) x S, with the slack
 // 1 + 8 (d + 2) u, more than that factor's inverse while d u is small; the few
 // pairs kept are summed exactly, as the plain kernel sums them, and compared.
-// Rows with a negative value (where D may be 0 while N is not) take the plain
-// kernel.
+// Rows with a negative value (where D may be 0 while N is not), or a value so
+// large that a sum could overflow (D to infinity while S is finite), take the
+// plain kernel.
 template <typename Real>
 ALWAYS_INLINE Real sorensen_slack(Py_ssize_t features) {
     return Real(1) + Real(4) * Real(features + 2) * std::numeric_limits<Real>::epsilon();
 }
 
-// Whether every value of the queries and the points is a number >= 0.
+// Whether every value of the queries and the points is a number from 0 to a
+// bound under which no sum of 2 (features + 1) of them overflows.
 template <typename Real>
-bool all_non_negative(const Search<Real>& s) {
-    bool negative = false;
+bool all_boundable(const Search<Real>& s) {
+    const Real limit = std::numeric_limits<Real>::max() / Real(2 * (s.features + 1));
+    bool outside = false;
     const Py_ssize_t n_query_values = s.n_queries * s.features;
-    for (Py_ssize_t n = 0; n < n_query_values; ++n) negative |= !(s.queries[n] >= 0);
+    for (Py_ssize_t n = 0; n < n_query_values; ++n) {
+        outside |= !(s.queries[n] >= 0 && s.queries[n] <= limit);
+    }
     const Py_ssize_t n_point_values = s.n_points * s.features;
-    for (Py_ssize_t n = 0; n < n_point_values; ++n) negative |= !(s.points_t[n] >= 0);
-    return !negative;
+    for (Py_ssize_t n = 0; n < n_point_values; ++n) {
+        outside |= !(s.points_t[n] >= 0 && s.points_t[n] <= limit);
+    }
+    return !outside;
 }
 
 // distance[b][j] for queries first..first+T-1 and points start..start+width-1.
@@ -465,7 +472,7 @@ ALWAYS_INLINE void search_any(int metric, const Search<Real>& s) {
         case SQUARED_SCREEN: search_metric<SQUARED_SCREEN>(s); break;
         case MINKOWSKI_SCREEN: search_metric<MINKOWSKI_SCREEN>(s); break;
         default:
-            if (all_non_negative(s)) {
+            if (all_boundable(s)) {
                 search_metric<SORENSEN_BOUNDED>(s);
             } else {
                 search_metric<SORENSEN>(s);
@@ -661,7 +668,9 @@ struct Refinement {
 
 template <int M, typename Real>
 ALWAYS_INLINE Real finished(Real sum, Real root) {  // the exact kernel's last step
-    if constexpr (M == EUCLIDEAN) {
+    if constexpr (M == MANHATTAN || M == CHEBYSHEV) {
+        return sum;
+    } else if constexpr (M == EUCLIDEAN) {
         return std::sqrt(sum);
     } else if constexpr (M == COSINE) {
         const Real d = Real(1) - sum;
@@ -756,6 +765,13 @@ ALWAYS_INLINE void refine_lanes(const Refinement<Real>& r, const Real* __restric
     }
 }
 
+// A running distance and one more feature's term: summed, or for Chebyshev the larger.
+template <int M, typename Real>
+ALWAYS_INLINE Real with_term(Real so_far, Real q, Real p, Real power) {
+    if constexpr (M == CHEBYSHEV) return larger(std::fabs(q - p), so_far);
+    return so_far + term<M>(q, p, power);
+}
+
 template <int M, typename Real>
 ALWAYS_INLINE void refine_metric(const Refinement<Real>& r, Found<Real>* found) {
     const Py_ssize_t features = r.features;
@@ -768,7 +784,7 @@ ALWAYS_INLINE void refine_metric(const Refinement<Real>& r, Found<Real>* found) 
             if (row_candidates[c] >= 0) found[n++].column = row_candidates[c];
         }
         Py_ssize_t c = 0;
-        if constexpr (M != MINKOWSKI) {
+        if constexpr (M == EUCLIDEAN || M == COSINE) {
             for (; c + Lanes<Real>::N <= n; c += Lanes<Real>::N) refine_lanes<M>(r, q, found + c);
         }
         for (; c + 4 <= n; c += 4) {
@@ -779,10 +795,10 @@ ALWAYS_INLINE void refine_metric(const Refinement<Real>& r, Found<Real>* found) 
             Real s0 = 0, s1 = 0, s2 = 0, s3 = 0;
             for (Py_ssize_t f = 0; f < features; ++f) {
                 const Real qf = q[f];
-                s0 = s0 + term<M>(qf, p0[f], power);
-                s1 = s1 + term<M>(qf, p1[f], power);
-                s2 = s2 + term<M>(qf, p2[f], power);
-                s3 = s3 + term<M>(qf, p3[f], power);
+                s0 = with_term<M>(s0, qf, p0[f], power);
+                s1 = with_term<M>(s1, qf, p1[f], power);
+                s2 = with_term<M>(s2, qf, p2[f], power);
+                s3 = with_term<M>(s3, qf, p3[f], power);
             }
             found[c].distance = finished<M>(s0, root);
             found[c + 1].distance = finished<M>(s1, root);
@@ -792,7 +808,7 @@ ALWAYS_INLINE void refine_metric(const Refinement<Real>& r, Found<Real>* found) 
         for (; c < n; ++c) {
             const Real* __restrict p0 = r.points + found[c].column * features;
             Real s0 = 0;
-            for (Py_ssize_t f = 0; f < features; ++f) s0 = s0 + term<M>(q[f], p0[f], power);
+            for (Py_ssize_t f = 0; f < features; ++f) s0 = with_term<M>(s0, q[f], p0[f], power);
             found[c].distance = finished<M>(s0, root);
         }
         std::sort(found, found + n, Before{});
@@ -807,6 +823,8 @@ template <typename Real>
 ALWAYS_INLINE void refine_any(int metric, const Refinement<Real>& r, Found<Real>* found) {
     switch (metric) {
         case EUCLIDEAN: refine_metric<EUCLIDEAN>(r, found); break;
+        case MANHATTAN: refine_metric<MANHATTAN>(r, found); break;
+        case CHEBYSHEV: refine_metric<CHEBYSHEV>(r, found); break;
         case COSINE: refine_metric<COSINE>(r, found); break;
         default: refine_metric<MINKOWSKI>(r, found); break;
     }
@@ -988,8 +1006,9 @@ const char REFINE_DOC[] =
     "refine(queries, points, candidates, columns, best, metric=0, power=2)\n\n"
     "The exact k nearest among each query's candidates: distances summed feature\n"
     "after feature, in order, as the exact kernel (and SciPy) sums them, ordered by\n"
-    "distance, ties to the lower column. metric: 0 euclidean, 4 cosine (rows\n"
-    "normalised by the caller) or 5 minkowski with p = power. queries (queries x\n"
+    "distance, ties to the lower column. metric: 0 euclidean, 1 manhattan, 2 chebyshev\n"
+    "(the largest term), 4 cosine (rows normalised by the caller) or 5 minkowski\n"
+    "with p = power. queries (queries x\n"
     "features), points (points x features, row-major) and best share one dtype,\n"
     "float64 or float32; candidates (queries x m) holds point columns, -1 for none;\n"
     "columns and best (queries x k, k <= m) are filled.";
@@ -1008,7 +1027,8 @@ PyObject* refine(PyObject*, PyObject* args) {
         !take(columns_obj, columns, "columns", 2, 'i', true) ||
         !take(best_obj, best, "best", 2, 'f', true))
         return nullptr;
-    if (metric != EUCLIDEAN && metric != COSINE && metric != MINKOWSKI) {
+    if (metric != EUCLIDEAN && metric != MANHATTAN && metric != CHEBYSHEV && metric != COSINE &&
+        metric != MINKOWSKI) {
         PyErr_Format(PyExc_ValueError, "refine has no metric code %d", metric);
         return nullptr;
     }

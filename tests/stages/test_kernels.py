@@ -149,6 +149,38 @@ def test_sorensen_on_non_negative_rows_equals_the_plain_kernel_to_the_bit(
         assert np.array_equal(bounded[1], plain[1][:-1]), k
     if precision == "float64":
         assert_same(bounded, reference("sorensen", queries, points, k), k)
+    point_groups = (np.arange(points.shape[0]) % 4).astype(np.intp)
+    query_groups = (np.arange(signed.shape[0]) % 4).astype(np.intp)
+    grouped = kneighbors(
+        "sorensen",
+        queries.astype(points_t.dtype),
+        points_t,
+        9,
+        query_groups=query_groups[:-1].copy(),
+        point_groups=point_groups,
+    )
+    plain = kneighbors(
+        "sorensen",
+        signed.astype(points_t.dtype),
+        points_t,
+        9,
+        query_groups=query_groups,
+        point_groups=point_groups,
+    )
+    assert np.array_equal(grouped[0], plain[0][:-1]) and np.array_equal(grouped[1], plain[1][:-1])
+
+
+def test_sorensen_near_overflow_takes_the_plain_kernel() -> None:
+    """A denominator that overflows to infinity makes the plain kernel's distance 0 while
+    the rows' sums stay finite: such values must not take the bounded path."""
+    query = np.array([[5.991247996422267e290, 6.402238021645993e290, 8.988465674311579e307]])
+    points = np.zeros((300, 3))
+    points[0] = query[0] / 2
+    points[256] = [4.860002903927512e291, 8.988465674311579e307, 1.4183167192409373e291]
+    plain = kneighbors("sorensen", np.vstack([query, -np.ones((1, 3))]), transposed(points), 1)
+    got = kneighbors("sorensen", query, transposed(points), 1)
+    assert got[0].tolist() == plain[0][:1].tolist() == [[256]]
+    assert got[1].tolist() == plain[1][:1].tolist() == [[0.0]]
 
 
 def test_large_offsets_keep_the_exact_order() -> None:

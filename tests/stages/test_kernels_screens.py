@@ -444,3 +444,93 @@ def test_threads_screen_side_by_side_and_blas_gets_its_threads_back() -> None:
         assert_bit_equal(got, want, "threads")
     after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert after == before
+
+
+# ---------------------------------------------- Manhattan and Chebyshev in float32
+
+L1_FEATURES = 32  # the matrix product's float32 copy; below GEMM_FEATURES, the direct screen's
+
+
+def l1_points(features: int) -> int:
+    return kernels.L1_SCREEN_VALUES // features + 500  # enough values to be screened
+
+
+L1_DATA: dict[str, Callable[[np.random.Generator, int, int], Matrix]] = {
+    "normal": lambda rng, n, d: rng.normal(size=(n, d)),
+    "non-negative": lambda rng, n, d: np.abs(rng.normal(size=(n, d))),
+    "exact ties": lambda rng, n, d: rng.integers(0, 3, (n, d)).astype(np.float64),
+    "duplicated rows": lambda rng, n, d: np.repeat(rng.normal(size=(n // 8, d)), 8, axis=0),
+    "far from the origin": lambda rng, n, d: rng.normal(size=(n, d)) * 1e-3 + 1e6,
+    "tiny values": lambda rng, n, d: rng.normal(size=(n, d)) * 1e-36,
+    "beyond float32": lambda rng, n, d: rng.normal(size=(n, d)) * 1e300,
+    "one far outlier": lambda rng, n, d: np.vstack(
+        [rng.normal(size=(n - 1, d)), np.full((1, d), 1e8)]
+    ),
+}
+
+
+@pytest.fixture
+def l1_screens(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The queries of every float32 Manhattan or Chebyshev screen."""
+    screened_queries: list[int] = []
+    original = kernels._l1_or_linf_by_screen
+
+    def spy(search: kernels._Search) -> None:
+        screened_queries.append(int(search.queries.shape[0]))
+        original(search)
+
+    monkeypatch.setattr(kernels, "_l1_or_linf_by_screen", spy)
+    yield screened_queries
+
+
+@pytest.mark.parametrize("features", [16, L1_FEATURES])
+@pytest.mark.parametrize("metric", ["manhattan", "chebyshev"])
+@pytest.mark.parametrize("data", list(L1_DATA))
+def test_the_float32_screen_gives_the_exact_kernels_manhattan_and_chebyshev(
+    metric: str, data: str, features: int, exact_rows: list[int], l1_screens: list[int]
+) -> None:
+    rng = np.random.default_rng(17)
+    queries, points = _with_queries(rng, L1_DATA[data](rng, l1_points(features), features))
+    for k in (1, 7, 30):
+        assert_bit_equal(
+            screened(metric, queries, points, k), exact(metric, queries, points, k), (data, k)
+        )
+    assert l1_screens == [queries.shape[0]] * 3
+    if data in ("normal", "non-negative"):  # settled by the screen, no query handed on
+        assert sum(exact_rows) == 0
+
+
+@pytest.mark.parametrize("metric", ["manhattan", "chebyshev"])
+def test_the_float32_screen_skips_a_querys_own_group(metric: str) -> None:
+    rng = np.random.default_rng(19)
+    points = rng.normal(size=(l1_points(L1_FEATURES), L1_FEATURES))
+    groups = (np.arange(points.shape[0]) % 5).astype(np.intp)
+    queries, query_groups = points[:200], np.ascontiguousarray(groups[:200])
+    got = screened(metric, queries, points, 9, query_groups=query_groups, point_groups=groups)
+    want = exact(metric, queries, points, 9, "float64", query_groups, groups)
+    assert_bit_equal(got, want, metric)
+
+
+def test_small_training_sets_take_the_plain_loop(l1_screens: list[int]) -> None:
+    """Below L1_SCREEN_VALUES the centring and refine would cost what the screen saves."""
+    rng = np.random.default_rng(23)
+    points = rng.normal(size=(kernels.L1_SCREEN_VALUES // 16 - 10, 16))
+    for metric in ("manhattan", "chebyshev"):
+        assert_bit_equal(
+            screened(metric, points[:50], points, 5), exact(metric, points[:50], points, 5), metric
+        )
+    assert l1_screens == []
+    screened("manhattan", points[:50], np.vstack([points, points[:20]]), 5)
+    assert l1_screens == [50]  # a few more rows, enough values: screened
+
+
+def test_refine_computes_manhattan_and_chebyshev_as_the_exact_kernel() -> None:
+    rng = np.random.default_rng(29)
+    points, queries = rng.normal(size=(300, 13)), rng.normal(size=(40, 13))
+    for metric in ("manhattan", "chebyshev"):
+        code, _ = kernel_metric(metric)
+        everything = np.tile(np.arange(300, dtype=np.intp), (40, 1))
+        columns = np.empty((40, 12), np.intp)
+        best = np.empty((40, 12))
+        _kernels.refine(queries, points, everything, columns, best, code)
+        assert_bit_equal((columns, best), exact(metric, queries, points, 12), metric)
