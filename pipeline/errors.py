@@ -1,16 +1,35 @@
-"""Errors the command line turns into exit statuses.
+"""Errors the command line turns into exit statuses, and how messages name options.
 
-A message names an option in backquotes (``use `missing` drop``): the library
-shows it by the parameter's name (``use missing drop``), and a command line by
-its flag with :meth:`InputError.named` (``use --missing drop``).
+An error's message names an option in backquotes (``use `missing` drop``): the
+library shows it by the parameter's name (``use missing drop``), and a command
+line by its flag with :meth:`InputError.named` (``use --missing drop``). A
+warning, formatted as it is logged, calls :func:`option_name` instead, which a
+command line points at its flags with :func:`call_options_by`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import re
 from collections.abc import Callable
 
-__all__ = ["InputError", "OptionError", "name_options"]
+__all__ = ["InputError", "OptionError", "call_options_by", "name_options", "option_name"]
+
+_NAME_OF: contextvars.ContextVar[Callable[[str], str]] = contextvars.ContextVar(
+    "option names", default=str
+)
+
+
+def option_name(parameter: str) -> str:
+    """How a warning calls an option: by its name, or by its flag under a command line."""
+    return _NAME_OF.get()(parameter)
+
+
+def call_options_by(name_of: Callable[[str], str]) -> contextvars.Token[Callable[[str], str]]:
+    """Have :func:`option_name` call options ``name_of(parameter)`` in this context (and
+    the tasks and threads it starts); returns the token that undoes it."""
+    return _NAME_OF.set(name_of)
+
 
 _OPTION = re.compile(r"`([a-z_]+)`")
 

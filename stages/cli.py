@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pipeline.cluster import ClusterLost
 from pipeline.compute import WorkerCrashed, prestart_forkserver
-from pipeline.errors import InputError, name_options
+from pipeline.errors import InputError, call_options_by
 from pipeline.files import file_identity, is_special_file
 from pipeline.interrupts import TERMINATING, interrupts
 from pipeline.logs.address import parse_log_target
@@ -795,12 +795,10 @@ def _logs_command(args: argparse.Namespace) -> int:
 
 
 class _StderrHandler(logging.Handler):
-    """Warnings as ``warning: message`` lines on whatever ``sys.stderr`` is now, the
-    options they name (in backquotes, as the library names them) called by their flags."""
+    """Warnings as ``warning: message`` lines on whatever ``sys.stderr`` is now."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = name_options(record.getMessage(), flag_of)
-        print(f"{record.levelname.lower()}: {message}", file=sys.stderr)
+        print(f"{record.levelname.lower()}: {record.getMessage()}", file=sys.stderr)
 
 
 def _show_warnings() -> None:
@@ -839,6 +837,7 @@ def _run_async(main: Coroutine[Any, Any, int]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     handlers = interrupts.install()
+    naming = call_options_by(flag_of)  # warnings name options by their flags
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP outside the run itself
@@ -846,6 +845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     finally:
         interrupts.restore(handlers)
+        naming.var.reset(naming)
 
 
 def _main(argv: Sequence[str] | None) -> int:

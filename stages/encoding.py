@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option_name
 
 __all__ = ["CATEGORICAL", "Encoding", "TextColumn", "absent_categories"]
 
@@ -134,8 +134,8 @@ class Encoding:
         """One line naming the encoded columns, for standard error."""
         listed = ", ".join(f"{t.name!r} ({len(t.categories)} categories)" for t in self.text)
         return (
-            f"one-hot encoding text columns {listed}; `categorical` error refuses text "
-            "columns, `drop` leaves them out"
+            f"one-hot encoding text columns {listed}; {option_name('categorical')} error "
+            f"refuses text columns, {option_name('drop')} leaves them out"
         )
 
 

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from pipeline.channel import EndOfStream, Receiver, Sender
 from pipeline.compute import ComputePool, WorkerCrashed
-from pipeline.errors import InputError, OptionError
+from pipeline.errors import InputError, OptionError, option_name
 from pipeline.events import SILENT, RunStarted, StageEvents, UnitDone
 from pipeline.operators import map_concurrently
 from pipeline.shared import SharedArrays
@@ -321,12 +321,13 @@ def _warn_of_identifier_labels(dataset: Dataset) -> None:
     if classes > 10 and singletons > classes // 2:
         log.warning(
             "%s: %s has %d classes for %d rows, %d of them with a single row: it looks like "
-            "an identifier, not a class; choose the label column with `label`",
+            "an identifier, not a class; choose the label column with %s",
             dataset.source,
             _label_text(dataset),
             classes,
             dataset.rows,
             singletons,
+            option_name("label"),
         )
 
 

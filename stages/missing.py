@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.errors import InputError, OptionError
+from pipeline.errors import InputError, OptionError, option_name
 
 from .dataset import Dataset
 
@@ -44,7 +44,8 @@ def drop_incomplete_rows(dataset: Dataset) -> Dataset:
             "use `missing` mean or median"
         )
     log.warning(
-        "`missing` drop: dropped %d of %d rows of %s that miss a value",
+        "%s drop: dropped %d of %d rows of %s that miss a value",
+        option_name("missing"),
         dropped,
         dataset.rows,
         dataset.source,

@@ -140,7 +140,8 @@ def _command_of_options(results: Mapping[str, Any], options: Mapping[str, Any]) 
     words += ["--weights", ",".join(str(w) for w in options["weights"])]
     if options.get("scales"):
         words += ["--scale", ",".join(str(s) for s in options["scales"])]
-    if not str(options["cv"]).startswith("splits:"):  # splits given in Python have no flag
+    splits = str(options["cv"]) if str(options["cv"]).startswith("splits:") else None
+    if splits is None:
         words += ["--cv", str(options["cv"])]
     if options.get("seed") is not None:
         words += ["--seed", str(options["seed"])]
@@ -149,6 +150,8 @@ def _command_of_options(results: Mapping[str, Any], options: Mapping[str, Any]) 
     words += ["--scoring", str(results.get("scoring", "accuracy"))]
     if "precision" in options:
         words += ["--precision", str(options["precision"])]
+    if splits is not None:  # no flag gives them: say so rather than offer another search
+        return shlex.join(words) + f"  # and cv: {splits[7:]} (train, test) splits given in Python"
     return shlex.join(words)
 
 

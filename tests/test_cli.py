@@ -269,3 +269,22 @@ def test_a_terminal_gets_rich_tables(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert sum("┃" in line for line in lines) == 1  # the header
     assert sum("│" in line for line in lines) == 10  # --top rows
+
+
+def test_tty_compatible_0_keeps_the_plain_table_even_with_force_color() -> None:
+    """rich's own rule: TTY_COMPATIBLE=0 wins over FORCE_COLOR."""
+    with_env = {**os.environ, "FORCE_COLOR": "1", "TTY_COMPATIBLE": "0"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from stages.terminal import plainly_not_a_terminal as p;"
+            " print(p(sys.stdout))",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=with_env,
+    )
+    assert done.stdout.strip() == "True", done.stderr

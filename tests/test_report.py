@@ -249,6 +249,8 @@ def test_the_reproducing_command_leaves_out_splits_only_python_can_give() -> Non
         result = asyncio.run(Tuning("wine", k="1,3", cv=splits, executor=executor).run())
     results = json.loads(json.dumps(result.to_dict()))
     assert results["options"]["cv"] == "splits:3"
-    words = shlex.split(reproducing_command(results))
+    command = reproducing_command(results)
+    assert command.endswith("  # and cv: 3 (train, test) splits given in Python")
+    words = shlex.split(command, comments=True)
     assert "--cv" not in words
     assert build_parser().parse_args(words[3:]).k == "1,3"

@@ -119,6 +119,7 @@ def test_command_line_notice_save_and_predict(mixed: Any, tmp_path: Path) -> Non
     done = cli("run", str(path), "--k", "3", "--quiet", "--save-model", str(model_path))
     assert done.returncode == 0, done.stderr
     assert "one-hot encoding text columns 'colour' (4 categories), 'shape' (2" in done.stderr
+    assert "; --categorical error refuses text columns, --drop leaves them out" in done.stderr
     new = mixed_frame(30, seed=5)
     samples = tmp_path / "new.csv"
     new[["shape", "weight", "colour", "size"]].to_csv(samples, index=False)  # any order, by name

@@ -93,13 +93,15 @@ async def test_drop_removes_only_incomplete_rows() -> None:
 async def test_drop_says_what_it_dropped_naming_the_parameter(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The library's warning names `missing` as a caller wrote it; the command line
+    """The library's warning names the parameter as a caller wrote it; the command line
     shows the flag (see the test below)."""
     data = data_with_holes()
     incomplete = int(np.isnan(data.X).any(axis=1).sum())
     with ThreadPoolExecutor(2) as executor, caplog.at_level("WARNING", logger="stages"):
         await Tuning(data, k="1,3", missing="drop", executor=executor).run()
-    assert f"`missing` drop: dropped {incomplete} of {data.rows} rows of holes" in caplog.text
+    assert f"\nmissing drop: dropped {incomplete} of {data.rows} rows of holes" in (
+        "\n" + "\n".join(r.getMessage() for r in caplog.records)
+    )
 
 
 def test_the_command_line_shows_warnings_with_its_flags(tmp_path: Path) -> None:
