@@ -292,6 +292,10 @@ def _float32_copy_of(points_t: Matrix) -> _Float32Copy | None:
     product's from GEMM_FEATURES, the direct screen's below), so both share one."""
 
     def make() -> _Float32Copy | None:
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: not screened
+            return _made()
+
+    def _made() -> _Float32Copy | None:
         if points_t.shape[0] >= GEMM_FEATURES:
             products = _euclidean_products(points_t)
             if not products:  # points beyond the arithmetic
@@ -798,44 +802,54 @@ def _l1_or_linf_by_screen(search: _Search) -> None:
     with the rows by a power of two exactly.
     """
     copy = _float32_copy_of(search.given_t)
-    centred = search.queries - (copy.center if copy is not None else 0.0)
-    features = centred.shape[1]
-    if search.code == _MANHATTAN:
-        reach = np.abs(centred).sum(axis=1) + (copy.largest_sum if copy else 0.0)
-        # Each centred coordinate's rounding to float32, each term's and the
-        # float32 sum's (one rounding a term), all within a unit of the sum of
-        # |q - c| and |p - c|; the exact float64 sum's own rounding is far smaller.
-        relative, absolute = 1.1 * (features + 4) * _FLOAT32_UNIT, 4 * features * _FLOAT32_TINY
-    else:
-        reach = np.abs(centred).max(axis=1, initial=0.0) + (copy.largest_value if copy else 0.0)
-        # The largest term moves by at most the largest term's rounding.
-        relative, absolute = 4 * _FLOAT32_UNIT, 4 * _FLOAT32_TINY
-    if copy is None or not reach.max() * copy.scale < _FLOAT32_SAFE:  # beyond float32
-        search.exact(np.arange(centred.shape[0]))
+    if copy is None:  # points beyond the arithmetic
+        search.exact(np.arange(search.queries.shape[0]))
         return
-    slack = relative * reach * copy.scale + absolute  # in the copies' scale
-    wanted = search.k + SCREEN_MARGIN
-    candidates = np.empty((centred.shape[0], wanted), dtype=np.intp)
-    screened = np.empty((centred.shape[0], wanted), dtype=np.float32)
-    _kernels.nearest(
-        search.code,
-        np.ascontiguousarray(centred * copy.scale, dtype=np.float32),
-        copy.points_t,
-        search.query_groups,
-        search.point_groups,
-        candidates,
-        screened,
-    )
-    found = search.refine(np.arange(centred.shape[0]), candidates)
-    search.columns[:], search.distances[:] = found
-    # A true k-th nearest is screened at most `slack` above its exact distance,
-    # and the screen's own k-th at most `slack` above the exact k-th; a point
-    # left out is screened at least at the last candidate's value. So a query
-    # whose last candidate lies beyond its k-th by more than twice the slack
-    # has every point that can be among its k nearest (or all of its points).
-    last = screened[:, -1].astype(np.float64)
-    kth = screened[:, search.k - 1].astype(np.float64)
-    search.exact(np.flatnonzero((candidates[:, -1] >= 0) & ~(last > kth + 2 * slack)))
+    features = search.queries.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        centred = search.queries - copy.center
+        if search.code == _MANHATTAN:
+            own = np.abs(centred).sum(axis=1)  # sum |q - c|
+            largest = own + copy.largest_sum
+            # Each centred coordinate's rounding to float32, each term's and the
+            # float32 sum's (one rounding a term): within a unit of the sum of |q - c|
+            # and |p - c|; the exact float64 sum's own rounding is far smaller.
+            relative, absolute = 1.1 * (features + 4) * _FLOAT32_UNIT, 4 * features * _FLOAT32_TINY
+        else:
+            own = np.abs(centred).max(axis=1, initial=0.0)  # max |q - c|
+            largest = own + copy.largest_value
+            # The largest term moves by at most the largest term's rounding.
+            relative, absolute = 4 * _FLOAT32_UNIT, 4 * _FLOAT32_TINY
+        fits = largest * copy.scale < _FLOAT32_SAFE  # every float32 copy and sum finite
+    rows, beyond = np.flatnonzero(fits), np.flatnonzero(~fits)
+    if rows.size:
+        wanted = search.k + SCREEN_MARGIN
+        candidates = np.empty((rows.size, wanted), dtype=np.intp)
+        screened = np.empty((rows.size, wanted), dtype=np.float32)
+        _kernels.nearest(
+            search.code,
+            np.ascontiguousarray(centred[rows] * copy.scale, dtype=np.float32),
+            copy.points_t,
+            search.groups_of(rows),
+            search.point_groups,
+            candidates,
+            screened,
+        )
+        found = search.refine(rows, candidates)
+        # In the copies' scale, a point p at exact distance D from q is screened
+        # within r (|q - c| + |p - c|) + a of D, and |p - c| <= |q - c| + D term
+        # by term, so within r (2 A + D) + a, A the query's own sum (or largest)
+        # |q - c|. The exact k-th is then at most (kth + 2 r A + a) / (1 - r), kth
+        # the screen's k-th, and a point left out (screened at least at the last
+        # candidate's value) at least (last - 2 r A - a) / (1 + r): when that is
+        # larger, the candidates hold every point that can be among the k nearest.
+        spread = 2 * relative * own[rows] * copy.scale + absolute
+        last = screened[:, -1].astype(np.float64)
+        kth = screened[:, search.k - 1].astype(np.float64)
+        complete = (last - spread) / (1 + relative) > (kth + spread) / (1 - relative)
+        sure = (candidates[:, -1] < 0) | complete  # -1: every point was a candidate
+        beyond = np.sort(np.concatenate([beyond, search.keep(rows, sure, found)]))
+    search.exact(beyond)
 
 
 def _screened_euclidean(

@@ -496,8 +496,8 @@ def test_the_float32_screen_gives_the_exact_kernels_manhattan_and_chebyshev(
             screened(metric, queries, points, k), exact(metric, queries, points, k), (data, k)
         )
     assert l1_screens == [queries.shape[0]] * 3
-    if data in ("normal", "non-negative"):  # settled by the screen, no query handed on
-        assert sum(exact_rows) == 0
+    if data in ("normal", "non-negative", "far from the origin"):
+        assert sum(exact_rows) == 0  # settled by the screen, no query handed on
 
 
 @pytest.mark.parametrize("metric", ["manhattan", "chebyshev"])
@@ -534,3 +534,15 @@ def test_refine_computes_manhattan_and_chebyshev_as_the_exact_kernel() -> None:
         best = np.empty((40, 12))
         _kernels.refine(queries, points, everything, columns, best, code)
         assert_bit_equal((columns, best), exact(metric, queries, points, 12), metric)
+
+
+def test_only_a_query_beyond_float32_leaves_the_screen(exact_rows: list[int]) -> None:
+    rng = np.random.default_rng(31)
+    points = rng.normal(size=(l1_points(L1_FEATURES), L1_FEATURES))
+    queries = np.vstack([points[:40], np.full((1, L1_FEATURES), 1e300)])
+    for metric in ("manhattan", "chebyshev"):
+        exact_rows.clear()
+        assert_bit_equal(
+            screened(metric, queries, points, 5), exact(metric, queries, points, 5), metric
+        )
+        assert exact_rows == [1], metric
