@@ -293,30 +293,32 @@ def _float32_copy_of(points_t: Matrix) -> _Float32Copy | None:
 
     def make() -> _Float32Copy | None:
         with np.errstate(over="ignore", invalid="ignore"):  # huge values: not screened
-            return _made()
-
-    def _made() -> _Float32Copy | None:
-        if points_t.shape[0] >= GEMM_FEATURES:
-            products = _euclidean_products(points_t)
-            if not products:  # points beyond the arithmetic
-                return None
-            copy, center, scale = products[0].points_t, products[0].center, products[0].scale
-        else:
-            screen = _fma_screen_of(points_t)
-            copy, center, scale = screen.points_t, screen.center, 1.0
-        assert center is not None and copy.dtype == np.float32
-        sums = np.zeros(points_t.shape[1])
-        largest = np.zeros(points_t.shape[1])
-        step = max(1, _BLOCK_ENTRIES // max(points_t.shape[1], 1))
-        for first in range(0, points_t.shape[0], step):
-            block = np.abs(points_t[first : first + step] - center[first : first + step, None])
-            sums += block.sum(axis=0)
-            np.maximum(largest, block.max(axis=0), out=largest)
-        return _Float32Copy(
-            copy, center, scale, float(sums.max(initial=0.0)), float(largest.max(initial=0.0))
-        )
+            return _copy_and_reaches(points_t)
 
     return _derive(points_t, "float32 copy", make)
+
+
+def _copy_and_reaches(points_t: Matrix) -> _Float32Copy | None:
+    """The shared copy, and the points' largest sum and value of |p - c| (which say
+    whether float32 sums of the copies stay finite)."""
+    if points_t.shape[0] >= GEMM_FEATURES:
+        products = _euclidean_products(points_t)
+        if not products or products[0].center is None:  # points beyond the arithmetic
+            return None
+        copy, center, scale = products[0].points_t, products[0].center, products[0].scale
+    else:
+        screen = _fma_screen_of(points_t)
+        copy, center, scale = screen.points_t, screen.center, 1.0
+    sums = np.zeros(points_t.shape[1])
+    largest = np.zeros(points_t.shape[1])
+    step = max(1, _BLOCK_ENTRIES // max(points_t.shape[1], 1))
+    for first in range(0, points_t.shape[0], step):
+        block = np.abs(points_t[first : first + step] - center[first : first + step, None])
+        sums += block.sum(axis=0)
+        np.maximum(largest, block.max(axis=0), out=largest)
+    return _Float32Copy(
+        copy, center, scale, float(sums.max(initial=0.0)), float(largest.max(initial=0.0))
+    )
 
 
 def _centred_norms2(points_t: Matrix, center: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

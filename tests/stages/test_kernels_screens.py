@@ -5,6 +5,7 @@ the neighbours and distances are the exact kernel's, bit for bit."""
 from __future__ import annotations
 
 import gc
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -546,3 +547,18 @@ def test_only_a_query_beyond_float32_leaves_the_screen(exact_rows: list[int]) ->
             screened(metric, queries, points, 5), exact(metric, queries, points, 5), metric
         )
         assert exact_rows == [1], metric
+
+
+@pytest.mark.parametrize("features", [16, L1_FEATURES])
+def test_values_whose_sums_overflow_are_searched_quietly(features: int) -> None:
+    """A mean of such points overflows: the screen steps aside without NumPy warnings."""
+    rng = np.random.default_rng(37)
+    points = np.abs(rng.normal(size=(l1_points(features), features))) * 1e305
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for metric in ("manhattan", "chebyshev"):
+            assert_bit_equal(
+                screened(metric, points[:30], points, 5),
+                exact(metric, points[:30], points, 5),
+                metric,
+            )
