@@ -36,7 +36,7 @@ _OPTION = re.compile(r"`([a-z_]+)`")
 
 def name_options(message: str, name_of: Callable[[str], str]) -> str:
     """``message`` with each option it names in backquotes called ``name_of(parameter)``:
-    for errors and for warnings, which the command line shows with its flags."""
+    how :meth:`InputError.named` shows an error's message."""
     return _OPTION.sub(lambda m: name_of(m.group(1)), message)
 
 
