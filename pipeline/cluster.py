@@ -49,18 +49,30 @@ CLOSE_SECONDS = 5.0
 WORKER_NICENESS = 5
 """A local cluster's workers run this much nicer than the run's own process."""
 
+QUIET_LOGGER_FAMILIES = ("distributed", "dask", "tornado", "bokeh")
+"""Dask's loggers and those of the libraries it runs on, kept off the terminal."""
+
 
 def _local_worker_setup() -> str:
     """What a local cluster's processes run as they start, restarted ones too (Dask's
     ``preload`` takes Python source): lower priority than this process, whose event
     loop then keeps its timing on a machine the workers fill; and deaf to the
     terminal's Ctrl-C, which is this process's to handle (they share its process
-    group). The niceness is absolute, as nannies and their workers both run it."""
+    group); and silent on the terminal they share with it. Dask's ``silence_logs``
+    holds only while a worker runs, so its teardown after a Ctrl-C printed
+    tracebacks of broken connections; what matters in a worker reaches the user
+    through its tasks' results and this process's warnings. The niceness is
+    absolute, as nannies and their workers both run it."""
     niceness = os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS
     return (
-        "import os, signal\n"
+        "import logging, os, signal\n"
         "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         f"os.setpriority(os.PRIO_PROCESS, 0, max({niceness}, os.getpriority(os.PRIO_PROCESS, 0)))\n"
+        f"families = {QUIET_LOGGER_FAMILIES!r}\n"
+        "for name in {*families, *logging.root.manager.loggerDict}:\n"
+        "    if name.split('.')[0] in families:\n"
+        "        logging.getLogger(name).handlers = [logging.NullHandler()]\n"
+        "        logging.getLogger(name).propagate = False\n"
     )
 
 

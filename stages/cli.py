@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from pipeline.cluster import ClusterLost
+from pipeline.cluster import QUIET_LOGGER_FAMILIES, ClusterLost
 from pipeline.compute import WorkerCrashed, prestart_forkserver
 from pipeline.errors import InputError, call_options_by
 from pipeline.files import file_identity, is_special_file
@@ -748,7 +748,7 @@ def _quiet_dask() -> None:
     what matters reaches the user as this tool's warnings and errors, one line each."""
     with contextlib.suppress(ImportError), interrupts.shield():  # --dask then says what to install
         import distributed  # noqa: F401  (configures its loggers on import)
-    families = ("distributed", "dask", "tornado", "bokeh")
+    families = QUIET_LOGGER_FAMILIES
     names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in families]
     for name in {*families, *names}:  # Dask's config gives some children handlers of their own
         logger = logging.getLogger(name)

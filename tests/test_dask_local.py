@@ -309,6 +309,44 @@ def test_ctrl_c_at_the_terminal_ends_a_local_cluster_quietly(tmp_path: Path) -> 
     assert stderr.strip() == "interrupted", stderr
 
 
+_WORKER_LOGS = """
+import asyncio, logging, sys
+from pipeline.cluster import DaskCluster
+
+
+def log_in_the_worker():
+    logging.getLogger("distributed.worker").error("a worker's own error line")
+    logging.getLogger("tornado.application").error("a library's error line")
+    return True
+
+
+async def main():
+    cluster = await DaskCluster.connect("local:1")
+    try:
+        logged = await asyncio.to_thread(cluster.client.run, log_in_the_worker)
+        print(list(logged.values()), file=sys.stdout)
+    finally:
+        await cluster.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_a_local_clusters_workers_keep_their_log_lines_off_the_terminal() -> None:
+    """Dask's ``silence_logs`` holds only while a worker runs: its teardown after a
+    Ctrl-C printed broken-connection tracebacks onto the terminal it shares."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER_LOGS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[True]"
+    assert done.stderr == "", done.stderr
+
+
 def _worker_priority_and_ctrl_c() -> tuple[int, int, bool]:
     return os.getpid(), os.nice(0), signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
