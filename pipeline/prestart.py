@@ -21,6 +21,10 @@ __all__ = ["leave_arithmetic_to_workers", "prestart_forkserver", "server_preload
 WORKER_MODULE = "pipeline.worker"
 """The module whose initializer every worker runs first (:mod:`pipeline.worker`)."""
 
+WORKER_LIBRARIES = ("threadpoolctl",)
+"""What that initializer imports when it runs, not when its module is imported (the
+pool's owner imports the module too): the server imports them, so workers fork with them."""
+
 SERVER_ENVIRONMENT = "pipeline.forkserver_env"
 """Imported first in the server, before NumPy: one BLAS thread there (and so in every
 worker until its initializer sets the pool's count), whoever starts the server."""
@@ -35,8 +39,10 @@ def start_method() -> str:
 
 
 def server_preload(preload: Sequence[str]) -> list[str]:
-    """``preload`` and the module whose initializer every worker runs first."""
-    return [SERVER_ENVIRONMENT, WORKER_MODULE, *(n for n in preload if n != WORKER_MODULE)]
+    """``preload`` after the module whose initializer every worker runs first, and what
+    that initializer imports."""
+    first = [SERVER_ENVIRONMENT, WORKER_MODULE, *WORKER_LIBRARIES]
+    return [*first, *(n for n in preload if n not in first)]
 
 
 def prestart_forkserver(preload: Sequence[str]) -> None:

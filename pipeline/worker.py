@@ -15,8 +15,6 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-from threadpoolctl import threadpool_limits
-
 from .worker_logs import install_worker_logging
 
 __all__ = ["init_worker"]
@@ -47,4 +45,9 @@ def init_worker(
     install_worker_logging(log_queue, log_level)
     for variable in _THREAD_VARIABLES:  # for BLAS/OpenMP libraries loaded later
         os.environ[variable] = str(blas_threads)
+    # Imported here, not above: the pool's owner imports this module for this
+    # function's name alone, and threadpoolctl (with ctypes) costs it 5 ms of
+    # start-up; the forkserver preloads it (pipeline.prestart.WORKER_LIBRARIES).
+    from threadpoolctl import threadpool_limits
+
     threadpool_limits(limits=blas_threads)

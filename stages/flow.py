@@ -248,6 +248,12 @@ async def plan_stage(
                 impute=impute,
                 precision=precision,
                 one_hot=_one_hot_columns(part.dataset),
+                # a checkpoint records every unit's shares; leave-one-out pools them
+                fold_starts=()
+                if checkpoint is not None or part.folds.single_rows
+                else tuple(
+                    int(o) for o in np.cumsum([0, *(f.test.size for f in part.folds.folds)])
+                ),
             )
             published = await shared.publish(inputs)
             plan = Plan(
@@ -406,6 +412,7 @@ async def neighbours_stage(
             except WorkerCrashed as crash:
                 raise WorkerCrashed(f"{plan.unit_label(unit)}: {crash}") from crash
             if checkpoint is not None:
+                assert output.shares is not None  # the plan asks for shares with a checkpoint
                 async with recording:
                     await asyncio.to_thread(
                         checkpoint.record, unit, output.predictions, output.shares
@@ -448,7 +455,9 @@ async def _once_per_candidate(
         *(
             pool.run(
                 compute,
-                dataclasses.replace(inputs, ks=(inputs.ks[k],), weights=(inputs.weights[w],)),
+                dataclasses.replace(
+                    inputs, ks=(inputs.ks[k],), weights=(inputs.weights[w],), fold_starts=()
+                ),
                 unit,
             )
             for w, k in grid
@@ -457,6 +466,7 @@ async def _once_per_candidate(
     predictions = np.empty((len(inputs.weights), len(inputs.ks), unit.rows), dtype=np.int32)
     shares = np.empty((*predictions.shape, inputs.n_classes), dtype=np.float64)
     for (w, k), output in zip(grid, outputs, strict=True):
+        assert output.shares is not None  # asked for above: no fold_starts
         predictions[w, k] = output.predictions[0, 0]
         shares[w, k] = output.shares.dense(inputs.n_classes)[0, 0]
     width = share_width(inputs.n_classes, max(inputs.ks))

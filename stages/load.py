@@ -16,7 +16,6 @@ import logging
 import math
 import os
 import sys
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -642,13 +641,11 @@ def _load_numpy(path: Path, label: str | int | None, allow_missing: bool) -> Dat
     return dataset_from_arrays(X, labels, str(path), allow_missing)
 
 
-_DAMAGED = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
-"""What NumPy and zipfile raise for a file that is not (or no longer) what it claims."""
-
-
 def _check_member_sizes(path: Path) -> None:
     """Refuse an ``.npz`` member whose header claims more than the member holds, before
     NumPy tries to allocate it (a huge claim would read as running out of memory)."""
+    import zipfile
+
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             with archive.open(info) as member:
@@ -669,7 +666,11 @@ def _numpy_arrays(path: Path, label: str | int | None) -> tuple[Any, Any]:
     """Features and labels of an ``.npz`` (arrays ``X``, ``y``) or an ``.npy`` (a
     label column); any damage (a bad CRC, a header claiming more than the file
     holds, object arrays) is an :class:`InputError`."""
+    import zipfile  # here, not above: a CSV's run has no use for it
+
     advice = "save it again with np.save/np.savez (allow_pickle=False arrays of numbers)"
+    # What NumPy and zipfile raise for a file that is not (or no longer) what it claims.
+    damaged = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile)
     try:
         if zipfile.is_zipfile(path):
             _check_member_sizes(path)
@@ -686,7 +687,7 @@ def _numpy_arrays(path: Path, label: str | int | None) -> tuple[Any, Any]:
         array = np.asarray(loaded)
     except InputError:
         raise
-    except _DAMAGED as error:
+    except damaged as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(f"{path}: not a readable NumPy file ({reason}); {advice}") from None
     if array.ndim != 2 or array.shape[1] < 2:

@@ -27,6 +27,7 @@ from .kernels import DTYPES, kneighbors, transposed
 from .missing import fill, fit_fill_values
 from .plan import MASKED, WorkUnit
 from .scaling import FittedScale, fit_scale
+from .score import whole_fold_scores
 from .vote import EveryKVotes, VoteShares, vote_every_k
 
 __all__ = [
@@ -64,12 +65,16 @@ class UnitInputs:
     train_rows: ArrayRef | None = None  # folds' training rows, when not the complement
     train_offsets: tuple[int, ...] = ()
     one_hot: tuple[int, int] | None = None  # X's one-hot columns (start, stop), if any
+    fold_starts: tuple[int, ...] = ()
+    """Where each fold's test rows start in ``test_order``, and where the last ends: a
+    unit holding all of a fold's rows (more than one) is then scored in the worker
+    (see :attr:`UnitOutput.scores`). Empty: every unit sends its vote shares."""
 
 
 @dataclass(frozen=True)
 class UnitOutput:
     """Predictions of shape ``(len(weights), len(ks), unit.rows)`` for one unit, and the
-    vote shares behind them.
+    vote shares behind them, or its fold's scores.
 
     Computed, the predicted codes come in the smallest unsigned type that holds every
     class (one byte up to 256 classes): every unit's output crosses a pipe to the
@@ -77,9 +82,13 @@ class UnitOutput:
 
     unit: WorkUnit
     predictions: npt.NDArray[np.integer[Any]]
-    shares: VoteShares
+    shares: VoteShares | None
     seconds: float
     pid: int
+    scores: dict[str, npt.NDArray[np.float64]] | None = None
+    """The unit's fold's final scores, ``(W, K)`` by name, when the unit holds the whole
+    fold and its inputs ask for it; its vote shares (the bulk of what crosses to the
+    parent) are then not sent: ``shares`` is None."""
 
 
 @dataclass(frozen=True)
@@ -194,11 +203,31 @@ def compute_unit(inputs: UnitInputs, unit: WorkUnit) -> UnitOutput:
     started = time.perf_counter()
     with _training_set(inputs, unit.fold, unit.scale) as training:
         votes = _votes(inputs, unit, training)
+    scores = None
+    if _holds_its_fold(inputs, unit):
+        truth = inputs.y.attach()[inputs.test_order.attach()[unit.start : unit.stop]]
+        scores = whole_fold_scores(
+            np.asarray(truth, dtype=np.intp),
+            votes.predictions.astype(np.intp),
+            votes.shares,
+            inputs.weights,
+            inputs.ks,
+            inputs.n_classes,
+        )
     seconds = time.perf_counter() - started
     log.debug("unit %d: %d test rows, %s, %.3f s", unit.id, unit.rows, unit.metric, seconds)
     codes = np.min_scalar_type(max(inputs.n_classes - 1, 0))
     predictions = votes.predictions.astype(codes)
-    return UnitOutput(unit, predictions, votes.shares, seconds, os.getpid())
+    shares = votes.shares if scores is None else None
+    return UnitOutput(unit, predictions, shares, seconds, os.getpid(), scores)
+
+
+def _holds_its_fold(inputs: UnitInputs, unit: WorkUnit) -> bool:
+    """Whether the unit is to be scored here: it holds every test row of its fold (more
+    than one), and the run asks for it (:attr:`UnitInputs.fold_starts`)."""
+    if not inputs.fold_starts or unit.fold == MASKED or unit.rows < 2:
+        return False
+    return (unit.start, unit.stop) == inputs.fold_starts[unit.fold : unit.fold + 2]
 
 
 def _votes(inputs: UnitInputs, unit: WorkUnit, training: _TrainingSet) -> EveryKVotes:

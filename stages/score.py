@@ -23,14 +23,16 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _kernels
-from .neighbours import UnitOutput
 from .vote import VoteShares, share_width
+
+if TYPE_CHECKING:
+    from .neighbours import UnitOutput
 
 __all__ = [
     "CONFUSION_CLASSES",
@@ -45,6 +47,7 @@ __all__ = [
     "scores_from_confusion",
     "scores_from_counts",
     "scores_from_shares",
+    "whole_fold_scores",
 ]
 
 
@@ -362,6 +365,41 @@ def _auc_of_histograms(histograms: npt.NDArray[np.int64]) -> npt.NDArray[np.floa
     return np.asarray((right / pairs).mean(axis=-1))
 
 
+def _counted_ks(weights: Sequence[str], ks: Sequence[int]) -> npt.NDArray[np.intp]:
+    """Per (weighting, k): the ``k`` whose counts uniform votes' shares are (their AUC is
+    counted, not sorted), 0 for the weightings whose shares are sorted."""
+    uniform = np.array([w == "uniform" for w in weights])[:, None]
+    return np.where(uniform, np.asarray(ks, dtype=np.intp)[None, :], 0)
+
+
+def _sparse_width(n_classes: int, ks: Sequence[int]) -> int | None:
+    """The columns of a unit's shares when fewer than the classes, else None."""
+    width = share_width(n_classes, max(ks))
+    return None if width == n_classes else width
+
+
+def whole_fold_scores(
+    truth: npt.NDArray[np.intp],
+    predictions: npt.NDArray[np.intp],
+    shares: VoteShares,
+    weights: Sequence[str],
+    ks: Sequence[int],
+    n_classes: int,
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The final scores of a fold (``(W, K)`` per name in :data:`SCORES`) from a unit that
+    holds every one of its test rows (``truth``, more than one), as the board tallies them.
+
+    A worker calls this where it computed the unit: only these numbers then go to
+    the board, not the vote shares, and the sorts behind the AUC run on the pool
+    instead of beside it."""
+    if truth.size < 2:
+        raise ValueError("a fold of one row is scored by the board (see Scoreboard)")
+    grid = (len(weights), len(ks))
+    tally = _Tally(truth, grid, n_classes, _sparse_width(n_classes, ks), _counted_ks(weights, ks))
+    tally.add(0, predictions, shares)
+    return tally.scores()
+
+
 class Scoreboard:
     """Accumulates unit outputs; reports each (fold, search) as it completes.
 
@@ -390,11 +428,8 @@ class Scoreboard:
         self._fold_sizes = np.asarray(fold_sizes, dtype=np.int64)
         self._grid = (len(weights), len(ks))
         self._classes = n_classes
-        width = share_width(n_classes, max(ks))
-        self._width = None if width == n_classes else width
-        # uniform votes' shares are counts over k: their AUC is counted, not sorted
-        uniform = np.array([w == "uniform" for w in weights])[:, None]
-        self._counted = np.where(uniform, np.asarray(ks, dtype=np.intp)[None, :], 0)
+        self._width = _sparse_width(n_classes, ks)
+        self._counted = _counted_ks(weights, ks)
         self._seen = np.zeros((len(searches), len(fold_sizes)), dtype=np.int64)
         self.pooled = pooled
         self._open: dict[tuple[int, int], _Tally] = {}  # (search, fold) -> its tally
@@ -408,9 +443,16 @@ class Scoreboard:
         search = self._search_index[(unit.scale, unit.metric)]
         folds = self._fold_of_position[unit.start : unit.stop]
         predictions = output.predictions.astype(np.intp)  # (W, K, rows)
-        shares = output.shares
         if self._keeps_confusion:
             self._count_confusion(search, self._truth[unit.start : unit.stop], predictions)
+        if output.scores is not None:  # a whole fold, scored where it was computed
+            if self.pooled or unit.rows != self._fold_sizes[unit.fold]:
+                raise ValueError(f"unit {unit.id}: scored as a whole fold, which it is not")
+            self._seen[search, unit.fold] += unit.rows
+            return self._last_of_search(search, [FoldScores(unit.fold, search, output.scores)])
+        shares = output.shares
+        if shares is None:
+            raise ValueError(f"unit {unit.id}: neither scores nor vote shares")
         if self.pooled:
             tally = self._pooled.get(search)
             if tally is None:
@@ -436,6 +478,10 @@ class Scoreboard:
             if self._seen[search, fold] == self._fold_sizes[fold]:
                 del self._open[(search, fold)]
                 scored.append(FoldScores(fold, search, tally.scores()))
+        return self._last_of_search(search, scored)
+
+    def _last_of_search(self, search: int, scored: list[FoldScores]) -> list[FoldScores]:
+        """``scored``, its last fold carrying the search's totals if that was its last."""
         if scored and (self._seen[search] == self._fold_sizes).all():
             final: dict[str, Any] = {"confusion": self._confusion.pop(search, None)}
             if self.pooled:

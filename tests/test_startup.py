@@ -145,7 +145,7 @@ def test_the_forkserver_runs_single_threaded_blas_and_the_caller_keeps_its_own()
 
 
 def test_the_server_preloads_its_environment_then_the_worker_module_first_and_once() -> None:
-    first = ["pipeline.forkserver_env", "pipeline.worker"]
+    first = ["pipeline.forkserver_env", "pipeline.worker", "threadpoolctl"]
     assert server_preload(["stages.neighbours"]) == [*first, "stages.neighbours"]
     assert server_preload(["pipeline.worker", "x"]) == [*first, "x"]
 

@@ -97,3 +97,111 @@ def test_only_small_units_with_small_training_sets_may_run_in_the_owner() -> Non
     assert not _small_here(plan(10, 8, wide), unit(1))  # one row, but a large training set
     assert _small_here(plan(2_000, 8, 10), unit(1, MASKED))  # masked: every row trains
     assert not _small_here(plan(TRAINING_HERE, 2, 10), unit(1, MASKED))
+
+
+def _scored(result: Any) -> str:
+    """A run's results JSON without what differs between equal runs; NaN spelled out."""
+    import json
+
+    document = result.to_dict()
+    document.pop("timing")
+    document.pop("workers", None)
+    return json.dumps(document, sort_keys=True)
+
+
+def _without_log_loss(scored: str) -> str:
+    import json
+
+    document = json.loads(scored)
+    for candidate in document["candidates"]:
+        for key in [key for key in candidate if key.endswith("neg_log_loss")]:
+            del candidate[key]
+    return json.dumps(document, sort_keys=True)
+
+
+def _log_losses(scored: str) -> list[float]:
+    import json
+
+    return [
+        value
+        for candidate in json.loads(scored)["candidates"]
+        for value in candidate["fold_neg_log_loss"]
+    ]
+
+
+@pytest.mark.parametrize(("n_classes", "k"), [(3, "1-12"), (12, "1-4")])  # 12 > k: sparse shares
+async def test_a_fold_scored_in_its_worker_equals_the_board_tallying_it_whole_or_in_pieces(
+    monkeypatch: pytest.MonkeyPatch, n_classes: int, k: str
+) -> None:
+    """A unit that holds its whole fold is scored where it ran and sends scores instead of
+    its vote shares; the same folds tallied by the board, from one unit or from several,
+    give every score to the last bit."""
+    from stages import neighbours, plan
+
+    rng = np.random.default_rng(5)
+    y = np.arange(480) % n_classes
+    X = rng.normal(0, 1, (y.size, 5)) + y[:, None] * 0.4
+    data = Dataset(X=X, y=y, classes=[f"c{c}" for c in range(n_classes)], source="blobs")
+    options: dict[str, Any] = {
+        "k": k,
+        "cv": "kfold:4",
+        "metrics": "euclidean,manhattan",
+        "weights": "uniform,distance",
+    }
+    outputs: list[Any] = []
+    add = score.Scoreboard.add
+
+    def recording(board: score.Scoreboard, output: Any) -> list[score.FoldScores]:
+        outputs.append(output)
+        return add(board, output)
+
+    monkeypatch.setattr(score.Scoreboard, "add", recording)
+
+    async def run() -> tuple[str, list[Any]]:
+        outputs.clear()
+        with ThreadPoolExecutor(2) as executor:
+            result = await Tuning(data, executor=executor, **options).run()
+        return _scored(result), list(outputs)
+
+    in_workers, scored = await run()
+    assert len(scored) == 8 and all(o.scores is not None and o.shares is None for o in scored)
+    with monkeypatch.context() as patched:
+        patched.setattr(neighbours, "_holds_its_fold", lambda inputs, unit: False)
+        on_the_board, whole = await run()
+        patched.setattr(plan, "PAIRS_PER_UNIT", 4_000)  # some 11 test rows a unit
+        in_pieces, pieces = await run()
+    assert all(o.scores is None and o.shares is not None for o in whole + pieces)
+    assert len(whole) == 8 and len(pieces) > 8 * 4
+    assert in_workers == on_the_board
+    # Pieces add their rows' log losses piece by piece: the same sum, but rounded apart.
+    assert _without_log_loss(in_pieces) == _without_log_loss(on_the_board)
+    for ours, whole_fold in zip(_log_losses(in_pieces), _log_losses(on_the_board), strict=True):
+        assert ours == pytest.approx(whole_fold, rel=1e-12)
+
+
+async def test_leave_one_out_and_checkpointed_runs_send_every_units_vote_shares(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """Leave-one-out scores all out-of-fold shares at once, and a checkpoint records
+    each unit's shares to resume from: neither has its folds scored in the workers."""
+    outputs: list[Any] = []
+    add = score.Scoreboard.add
+
+    def recording(board: score.Scoreboard, output: Any) -> list[score.FoldScores]:
+        outputs.append(output)
+        return add(board, output)
+
+    monkeypatch.setattr(score.Scoreboard, "add", recording)
+    with ThreadPoolExecutor(2) as executor:
+        await Tuning("iris", k="1-3", cv="loo", executor=executor).run()
+        await Tuning("iris", k="1-3", checkpoint=tmp_path / "run.ckpt", executor=executor).run()
+    assert outputs and all(o.scores is None and o.shares is not None for o in outputs)
+
+
+def test_a_worker_leaves_a_one_row_fold_to_the_board() -> None:
+    from stages.score import whole_fold_scores
+    from stages.vote import vote_every_k
+
+    votes = vote_every_k(np.array([[0, 1]]), np.array([[1.0, 2.0]]), (1, 2), ("uniform",), 2)
+    with pytest.raises(ValueError, match="fold of one row"):
+        whole_fold_scores(np.array([0]), votes.predictions, votes.shares, ("uniform",), (1, 2), 2)
