@@ -109,6 +109,19 @@ def _scored(result: Any) -> str:
     return json.dumps(document, sort_keys=True)
 
 
+def recorded_outputs(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every unit output the scoreboard is given, in order, from now on."""
+    outputs: list[Any] = []
+    add = score.Scoreboard.add
+
+    def recording(board: score.Scoreboard, output: Any) -> list[score.FoldScores]:
+        outputs.append(output)
+        return add(board, output)
+
+    monkeypatch.setattr(score.Scoreboard, "add", recording)
+    return outputs
+
+
 def _without_log_loss(scored: str) -> str:
     import json
 
@@ -148,14 +161,7 @@ async def test_a_fold_scored_in_its_worker_equals_the_board_tallying_it_whole_or
         "metrics": "euclidean,manhattan",
         "weights": "uniform,distance",
     }
-    outputs: list[Any] = []
-    add = score.Scoreboard.add
-
-    def recording(board: score.Scoreboard, output: Any) -> list[score.FoldScores]:
-        outputs.append(output)
-        return add(board, output)
-
-    monkeypatch.setattr(score.Scoreboard, "add", recording)
+    outputs = recorded_outputs(monkeypatch)
 
     async def run() -> tuple[str, list[Any]]:
         outputs.clear()
@@ -184,14 +190,7 @@ async def test_leave_one_out_and_checkpointed_runs_send_every_units_vote_shares(
 ) -> None:
     """Leave-one-out scores all out-of-fold shares at once, and a checkpoint records
     each unit's shares to resume from: neither has its folds scored in the workers."""
-    outputs: list[Any] = []
-    add = score.Scoreboard.add
-
-    def recording(board: score.Scoreboard, output: Any) -> list[score.FoldScores]:
-        outputs.append(output)
-        return add(board, output)
-
-    monkeypatch.setattr(score.Scoreboard, "add", recording)
+    outputs = recorded_outputs(monkeypatch)
     with ThreadPoolExecutor(2) as executor:
         await Tuning("iris", k="1-3", cv="loo", executor=executor).run()
         await Tuning("iris", k="1-3", checkpoint=tmp_path / "run.ckpt", executor=executor).run()
