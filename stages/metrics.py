@@ -39,7 +39,9 @@ class MetricInfo:
     domain (``non_negative``: meant for data without negative values, where it is a
     metric; the tuning warns when the data has some). ``summed_power`` is the power
     of the differences (or values) the kernel adds up, which decides how large
-    features may be before the sums overflow."""
+    features may be before the sums overflow. ``relative_cost`` is a unit's time
+    against Manhattan's on the same rows (bench M's kernels): the plan sends a fold's
+    costliest units first, so the last of a run to finish are its shortest."""
 
     name: str
     code: int
@@ -48,21 +50,36 @@ class MetricInfo:
     takes_power: bool = False
     non_negative: bool = False
     summed_power: float = 1.0
+    relative_cost: float = 1.0
 
 
 METRIC_REGISTRY: dict[str, MetricInfo] = {
     info.name: info
     for info in (
-        MetricInfo("euclidean", 0, "euclidean", "straight-line distance", summed_power=2),
+        MetricInfo(
+            "euclidean", 0, "euclidean", "straight-line distance", summed_power=2, relative_cost=0.7
+        ),
         MetricInfo("manhattan", 1, "manhattan", "sum of absolute differences"),
         MetricInfo("chebyshev", 2, "chebyshev", "largest absolute difference"),
         MetricInfo(
-            "sorensen", 3, "braycurtis", "Bray-Curtis, for non-negative data", non_negative=True
+            "sorensen",
+            3,
+            "braycurtis",
+            "Bray-Curtis, for non-negative data",
+            non_negative=True,
+            relative_cost=1.25,
         ),
         MetricInfo(
-            "cosine", 4, "cosine", "1 - cosine similarity (angle, not length)", summed_power=2
+            "cosine",
+            4,
+            "cosine",
+            "1 - cosine similarity (angle, not length)",
+            summed_power=2,
+            relative_cost=0.7,
         ),
-        MetricInfo("minkowski", 5, "minkowski", "(sum |x - y|^P)^(1/P), P >= 1", True),
+        MetricInfo(
+            "minkowski", 5, "minkowski", "(sum |x - y|^P)^(1/P), P >= 1", True, relative_cost=2.0
+        ),
     )
 }
 

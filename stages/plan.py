@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from .metrics import metric_info
+
 if TYPE_CHECKING:  # importing partition would pull scikit-learn into every worker
     from .partition import Folds
 
@@ -41,6 +43,12 @@ so the tasks' overhead in this process stays bounded (see :func:`plan_units`).""
 MIN_BLOCK_ROWS = 8
 MAX_BLOCK_ROWS = 4096
 MERGE_BELOW_ROWS = 16
+
+WHOLE_FOLD_UNITS = 4
+"""A fold of at most MAX_BLOCK_ROWS test rows whose distances number at most this many
+units' worth is one unit, when that still leaves every worker several: the worker then
+scores the fold itself, and only the scores cross to this process, not the vote shares
+(see :attr:`stages.neighbours.UnitInputs.fold_starts`)."""
 
 
 @dataclass(frozen=True)
@@ -118,16 +126,27 @@ def plan_units(
     if merge and total_rows / len(sizes) < MERGE_BELOW_ROWS:
         spans = [(MASKED, s, min(s + block, total_rows)) for s in range(0, total_rows, block)]
     else:
+        whole_folds = len(sizes) * searches >= wanted_units
         offset = 0
-        for number, size in enumerate(sizes):
-            pieces = max(1, -(-size // block))
+        for number, (fold, size) in enumerate(zip(folds.folds, sizes, strict=True)):
+            pairs = size * fold.train.size
+            if (
+                whole_folds
+                and size <= MAX_BLOCK_ROWS
+                and pairs <= WHOLE_FOLD_UNITS * pairs_per_unit
+            ):
+                pieces = 1
+            else:
+                pieces = max(1, -(-size // block))
             edges = np.linspace(offset, offset + size, pieces + 1).round().astype(int)
             spans.extend((number, int(a), int(b)) for a, b in itertools.pairwise(edges))
             offset += size
+    # Costliest metric first within each span: the run's last units are its shortest.
+    by_cost = sorted(metrics, key=lambda m: -metric_info(m).relative_cost)
     units = [
         WorkUnit(id=i, metric=metric, fold=fold, start=start, stop=stop, scale=scale)
         for i, (fold, start, stop, scale, metric) in enumerate(
-            (f, a, b, c, m) for f, a, b in spans for c in scales for m in metrics
+            (f, a, b, c, m) for f, a, b in spans for c in scales for m in by_cost
         )
     ]
     return test_order, units

@@ -290,20 +290,23 @@ async def test_a_task_that_kills_every_worker_is_a_crash() -> None:
 
 def test_ctrl_c_at_the_terminal_ends_a_local_cluster_quietly(tmp_path: Path) -> None:
     """The terminal sends SIGINT to the whole process group, the cluster's workers too."""
-    data = tmp_path / "data.npz"
-    X, y = blobs(20_000, 32)
+    data, events = tmp_path / "data.npz", tmp_path / "events.jsonl"
+    X, y = blobs(40_000, 32)
     np.savez(data, X=np.abs(X), y=y)  # non-negative, as sorensen wants: no warning
     command = [sys.executable, "-m", "pipeline", "run", str(data), "--k", "1-50", "--quiet"]
     process = subprocess.Popen(
-        [*command, "--weights", "uniform,distance", "--dask", "local:2"],
+        [*command, "--weights", "uniform,distance", "--dask", "local:2", "--events", str(events)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
     )
-    time.sleep(4)  # the cluster started, units running (the run takes several seconds)
-    os.killpg(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while '"unit_done"' not in (events.read_text() if events.exists() else ""):
+        assert process.poll() is None and time.monotonic() < deadline, "no unit finished"
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)  # the cluster started, units running
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert stderr.strip() == "interrupted", stderr

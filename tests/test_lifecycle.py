@@ -266,7 +266,7 @@ async def test_a_unit_that_kills_its_worker_every_time_fails_the_run_naming_it()
     assert caught.value.stage == "neighbours"
     crash = caught.value.__cause__
     assert isinstance(crash, WorkerCrashed)
-    assert re.search(r"unit 3 \(fold \d, manhattan, test rows \d+\.\.\d+\)", str(crash))
+    assert re.search(r"unit 3 \(fold \d, (euclidean|manhattan), test rows \d+\.\.\d+\)", str(crash))
     assert "died 2 times" in str(crash)
 
 

@@ -64,3 +64,38 @@ def test_units_stay_a_few_hundred_a_worker_on_big_data() -> None:
     _, units = plan_units(split, metrics, workers=2)
     rounding = len(split.folds) * len(metrics)  # each fold's last block may be a short one
     assert 4 * 2 <= len(units) <= MAX_UNITS_PER_WORKER * 2 + rounding
+
+
+def test_a_fold_that_fits_in_one_unit_is_one_when_every_worker_still_has_several() -> None:
+    """Such a unit's worker scores the fold: only scores cross to the parent."""
+    split = folds()  # 4,000 test rows a fold against 16,000
+    metrics = ("euclidean", "manhattan", "chebyshev", "sorensen")
+    _, units = plan_units(split, metrics, workers=2)
+    starts = np.cumsum([0, *(f.test.size for f in split.folds)])
+    assert len(units) == 5 * 4
+    assert all((u.start, u.stop) == (starts[u.fold], starts[u.fold + 1]) for u in units)
+    _, few = plan_units(split, ("euclidean",), workers=2)  # 5 whole folds: too few for 2
+    assert len(few) >= 8 and all(u.rows < split.folds[u.fold].test.size for u in few)
+
+
+def test_a_fold_too_large_for_one_unit_is_split() -> None:
+    split = folds(50_000)  # 10,000 test rows a fold
+    metrics = ("euclidean", "manhattan", "chebyshev", "sorensen")
+    _, units = plan_units(split, metrics, workers=2)
+    assert len(units) > 5 * 4
+    assert all(u.rows < split.folds[u.fold].test.size for u in units)
+
+
+def test_each_folds_costliest_metric_goes_first_so_the_last_units_are_short() -> None:
+    from stages.metrics import metric_info
+
+    split = folds()
+    metrics = ("euclidean", "manhattan", "chebyshev", "sorensen", "cosine", "minkowski:3")
+    _, units = plan_units(split, metrics, workers=2)
+    for fold in range(5):
+        order = [u.metric for u in units if u.fold == fold]
+        assert sorted(order) == sorted(metrics)
+        costs = [metric_info(m).relative_cost for m in order]
+        assert costs == sorted(costs, reverse=True)
+        assert order.index("sorensen") < order.index("manhattan") < order.index("euclidean")
+    assert [u.id for u in units] == list(range(len(units)))
