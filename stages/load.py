@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.abandonable import run_abandonable
-from pipeline.errors import InputError
+from pipeline.errors import InputError, option_name
 from pipeline.files import is_special_file
 
 from . import _fastcsv
@@ -164,11 +164,13 @@ def parse_csv(
     }
     dataset = _parse_csv(raw, csv_format=fmt, **options)
     if fmt.header is None and dataset.label_name is None and _label_names_a_column(dataset):
+        header = option_name("header")  # --no-header on the command line
         log.warning(
             "%s: the first row's label %r is in no other row, so the first row is read as "
-            "column names; say it has no header (--no-header, header=False) if it is data",
+            "column names; say it has no header (%s) if it is data",
             source,
             dataset.classes[int(dataset.y[0])],
+            header if header.startswith("-") else f"{header}=False",
         )
         return _parse_csv(raw, csv_format=dataclasses.replace(fmt, header=True), **options)
     return dataset

@@ -237,6 +237,22 @@ def test_a_header_of_numeric_names_is_read_as_a_header(caplog: pytest.LogCapture
     assert dataset.rows == 8 and dataset.classes == ["a", "b"]
     assert dataset.feature_names == ["2019", "2020", "2021"]
     assert "the first row's label 'species' is in no other row" in caplog.text
+    assert "say it has no header (header=False) if it is data" in caplog.text
+
+
+def test_the_header_warning_names_the_flag_on_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "years.csv"
+    data.write_bytes(NUMERIC_NAMES)
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", str(data), "--k", "1", "--cv", "kfold:2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "say it has no header (--no-header) if it is data" in done.stderr
+    assert "header=False" not in done.stderr
 
 
 def test_no_header_keeps_a_numeric_first_row_as_data() -> None:
