@@ -118,6 +118,7 @@ async def load_stage(
     group_column: str | None = None,
     missing: str = "error",
     csv_format: CsvFormat | None = None,
+    rows_numbered: bool = False,
     events: StageEvents = SILENT,
 ) -> None:
     """Read the data set (or pass through one already in memory).
@@ -126,6 +127,9 @@ async def load_stage(
 
     ``missing`` is the policy for missing feature values: ``error``, ``drop``
     (their rows), or ``mean``/``median`` (imputed later, per training fold).
+    ``rows_numbered``: the folds name rows by their index (``cv`` given as
+    (train, test) splits), so ``drop`` may not renumber them; a data set
+    without missing values has nothing to drop and runs as it is.
     """
     async with outbox:
         events.progress(0, 1)
@@ -144,6 +148,13 @@ async def load_stage(
             raise InputError(
                 f"{dataset.source}: row {row}, column {column} is infinite; "
                 "features must be finite numbers"
+            )
+        if missing == "drop" and rows_numbered and np.isnan(dataset.X).any():
+            raise OptionError(
+                "missing",
+                f"drop would take rows of {dataset.source} out before the folds, so the "
+                "(train, test) row indices given as `cv` would point at other rows; drop "
+                "the incomplete rows before splitting, or use mean or median",
             )
         if missing == "drop":
             dataset = drop_incomplete_rows(dataset)

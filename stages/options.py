@@ -65,13 +65,6 @@ class TuningOptions:
         seed = self.seed
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise OptionError("seed", f"{seed!r} is not a whole number from 0 to 4294967295")
-        if self.cv.kind == "splits" and self.missing == "drop":
-            raise OptionError(
-                "missing",
-                "drop takes rows out before the folds, so the (train, test) row indices "
-                "given as cv would point at other rows; drop the incomplete rows before "
-                "splitting, or use mean or median",
-            )
         if self.precision not in PRECISIONS:
             raise OptionError(
                 "precision",

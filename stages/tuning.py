@@ -218,6 +218,7 @@ class Tuning:
             group_column=self.options.group_column,
             missing=self.options.missing,
             csv_format=self.options.csv_format,
+            rows_numbered=self.options.cv.kind == "splits",
             events=pipe.events_for("load"),
         )
         pipe.stage(

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -171,3 +172,31 @@ def test_a_column_empty_in_a_training_fold_is_a_clear_error() -> None:
 def test_an_unknown_policy_is_refused() -> None:
     with pytest.raises(InputError, match="missing: unknown"):
         Tuning("iris", missing="zero")
+
+
+def _splits(rows: int) -> list[tuple[list[int], list[int]]]:
+    half = rows // 2
+    first, second = list(range(half)), list(range(half, rows))
+    return [(first, second), (second, first)]
+
+
+async def test_given_splits_refuse_dropping_rows_only_when_some_would_go() -> None:
+    """Dropping rows renumbers them, so given (train, test) indices would name other rows;
+    a data set with nothing to drop keeps its numbers and runs."""
+    holes = data_with_holes()
+    with pytest.raises(StageFailed) as caught:
+        await Tuning(
+            holes, k="1", cv=_splits(holes.rows), missing="drop", executor=ThreadPoolExecutor(1)
+        ).run()
+    error = caught.value.__cause__
+    assert isinstance(error, InputError)
+    assert "row indices given as cv would point at other rows" in str(error)
+    assert "given as --cv would" in error.named(lambda name: f"--{name}")
+    complete = Dataset(
+        X=np.nan_to_num(holes.X, nan=1.0), y=holes.y, classes=holes.classes, source="complete"
+    )
+    options: dict[str, Any] = {"k": "1", "cv": _splits(complete.rows)}
+    with ThreadPoolExecutor(1) as executor:
+        dropped = await Tuning(complete, missing="drop", executor=executor, **options).run()
+        kept = await Tuning(complete, executor=executor, **options).run()
+    assert [c.to_dict() for c in dropped.candidates] == [c.to_dict() for c in kept.candidates]

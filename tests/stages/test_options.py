@@ -56,15 +56,3 @@ async def test_the_results_record_what_decided_them() -> None:
     result = await Tuning("iris", options, executor=ThreadPoolExecutor(1)).run()
     assert result.to_dict()["options"] == options.describe()
     assert result.to_dict()["cv"]["seed"] == 4
-
-
-def test_given_splits_refuse_dropping_rows() -> None:
-    """Dropping incomplete rows renumbers them, so given row indices would be wrong."""
-    from pipeline.errors import OptionError
-    from stages.options import TuningOptions
-
-    splits = [([0, 1, 2], [3, 4]), ([3, 4], [0, 1, 2])]
-    with pytest.raises(OptionError) as caught:
-        TuningOptions.of(cv=splits, missing="drop")
-    assert caught.value.parameter == "missing"
-    assert TuningOptions.of(cv=splits, missing="mean").cv.kind == "splits"
