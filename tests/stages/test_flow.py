@@ -204,3 +204,27 @@ def test_a_worker_leaves_a_one_row_fold_to_the_board() -> None:
     votes = vote_every_k(np.array([[0, 1]]), np.array([[1.0, 2.0]]), (1, 2), ("uniform",), 2)
     with pytest.raises(ValueError, match="fold of one row"):
         whole_fold_scores(np.array([0]), votes.predictions, votes.shares, ("uniform",), (1, 2), 2)
+
+
+def test_the_board_refuses_fold_scores_from_a_unit_that_is_not_its_whole_fold() -> None:
+    """Scores stand for a whole fold; from part of one they would end it early."""
+    from stages.neighbours import UnitOutput
+    from stages.plan import WorkUnit
+
+    board = score.Scoreboard(
+        labels=np.array([0, 1, 0, 1]),
+        test_order=np.arange(4),
+        fold_sizes=[4],
+        searches=((None, "euclidean"),),
+        weights=("uniform",),
+        ks=(1,),
+        n_classes=2,
+    )
+    part = WorkUnit(0, "euclidean", 0, 0, 2)
+    scores = {name: np.zeros((1, 1)) for name in score.SCORES}
+    with pytest.raises(ValueError, match="scored as a whole fold, which it is not"):
+        board.add(UnitOutput(part, np.zeros((1, 1, 2), np.uint8), None, 0.0, 0, scores))
+    whole = WorkUnit(1, "euclidean", 0, 0, 4)
+    (done,) = board.add(UnitOutput(whole, np.zeros((1, 1, 4), np.uint8), None, 0.0, 0, scores))
+    assert done.fold == 0 and done.scores is scores
+    assert done.confusion is not None and done.confusion.sum() == 4
