@@ -443,14 +443,14 @@ class Scoreboard:
         search = self._search_index[(unit.scale, unit.metric)]
         folds = self._fold_of_position[unit.start : unit.stop]
         predictions = output.predictions.astype(np.intp)  # (W, K, rows)
-        whole = output.scores is not None  # a whole fold, scored where it was computed
-        if whole and (self.pooled or unit.rows != self._fold_sizes[unit.fold]):
+        fold_scores = output.scores  # a whole fold's, scored where it was computed
+        if fold_scores is not None and (self.pooled or unit.rows != self._fold_sizes[unit.fold]):
             raise ValueError(f"unit {unit.id}: scored as a whole fold, which it is not")
         if self._keeps_confusion:
             self._count_confusion(search, self._truth[unit.start : unit.stop], predictions)
-        if output.scores is not None:
+        if fold_scores is not None:
             self._seen[search, unit.fold] += unit.rows
-            return self._last_of_search(search, [FoldScores(unit.fold, search, output.scores)])
+            return self._last_of_search(search, [FoldScores(unit.fold, search, fold_scores)])
         shares = output.shares
         if shares is None:
             raise ValueError(f"unit {unit.id}: neither scores nor vote shares")
