@@ -22,7 +22,7 @@ from pipeline.shared import ArrayRef
 from .kernels import kneighbors
 from .missing import fill
 from .scaling import FittedScale
-from .vote import class_votes
+from .vote import class_votes, normalise
 
 __all__ = ["Classified", "ModelInputs", "classify_block", "neighbours_of_block"]
 
@@ -83,5 +83,5 @@ def classify_block(
     distances, columns = neighbours_of_block(inputs, samples, inputs.k)
     votes = class_votes(inputs.y.attach()[columns], distances, inputs.weights, inputs.n_classes)
     codes = votes.argmax(axis=1)
-    shares = votes / votes.sum(axis=1, keepdims=True) if proba else None
+    shares = normalise(votes.copy()) if proba else None
     return Classified(codes, shares, time.perf_counter() - started)

@@ -13,6 +13,7 @@ from stages import _kernels
 from stages.vote import (
     VoteShares,
     neighbour_weights,
+    normalise,
     predict_every_k,
     vote_every_k,
 )
@@ -267,6 +268,26 @@ def test_vote_memory_does_not_grow_with_the_classes() -> None:
     assert shares_bytes == 2 * 30 * 2000 * 30 * 8
     assert peak < shares_bytes + (16 << 20)
     assert votes.predictions.max() > np.iinfo(np.int16).max  # codes past int16 survive
+
+
+# ---------------------------------------------------------------------------- shares
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 6, 7, 8, 9, 40])
+@pytest.mark.parametrize("shape", [(500,), (4, 300)])
+def test_normalised_shares_divide_by_the_row_totals_numpy_sums(
+    width: int, shape: tuple[int, ...]
+) -> None:
+    """What scikit-learn's predict_proba computes, ``votes / votes.sum(axis=1)``, to within a
+    rounding of the total, whichever way the total is added; in place, rows summing to 1."""
+    rng = np.random.default_rng(width)
+    votes = rng.random((*shape, width)) * rng.integers(0, 30, (*shape, width))
+    votes[..., 0] += 1.0  # no empty row
+    expected = votes / votes.sum(axis=-1, keepdims=True)
+    shares = normalise(votes)
+    assert shares is votes
+    np.testing.assert_allclose(shares, expected, rtol=4e-16, atol=0)
+    np.testing.assert_allclose(shares.sum(axis=-1), 1.0, rtol=1e-14)
 
 
 # ---------------------------------------------------------------------------- weights
