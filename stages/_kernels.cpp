@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace {
 
@@ -326,6 +327,89 @@ ALWAYS_INLINE bool any_within(const Real* __restrict values, const Real* __restr
     return (words[0] | words[1] | words[2] | words[3]) != 0;
 }
 
+// Four columns, beside four distances.
+typedef Py_ssize_t Columns __attribute__((vector_size(4 * sizeof(Py_ssize_t))));
+
+// Insert distance d, of column c, into a query's k nearest so far (ascending),
+// the k-th dropping out: each entry larger than d takes the one before it, or
+// d if that one is not larger. Equal distances stay ahead of d (they came from
+// lower columns). Each place depends only on its own and its predecessor's old
+// entries, so the list is rewritten from the end, a vector at a time, with
+// comparisons and blends and no branch on where d lands: that branch (or
+// memmove's on its length) mispredicted on nearly every insertion and cost
+// more than the rewrite.
+template <typename Real>
+ALWAYS_INLINE void insert_nearest(Real* __restrict list, Py_ssize_t* __restrict columns,
+                                  Py_ssize_t k, Real d, Py_ssize_t c) {
+    constexpr int LANES = 4;  // float's too: its mask then widens to the columns' in one step
+    constexpr Py_ssize_t LONG_LIST = 32;
+    typedef Real Values __attribute__((vector_size(LANES * sizeof(Real))));
+    const Py_ssize_t whole = k / LANES * LANES;
+    for (Py_ssize_t p = k - 1; p >= whole; --p) {  // the places beyond whole vectors
+        const Real here = list[p];
+        const Real before = p > 0 ? list[p - 1] : -HUGE_VAL;
+        const Py_ssize_t column_before = p > 0 ? columns[p - 1] : -1;
+        const bool moves = here > d, takes_before = before > d;
+        list[p] = moves ? (takes_before ? before : d) : here;
+        columns[p] = moves ? (takes_before ? column_before : c) : columns[p];
+    }
+    Values ds;
+    Columns cs;
+    for (int l = 0; l < LANES; ++l) {
+        ds[l] = d;
+        cs[l] = c;
+    }
+    auto rewrite = [&](Py_ssize_t p, Values here, Values before, Columns here_columns,
+                       Columns before_columns) ALWAYS_INLINE_LAMBDA {
+        const auto moves = here > ds;
+        const auto takes_before = before > ds;
+        const Values next = moves ? (takes_before ? before : ds) : here;
+        const Columns next_columns =
+            __builtin_convertvector(moves, Columns)
+                ? (__builtin_convertvector(takes_before, Columns) ? before_columns : cs)
+                : here_columns;
+        std::memcpy(list + p, &next, sizeof next);
+        std::memcpy(columns + p, &next_columns, sizeof next_columns);
+        return takes_before[0] != 0;  // then the vector before this one changes too
+    };
+    auto rewrite_at = [&](Py_ssize_t p) ALWAYS_INLINE_LAMBDA {
+        Values here, before;
+        Columns here_columns, before_columns;
+        std::memcpy(&here, list + p, sizeof here);
+        std::memcpy(&before, list + p - 1, sizeof before);
+        std::memcpy(&here_columns, columns + p, sizeof here_columns);
+        std::memcpy(&before_columns, columns + p - 1, sizeof before_columns);
+        return rewrite(p, here, before, here_columns, before_columns);
+    };
+    if (k > LONG_LIST) {  // stop where d lands: one mispredicted exit, against rewriting it all
+        for (Py_ssize_t p = whole - LANES; p > 0; p -= LANES) {
+            if (!rewrite_at(p)) return;
+        }
+    } else {  // short: cheaper rewritten whole
+        for (Py_ssize_t p = whole - LANES; p > 0; p -= LANES) rewrite_at(p);
+    }
+    if (whole > 0) {  // the first vector: nothing before it, so -inf (column -1) is
+        Values here;
+        Columns here_columns;
+        std::memcpy(&here, list, sizeof here);
+        std::memcpy(&here_columns, columns, sizeof here_columns);
+        typedef std::conditional_t<sizeof(Real) == 8, std::int64_t, std::int32_t> Lane;
+        typedef Lane ValueLanes __attribute__((vector_size(LANES * sizeof(Lane))));
+        ValueLanes value_lanes;
+        Columns column_lanes, no_column;
+        Values none;
+        for (int l = 0; l < LANES; ++l) {  // lane l takes lane l - 1; lane 0 the filler's
+            value_lanes[l] = l == 0 ? LANES : l - 1;
+            column_lanes[l] = l == 0 ? LANES : l - 1;
+            none[l] = -HUGE_VAL;
+            no_column[l] = -1;
+        }
+        const Values before = __builtin_shuffle(here, none, value_lanes);
+        const Columns before_columns = __builtin_shuffle(here_columns, no_column, column_lanes);
+        rewrite(0, here, before, here_columns, before_columns);
+    }
+}
+
 // Merge one query's distances to a chunk into its sorted k nearest. Points
 // come in column order and only a strictly smaller distance displaces the
 // k-th, so of equal distances the lower column wins, as a stable sort has it.
@@ -386,15 +470,7 @@ ALWAYS_INLINE void keep_nearest(const Search<Real>& s, Py_ssize_t i, Py_ssize_t 
         const Real d = exact(j);
         if (!(d < kth)) return;
         if (s.query_groups && s.point_groups[start + j] == own_group) return;
-        // Its place: after every kept distance not larger than it (a branch-free
-        // count the compiler vectorises), then the larger ones move up by one.
-        Py_ssize_t slot = 0;
-        for (Py_ssize_t m = 0; m < k - 1; ++m) slot += row_best[m] <= d;
-        const Py_ssize_t moved = k - 1 - slot;
-        std::memmove(row_best + slot + 1, row_best + slot, moved * sizeof(Real));
-        std::memmove(row_columns + slot + 1, row_columns + slot, moved * sizeof(Py_ssize_t));
-        row_best[slot] = d;
-        row_columns[slot] = start + j;
+        insert_nearest(row_best, row_columns, k, d, start + j);
         kth = row_best[k - 1];
         screen = screen_for(kth);
     };
@@ -1249,34 +1325,36 @@ ALWAYS_INLINE std::uint64_t sort_key(double x) {
     return (bits & sign) ? ~bits : (bits | sign);
 }
 
-// Sorts keys[0..n), using scratch[0..n): an LSD radix sort of the top 33 bits (three
-// 11-bit digits, their histograms taken in one pass, a digit every key shares skipped),
-// then a comparison sort of each run of keys sharing those bits (rare, and short on
-// data that is not made of near-equal values; never worse than n log n).
-void radix_sort(std::uint64_t* keys, std::uint64_t* scratch, Py_ssize_t n,
-                std::uint32_t (*counts)[2048]) {
-    constexpr int digits = 3, bits = 11, low = 64 - digits * bits;
-    std::memset(counts, 0, sizeof(std::uint32_t) * 2048 * digits);
+// Sorts keys[0..n), using scratch[0..n): an LSD radix sort of the top DIGITS x BITS
+// bits (their histograms taken in one pass, a digit every key shares skipped), then a
+// comparison sort of each run of keys sharing those bits (rare, and short on data that
+// is not made of near-equal values; never worse than n log n). `counts` holds
+// DIGITS x 2^BITS entries.
+template <int DIGITS, int BITS>
+void radix_sort(std::uint64_t* keys, std::uint64_t* scratch, Py_ssize_t n, std::uint32_t* counts) {
+    constexpr int low = 64 - DIGITS * BITS;
+    constexpr std::uint64_t buckets = std::uint64_t(1) << BITS, mask = buckets - 1;
+    std::memset(counts, 0, sizeof(std::uint32_t) * buckets * DIGITS);
     for (Py_ssize_t i = 0; i < n; ++i) {
         const std::uint64_t key = keys[i];
-        for (int d = 0; d < digits; ++d) ++counts[d][(key >> (low + d * bits)) & 2047];
+        for (int d = 0; d < DIGITS; ++d) ++counts[d * buckets + ((key >> (low + d * BITS)) & mask)];
     }
     std::uint64_t* from = keys;
     std::uint64_t* to = scratch;
-    for (int d = 0; d < digits; ++d) {
-        const int shift = low + d * bits;
-        std::uint32_t* count = counts[d];
-        if (n == 0 || count[(from[0] >> shift) & 2047] == static_cast<std::uint32_t>(n))
+    for (int d = 0; d < DIGITS; ++d) {
+        const int shift = low + d * BITS;
+        std::uint32_t* count = counts + d * buckets;
+        if (n == 0 || count[(from[0] >> shift) & mask] == static_cast<std::uint32_t>(n))
             continue;  // every key has this digit: the order stands
         std::uint32_t total = 0;
-        for (int b = 0; b < 2048; ++b) {
+        for (std::uint64_t b = 0; b < buckets; ++b) {
             const std::uint32_t here = count[b];
             count[b] = total;
             total += here;
         }
         for (Py_ssize_t i = 0; i < n; ++i) {
             const std::uint64_t key = from[i];
-            to[count[(key >> shift) & 2047]++] = key;
+            to[count[(key >> shift) & mask]++] = key;
         }
         std::swap(from, to);
     }
@@ -1288,6 +1366,18 @@ void radix_sort(std::uint64_t* keys, std::uint64_t* scratch, Py_ssize_t n,
         if (end - start > 1 && !std::is_sorted(keys + start, keys + end))
             std::sort(keys + start, keys + end);
         start = end;
+    }
+}
+
+// Up to this many keys, four 8-bit digits: clearing and summing three histograms
+// of 2,048 buckets cost more than sorting a few thousand keys one digit more.
+constexpr Py_ssize_t FEW_KEYS = 4096;
+
+void sort_keys(std::uint64_t* keys, std::uint64_t* scratch, Py_ssize_t n, std::uint32_t* counts) {
+    if (n <= FEW_KEYS) {
+        radix_sort<4, 8>(keys, scratch, n, counts);
+    } else {
+        radix_sort<3, 11>(keys, scratch, n, counts);
     }
 }
 
@@ -1316,7 +1406,7 @@ PyObject* scored_pairs(PyObject*, PyObject* args) {
     for (Py_ssize_t r = 0; r < rows; ++r) m += is_positive[r] != 0;
     const Py_ssize_t n = rows - m;
     auto* keys = static_cast<std::uint64_t*>(std::malloc(sizeof(std::uint64_t) * 2 * (rows + 1)));
-    auto* counts = static_cast<std::uint32_t(*)[2048]>(std::malloc(sizeof(std::uint32_t) * 2048 * 3));
+    auto* counts = static_cast<std::uint32_t*>(std::malloc(sizeof(std::uint32_t) * 2048 * 3));
     if (keys == nullptr || counts == nullptr) {
         std::free(keys);
         std::free(counts);
@@ -1333,8 +1423,8 @@ PyObject* scored_pairs(PyObject*, PyObject* args) {
             if (is_positive[r] != 0) pos[b++] = sort_key(row[r]);
             else neg[a++] = sort_key(row[r]);
         }
-        radix_sort(neg, scratch, n, counts);
-        radix_sort(pos, scratch, m, counts);
+        sort_keys(neg, scratch, n, counts);
+        sort_keys(pos, scratch, m, counts);
         Py_ssize_t below = 0, not_above = 0;  // negatives < and <= the current positive
         std::int64_t twice = 0;               // twice the count, so that halves stay exact
         for (Py_ssize_t j = 0; j < m; ++j) {

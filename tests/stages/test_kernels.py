@@ -207,6 +207,28 @@ def test_exact_ties_go_to_the_lowest_column(metric: str, seed: int) -> None:
         assert_same(ours(metric, queries, points, k), reference(metric, queries, points, k), k)
 
 
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "chebyshev", "sorensen"])
+def test_every_list_length_around_the_vector_steps_keeps_ties_in_column_order(
+    metric: str, precision: str
+) -> None:
+    """A query's list is rewritten four places at a time, a long one (over 32) only up to
+    where the new distance lands: lengths on and beside those steps, with ties everywhere.
+    Small integers, so float32 sums are exact too: both find the float64 reference's
+    neighbours, float32's distances within its last root's or quotient's rounding."""
+    rng = np.random.default_rng(11)
+    queries = rng.integers(0, 4, size=(30, 3)).astype(np.float64)
+    points = rng.integers(0, 4, size=(CHUNK + 70, 3)).astype(np.float64)
+    for k in (3, 4, 5, 8, 31, 32, 33, 36, 64, 65):
+        columns, distances = kneighbors(
+            metric, queries.astype(precision), transposed(points, precision), k
+        )
+        want_columns, want_distances = reference(metric, queries, points, k)
+        assert np.array_equal(columns, want_columns), (k, precision)
+        rtol = 1e-12 if precision == "float64" else 1e-6
+        np.testing.assert_allclose(distances, want_distances, rtol=rtol, err_msg=str(k))
+
+
 def test_ties_on_the_boundary_by_hand() -> None:
     points = np.array([5.0, 2.0, 9.0, 2.0, 1.0, 8.0, 0.5, 2.0, 3.0])[:, None]
     for k, expected in [(1, [6]), (3, [6, 4, 1]), (4, [6, 4, 1, 3]), (6, [6, 4, 1, 3, 7, 8])]:

@@ -214,9 +214,10 @@ def sample_scores(kind: str, rng: np.random.Generator, shape: tuple[int, int]) -
 )
 def test_scored_pairs_counts_every_pair_a_tie_half(kind: str) -> None:
     """The compiled radix sorts and merge against counting all pairs: rows of unequal
-    sides, ties, both zeros, infinities, NaN, subnormals, values sharing their top bits."""
+    sides, ties, both zeros, infinities, NaN, subnormals, values sharing their top bits;
+    sides of either sort (8-bit digits up to 4,096 keys, 11-bit beyond)."""
     rng = np.random.default_rng(6)
-    for rows in (0, 1, 2, 7, 64, 3_000):
+    for rows in (0, 1, 2, 7, 64, 3_000, 14_000):
         values = sample_scores(kind, rng, (4, rows))
         positive = rng.random(rows) < 0.35
         np.testing.assert_array_equal(
