@@ -388,7 +388,7 @@ ALWAYS_INLINE void insert_nearest(Real* __restrict list, Py_ssize_t* __restrict 
     } else {  // short: cheaper rewritten whole
         for (Py_ssize_t p = whole - LANES; p > 0; p -= LANES) rewrite_at(p);
     }
-    if (whole > 0) {  // the first vector: nothing before it, so -inf (column -1) is
+    if (whole > 0) {  // the first vector: nothing before it, so -inf (column -1) comes in
         Values here;
         Columns here_columns;
         std::memcpy(&here, list, sizeof here);
