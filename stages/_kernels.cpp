@@ -1406,6 +1406,7 @@ PyObject* scored_pairs(PyObject*, PyObject* args) {
     for (Py_ssize_t r = 0; r < rows; ++r) m += is_positive[r] != 0;
     const Py_ssize_t n = rows - m;
     auto* keys = static_cast<std::uint64_t*>(std::malloc(sizeof(std::uint64_t) * 2 * (rows + 1)));
+    // room for either sort_keys histogram set: 3 x 2,048 buckets, or 4 x 256
     auto* counts = static_cast<std::uint32_t*>(std::malloc(sizeof(std::uint32_t) * 2048 * 3));
     if (keys == nullptr || counts == nullptr) {
         std::free(keys);

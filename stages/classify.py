@@ -83,5 +83,5 @@ def classify_block(
     distances, columns = neighbours_of_block(inputs, samples, inputs.k)
     votes = class_votes(inputs.y.attach()[columns], distances, inputs.weights, inputs.n_classes)
     codes = votes.argmax(axis=1)
-    shares = normalise(votes.copy()) if proba else None
+    shares = normalise(votes) if proba else None  # votes are not needed after the codes
     return Classified(codes, shares, time.perf_counter() - started)
