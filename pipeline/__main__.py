@@ -20,6 +20,7 @@ import contextlib
 import gc
 import sys
 
+from .heap import fix_mmap_threshold
 from .interrupts import TERMINATING, interrupts
 
 WORKER_PRELOAD = ("stages.neighbours",)
@@ -49,6 +50,7 @@ try:
             leave_arithmetic_to_workers()
             with contextlib.suppress(OSError):
                 prestart_forkserver(WORKER_PRELOAD)
+        fix_mmap_threshold()  # this process is the command's own (see pipeline.heap)
         from stages.cli import main
     status = main()
 except KeyboardInterrupt:  # interrupted as the command started or ended

@@ -15,6 +15,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .heap import fix_mmap_threshold
 from .worker_logs import install_worker_logging
 
 __all__ = ["init_worker"]
@@ -43,6 +44,7 @@ def init_worker(
         os.nice(niceness)
     threading.Thread(target=_exit_with_parent, args=(lifeline,), daemon=True).start()
     install_worker_logging(log_queue, log_level)
+    fix_mmap_threshold()
     for variable in _THREAD_VARIABLES:  # for BLAS/OpenMP libraries loaded later
         os.environ[variable] = str(blas_threads)
     # Imported here, not above: the pool's owner imports this module for this

@@ -175,3 +175,20 @@ def die_unless_in(pid: int) -> str:
     if os.getpid() != pid:
         os._exit(1)
     return "ran in the test's process"
+
+
+def kept_after_free() -> float:
+    """MiB this process still holds after freeing a 20 MiB array that followed a freed
+    24 MiB one (after which glibc's adjusting threshold serves such arrays from the heap)."""
+    import numpy as np
+
+    def resident() -> float:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    first = np.ones(3 * 2**20)
+    del first
+    before = resident()
+    second = np.ones(5 * 2**19)
+    del second
+    return resident() - before
