@@ -1,0 +1,67 @@
+"""The workers benchmark's arithmetic: alternated pairs, the fastest of each, the median pair.
+
+The runs are replaced by fixed times (no run's time is asserted anywhere):
+what is checked is which figures the line reports and how the goal is judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks import sections
+from benchmarks.contenders import Task
+from benchmarks.data import SIZES
+from benchmarks.measure import Measurement, Memory
+from benchmarks.report import TIMES
+
+
+def _timed(seconds: Iterator[float], workers: list[int] | None = None) -> object:
+    def run_isolated(task: Task) -> Measurement:
+        if workers is not None:
+            workers.append(task.workers)
+        return Measurement(next(seconds), 0.0, Memory(0.0, 0.0, 0.0), {})
+
+    return run_isolated
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> sections.Run:
+    return sections.Run(SIZES["XS"], tmp_path)
+
+
+def test_the_goal_is_judged_on_the_fastest_runs_and_the_median_pair_is_shown(
+    run: sections.Run, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # (1 worker, 2 workers) per pair; one disturbed 2-worker run, one disturbed 1-worker run
+    pairs = [(4.0, 2.5), (5.0, 2.0), (4.2, 2.3), (4.1, 4.0), (4.3, 2.2)]
+    assert len(pairs) == sections.SCALING_REPEATS
+    times = iter(t for pair in pairs for t in pair)
+    workers: list[int] = []
+    monkeypatch.setattr(sections, "run_isolated", _timed(times, workers))
+
+    target = sections._workers_line(run, "ours-warm", "warm pool")
+
+    assert workers == [1, 2] * sections.SCALING_REPEATS  # alternated, 1 worker first
+    assert target.ok  # fastest 4.0 s against fastest 2.0 s: 2.00x
+    assert target.detail.startswith(f"2.00{TIMES}")
+    ratios = sorted(one / two for one, two in pairs)
+    assert f"median pair {ratios[2]:.2f}{TIMES}" in target.detail  # 4.2 / 2.3 = 1.83
+    printed = capsys.readouterr().out
+    assert f"speed-up 2.00{TIMES}" in printed
+    assert f"median of the 5 alternated pairs {ratios[2]:.2f}{TIMES}" in printed
+
+
+def test_a_slow_second_worker_misses_the_goal(
+    run: sections.Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    times = iter([4.0, 2.5] * sections.SCALING_REPEATS)
+    monkeypatch.setattr(sections, "run_isolated", _timed(times))
+
+    target = sections._workers_line(run, "ours", "cold pool")
+
+    assert not target.ok
+    assert target.detail == f"1.60{TIMES} (median pair 1.60{TIMES})"
+    assert "XS" in target.goal
