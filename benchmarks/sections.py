@@ -77,6 +77,8 @@ class Run:
 
     size: Size
     scratch: Path
+    short_repeats: int = SHORT_REPEATS
+    """Runs of a contender done in under SHORT_SECONDS (1: every contender once)."""
     bundle_path: Path = field(init=False)
     bundle: Bundle = field(init=False)
 
@@ -131,9 +133,10 @@ def _run_contender(run: Run, contender: str) -> Result:
     _progress(f"{CONTENDERS[contender]}" + (f" on k subsets {list(subsets)}" if subsets else ""))
     if not subsets:
         m = run_isolated(run.task(contender))
-        if m.seconds >= SHORT_SECONDS:
+        if m.seconds >= SHORT_SECONDS or run.short_repeats < 2:
             return Result(m.seconds, m.cpu, m.memory, m.scores, load_average())
-        runs = [m, *(run_isolated(run.task(contender)) for _ in range(SHORT_REPEATS - 1))]
+        more = run.short_repeats - 1
+        runs = [m, *(run_isolated(run.task(contender)) for _ in range(more))]
         middle = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
         memory = Memory(
             max(r.memory.rss_all for r in runs),

@@ -24,6 +24,7 @@ from benchmarks.measure import become_subreaper  # noqa: E402
 from benchmarks.report import header  # noqa: E402
 from benchmarks.sections import (  # noqa: E402
     CONTENDERS,
+    SHORT_REPEATS,
     Run,
     Target,
     contenders_section,
@@ -44,6 +45,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--all", action="store_true", help="run every section")
     parser.add_argument(
         "--k-max", type=int, help="grid k 1..K instead of the size's own (quick checks)"
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="every contender runs once, even a short one (quick checks)",
     )
     parser.add_argument(
         "--skip-sklearn",
@@ -88,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header("knn-pipeline against scikit-learn", ROOT), flush=True)
     with tempfile.TemporaryDirectory(prefix="knn_bench_data_") as scratch:
         size = SIZES[args.size] if args.k_max is None else SIZES[args.size].with_k_max(args.k_max)
-        run = Run(size, Path(scratch))
+        run = Run(size, Path(scratch), short_repeats=1 if args.once else SHORT_REPEATS)
         targets = run_sections(run, chosen_sections(args), args.skip_sklearn)
     targets_section(targets)
     return 1 if any(t.detail == "failed" for t in targets) else 0

@@ -31,6 +31,7 @@ def test_harness_runs_and_contenders_agree() -> None:
             "XS",
             "--k-max",
             "2",
+            "--once",
             "--contenders",
             "--kernel",
         ],

@@ -1,4 +1,5 @@
-"""The workers benchmark's arithmetic: alternated pairs, the fastest of each, the median pair.
+"""The harness's arithmetic: a short contender's median run, and the workers' alternated
+pairs (the fastest of each, the median pair).
 
 The runs are replaced by fixed times (no run's time is asserted anywhere):
 what is checked is which figures the line reports and how the goal is judged.
@@ -22,7 +23,8 @@ def _timed(seconds: Iterator[float], workers: list[int] | None = None) -> object
     def run_isolated(task: Task) -> Measurement:
         if workers is not None:
             workers.append(task.workers)
-        return Measurement(next(seconds), 0.0, Memory(0.0, 0.0, 0.0), {})
+        took = next(seconds)
+        return Measurement(took, 2 * took, Memory(took, took, took), {"scores": {}})
 
     return run_isolated
 
@@ -30,6 +32,30 @@ def _timed(seconds: Iterator[float], workers: list[int] | None = None) -> object
 @pytest.fixture
 def run(tmp_path: Path) -> sections.Run:
     return sections.Run(SIZES["XS"], tmp_path)
+
+
+def test_a_short_contender_reports_its_median_run_and_its_largest_memory(
+    run: sections.Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    times = [0.5, 0.3, 0.9, 0.4, 0.6]
+    assert len(times) == sections.SHORT_REPEATS and max(times) < sections.SHORT_SECONDS
+    monkeypatch.setattr(sections, "run_isolated", _timed(iter(times)))
+
+    result = sections._run_contender(run, "ours")
+
+    assert (result.seconds, result.cpu) == (0.5, 1.0)
+    assert result.memory.pss_all == 0.9
+    assert result.note == "median of 5 runs (0.30-0.90 s)"
+
+
+def test_a_long_contender_or_a_single_repeat_runs_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sections, "run_isolated", _timed(iter([sections.SHORT_SECONDS, 0.5])))
+    run = sections.Run(SIZES["XS"], tmp_path)
+    assert sections._run_contender(run, "ours").note == ""  # no median: one run
+    once = sections.Run(SIZES["XS"], tmp_path, short_repeats=1)
+    assert sections._run_contender(once, "ours").seconds == 0.5
 
 
 def test_the_goal_is_judged_on_the_fastest_runs_and_the_median_pair_is_shown(
