@@ -78,11 +78,14 @@ class Run:
     size: Size
     scratch: Path
     short_repeats: int = SHORT_REPEATS
-    """Runs of a contender done in under SHORT_SECONDS (1: every contender once)."""
+    """Runs of a contender done in under SHORT_SECONDS, an odd number so that one is
+    the median (1: every contender once)."""
     bundle_path: Path = field(init=False)
     bundle: Bundle = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.short_repeats < 1 or self.short_repeats % 2 == 0:
+            raise ValueError(f"short_repeats must be odd and positive, not {self.short_repeats}")
         self.bundle = make_bundle(self.size.rows, self.size.features)
         self.bundle_path = self.bundle.save(self.scratch / f"{self.size.name}.npz")
 

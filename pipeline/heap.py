@@ -1,14 +1,17 @@
-"""Large blocks straight from the system and back: a fixed mmap threshold for glibc's malloc.
+"""Large blocks straight from the system and back: fixed mmap and trim thresholds for glibc.
 
-glibc serves a block of 128 KiB or more with its own ``mmap`` and unmaps it
-when freed, but every such free raises that threshold to the block's size
-(up to 32 MiB). After a run has freed its first large arrays (a file's bytes,
-a fold's copies), arrays of up to that size come from the heap, and what is
-freed there stays in the process: on 100,000 rows the parent and each worker
-kept 20-35 MiB more at their peak than they held. Fixing the threshold turns
-that adjustment off. Arrays under it (a unit's per-query lists and distance
-blocks) still come from the heap, whose free top glibc returns to the system
-past its default trim threshold (128 KiB), as it did before any adjustment.
+glibc's malloc maps a request of 128 KiB or more on its own when the heap has
+no free room for it, and unmaps it when freed; but each such free of a block
+up to 32 MiB raises that threshold to the block's size and the trim threshold
+(how much free room at the heap's top is kept rather than returned) to twice
+that. After a run has freed its first large arrays (a file's bytes, a fold's
+copies), arrays of up to that size come from the heap, and up to twice that
+of freed room stays in the process: on 100,000 rows the parent and each
+worker kept 20-35 MiB more at their peak than they held. Setting both
+thresholds turns that adjustment off: blocks of 16 MiB or more are mapped and
+unmapped, and the heap's free top goes back past glibc's default 128 KiB, as
+it would have before any adjustment. Arrays under 16 MiB (a unit's per-query
+lists and distance blocks) still come from the heap.
 
 Only processes this package owns call it: the command line's and the pool's
 workers. An application that embeds a run keeps its own allocator settings.
@@ -19,16 +22,25 @@ from __future__ import annotations
 import contextlib
 import sys
 
-__all__ = ["MMAP_THRESHOLD", "fix_mmap_threshold"]
+__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "fix_mmap_threshold"]
 
 MMAP_THRESHOLD = 16 * 2**20
-"""Blocks of this size or more are mapped and unmapped on their own."""
+"""Blocks of this size or more are mapped and unmapped on their own (glibc allows
+up to 32 MiB)."""
 
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+TRIM_THRESHOLD = 128 * 2**10
+"""Free room at the heap's top beyond this goes back to the system (glibc's default)."""
+
+# mallopt's parameter numbers, from glibc's malloc.h
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
 
 
-def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
-    """Set glibc's mmap threshold to ``threshold`` bytes; False where there is no glibc."""
+def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD, trim: int = TRIM_THRESHOLD) -> bool:
+    """Fix glibc's mmap and trim thresholds (bytes); False where there is no glibc.
+
+    Freed blocks before the call may have moved both, so both are set.
+    """
     if not sys.platform.startswith("linux"):
         return False
     import ctypes  # here: NumPy imports it anyway, but this may run before NumPy
@@ -36,5 +48,7 @@ def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None)
         if libc.gnu_get_libc_version:  # glibc's own symbol: musl's mallopt does nothing
-            return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+            mapped = libc.mallopt(_M_MMAP_THRESHOLD, threshold)
+            trimmed = libc.mallopt(_M_TRIM_THRESHOLD, trim)
+            return bool(mapped and trimmed)
     return False

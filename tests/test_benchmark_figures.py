@@ -7,7 +7,7 @@ what is checked is which figures the line reports and how the goal is judged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,9 @@ from benchmarks.measure import Measurement, Memory
 from benchmarks.report import TIMES
 
 
-def _timed(seconds: Iterator[float], workers: list[int] | None = None) -> object:
+def _timed(
+    seconds: Iterator[float], workers: list[int] | None = None
+) -> Callable[[Task], Measurement]:
     def run_isolated(task: Task) -> Measurement:
         if workers is not None:
             workers.append(task.workers)
@@ -91,3 +93,8 @@ def test_a_slow_second_worker_misses_the_goal(
     assert not target.ok
     assert target.detail == f"1.60{TIMES} (median pair 1.60{TIMES})"
     assert "XS" in target.goal
+
+
+def test_an_even_number_of_short_repeats_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="odd"):
+        sections.Run(SIZES["XS"], tmp_path, short_repeats=4)

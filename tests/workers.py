@@ -177,18 +177,19 @@ def die_unless_in(pid: int) -> str:
     return "ran in the test's process"
 
 
-def kept_after_free() -> float:
-    """MiB this process still holds after freeing a 20 MiB array that followed a freed
-    24 MiB one (after which glibc's adjusting threshold serves such arrays from the heap)."""
+def kept_after_free(first_mib: int = 24, then_mib: int = 20) -> float:
+    """MiB this process still holds after freeing a ``then_mib`` array that followed a
+    freed ``first_mib`` one (after which glibc's adjusting thresholds serve such arrays
+    from the heap and keep them there once freed)."""
     import numpy as np
 
     def resident() -> float:
         with open("/proc/self/statm", encoding="ascii") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-    first = np.ones(3 * 2**20)
+    first = np.ones(first_mib * 2**17)
     del first
     before = resident()
-    second = np.ones(5 * 2**19)
-    del second
+    then = np.ones(then_mib * 2**17)
+    del then
     return resident() - before

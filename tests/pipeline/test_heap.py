@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 
@@ -11,13 +12,13 @@ from pipeline.compute import ComputePool
 from tests import workers
 
 pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="glibc's malloc: Linux only"
+    platform.libc_ver()[0] != "glibc", reason="glibc's malloc and its thresholds"
 )
 
 
-def _kept_in_a_fresh_interpreter(*, fixed: bool) -> float:
+def _kept_in_a_fresh_interpreter(*, fixed: bool, first_mib: int = 24, then_mib: int = 20) -> float:
     setup = "from pipeline.heap import fix_mmap_threshold; assert fix_mmap_threshold(); "
-    measure = "from tests import workers; print(workers.kept_after_free())"
+    measure = f"from tests import workers; print(workers.kept_after_free({first_mib}, {then_mib}))"
     script = (setup if fixed else "") + measure
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
@@ -30,6 +31,20 @@ def test_a_fixed_threshold_returns_a_freed_array_that_the_adjusting_one_keeps() 
     assert _kept_in_a_fresh_interpreter(fixed=True) < 4
 
 
+def test_the_heap_is_trimmed_even_after_large_frees_before_the_fix() -> None:
+    # A freed 30 MiB block raised the trim threshold to 60 MiB before the fix; a 10 MiB
+    # array, under the mmap threshold, comes from the heap, and its room must go back.
+    script = (
+        "import numpy as np; freed = np.ones(30 * 2**17); del freed\n"
+        "from pipeline.heap import fix_mmap_threshold; assert fix_mmap_threshold()\n"
+        "from tests import workers; print(workers.kept_after_free(0, 10))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert float(done.stdout) < 4
+
+
 async def test_pool_workers_return_freed_arrays() -> None:
     async with ComputePool(workers=1) as pool:
         kept = await pool.run(workers.kept_after_free)
@@ -37,8 +52,9 @@ async def test_pool_workers_return_freed_arrays() -> None:
 
 
 def test_the_command_line_fixes_its_own_threshold() -> None:
+    # --help: the command line sets the threshold before it parses its arguments
     script = (
-        "import runpy, sys; sys.argv = ['pipeline', '--version']\n"
+        "import runpy, sys; sys.argv = ['pipeline', '--help']\n"
         "from tests import workers\n"
         "try:\n    runpy.run_module('pipeline', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
