@@ -16,14 +16,20 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _kept_in_a_fresh_interpreter(*, fixed: bool, first_mib: int = 24, then_mib: int = 20) -> float:
-    setup = "from pipeline.heap import fix_mmap_threshold; assert fix_mmap_threshold(); "
-    measure = f"from tests import workers; print(workers.kept_after_free({first_mib}, {then_mib}))"
-    script = (setup if fixed else "") + measure
+_FIX = "from pipeline.heap import fix_mmap_threshold; assert fix_mmap_threshold()\n"
+
+
+def _kept_by(script: str) -> float:
+    """The MiB that ``script``, run in a fresh interpreter, prints last."""
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
-    return float(done.stdout)
+    return float(done.stdout.split()[-1])
+
+
+def _kept_in_a_fresh_interpreter(*, fixed: bool) -> float:
+    measure = "from tests import workers; print(workers.kept_after_free())"
+    return _kept_by((_FIX if fixed else "") + measure)
 
 
 def test_a_fixed_threshold_returns_a_freed_array_that_the_adjusting_one_keeps() -> None:
@@ -36,13 +42,10 @@ def test_the_heap_is_trimmed_even_after_large_frees_before_the_fix() -> None:
     # array, under the mmap threshold, comes from the heap, and its room must go back.
     script = (
         "import numpy as np; freed = np.ones(30 * 2**17); del freed\n"
-        "from pipeline.heap import fix_mmap_threshold; assert fix_mmap_threshold()\n"
-        "from tests import workers; print(workers.kept_after_free(0, 10))"
+        + _FIX
+        + "from tests import workers; print(workers.kept_after_free(0, 10))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert float(done.stdout) < 4
+    assert _kept_by(script) < 4
 
 
 async def test_pool_workers_return_freed_arrays() -> None:
@@ -60,7 +63,4 @@ def test_the_command_line_fixes_its_own_threshold() -> None:
         "except SystemExit:\n    pass\n"
         "print(workers.kept_after_free())"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    )
-    assert float(done.stdout.split()[-1]) < 4
+    assert _kept_by(script) < 4
