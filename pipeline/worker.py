@@ -9,13 +9,14 @@ the serial part of starting a cold pool.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .heap import fix_mmap_threshold
+from .heap import WORKER_TRIM_THRESHOLD, fix_mmap_threshold
 from .worker_logs import install_worker_logging
 
 __all__ = ["init_worker"]
@@ -39,12 +40,16 @@ def init_worker(
     blas_threads: int, log_queue: Any, log_level: int, lifeline: Connection, niceness: int
 ) -> None:
     """Runs once in each worker process before its first task."""
+    # What the worker inherits from the forkserver (the modules, NumPy's and the
+    # kernels' objects) is left out of its garbage collections: a full one would
+    # walk it all and write to every page of it, copying each from the server.
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(niceness)
     threading.Thread(target=_exit_with_parent, args=(lifeline,), daemon=True).start()
     install_worker_logging(log_queue, log_level)
-    fix_mmap_threshold()
+    fix_mmap_threshold(trim=WORKER_TRIM_THRESHOLD)
     for variable in _THREAD_VARIABLES:  # for BLAS/OpenMP libraries loaded later
         os.environ[variable] = str(blas_threads)
     # Imported here, not above: the pool's owner imports this module for this

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -175,6 +176,13 @@ def die_unless_in(pid: int) -> str:
     if os.getpid() != pid:
         os._exit(1)
     return "ran in the test's process"
+
+
+def walked_and_frozen() -> tuple[int, int]:
+    """Objects a full garbage collection in this process walks, and those it leaves out
+    (frozen), after one."""
+    gc.collect()
+    return len(gc.get_objects()), gc.get_freeze_count()
 
 
 def kept_after_free(first_mib: int = 24, then_mib: int = 20) -> float:

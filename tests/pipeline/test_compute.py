@@ -47,6 +47,15 @@ async def test_workers_ignore_sigint_run_blas_single_threaded_and_yield_the_cpu(
     assert worker_niceness == min(os.nice(0) + 3, 19)
 
 
+async def test_workers_leave_what_they_inherit_out_of_their_garbage_collections() -> None:
+    # The forkserver's modules and NumPy's objects: a full collection would write to
+    # each of their pages, copying them all from the server into every worker.
+    async with ComputePool(workers=1) as pool:
+        walked, frozen = await pool.run(workers.walked_and_frozen)
+    assert frozen > 10_000
+    assert walked < frozen / 4
+
+
 async def test_any_executor_handed_in_is_used_and_left_running() -> None:
     workers.reset_gate()
     with ThreadPoolExecutor(8) as executor:

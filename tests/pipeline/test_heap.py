@@ -54,6 +54,13 @@ async def test_pool_workers_return_freed_arrays() -> None:
     assert kept < 4
 
 
+async def test_pool_workers_keep_a_freed_units_room_for_the_next() -> None:
+    # 10 MiB, under the mmap threshold: from the heap, kept (not faulted in again)
+    async with ComputePool(workers=1) as pool:
+        kept = await pool.run(workers.kept_after_free, 0, 10)
+    assert kept > 8
+
+
 def test_the_command_line_fixes_its_own_threshold() -> None:
     # --help: the command line sets the threshold before it parses its arguments
     script = (
