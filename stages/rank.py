@@ -279,17 +279,20 @@ class Leaderboard:
         pooled = {name: values.reshape(-1) for name, values in self.pooled_scores.items()}
         ordered = -self._level(means)[order]
         ranks = 1 + np.searchsorted(ordered, ordered, side="left")
+        # Python lists of every candidate's folds, converted once per score, not per row
+        fold_lists = {name: _done_folds(values, done) for name, values in flat.items()}
+        fold_accuracy = _done_folds(accuracy, done)
         return [
             RankedCandidate(
                 rank=int(rank),
                 candidate=self.candidates[index],
                 mean_accuracy=float(accuracy_means[index]),
                 std_accuracy=float(stds[index]),
-                fold_accuracy=accuracy[index][done[index]].tolist(),
+                fold_accuracy=fold_accuracy[index],
                 mean_balanced_accuracy=float(balanced[index]),
                 mean_f1_macro=float(f1[index]),
                 folds_done=int(done[index].sum()),
-                fold_scores={n: v[index][done[index]].tolist() for n, v in flat.items()},
+                fold_scores={n: lists[index] for n, lists in fold_lists.items()},
                 scoring=self.scoring,
                 pooled_scores=(
                     {n: float(v[index]) for n, v in pooled.items()}
@@ -364,6 +367,15 @@ def _mean_and_std(
     of the listed values, where an undefined fold leaves the mean undefined. Only
     complete rows' are kept; a candidate still filling takes its own when asked."""
     return np.mean(scores, axis=1), np.std(scores, axis=1)
+
+
+def _done_folds(
+    values: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
+) -> list[list[float]]:
+    """Each row's values at the folds done for it, as lists."""
+    if done.all():
+        return values.tolist()  # type: ignore[no-any-return]
+    return [row[mask].tolist() for row, mask in zip(values, done, strict=True)]
 
 
 def _fold_mean(
