@@ -369,9 +369,7 @@ def _mean_and_std(
     return np.mean(scores, axis=1), np.std(scores, axis=1)
 
 
-def _done_folds(
-    values: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]
-) -> list[list[float]]:
+def _done_folds(values: npt.NDArray[np.float64], done: npt.NDArray[np.bool_]) -> list[list[float]]:
     """Each row's values at the folds done for it, as lists."""
     if done.all():
         return values.tolist()  # type: ignore[no-any-return]
