@@ -1,7 +1,8 @@
 """The k-NN command line: ``python -m pipeline run``, ``predict``, ``report`` and ``logs``.
 
-``pipeline/__main__.py`` is a thin entry that calls :func:`main`; this module
-turns flags into the job's options and maps the job's errors back to flags.
+:mod:`stages.entry` runs :func:`main` as a process (for ``python -m pipeline``
+and the ``knn-pipeline`` script); this module turns flags into the job's
+options and maps the job's errors back to flags.
 
 Exit status: 0 done; 2 bad input or options (one line on stderr saying what,
 where and how to fix); 130 interrupted; 1 anything else.

@@ -8,7 +8,7 @@ and tests/stages/test_builtin_data.py).
 
 from __future__ import annotations
 
-import ast
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 from pipeline.prestart import server_preload
+from stages import entry
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("sklearn", "scipy", "pandas")
@@ -56,25 +57,29 @@ def test_a_run_imports_no_scikit_learn_scipy_or_pandas(args: list[str], tmp_path
     assert "candidates" in done.stdout  # the leaderboard was printed
 
 
-def entry_definitions() -> dict[str, object]:
-    """The functions and constants of ``pipeline/__main__.py``, without running the command
-    line its top level runs."""
-    tree = ast.parse((ROOT / "pipeline" / "__main__.py").read_text(encoding="utf-8"))
-    kept = [
-        node
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef)
-        or (isinstance(node, ast.Assign) and ast.unparse(node.targets[0]).isupper())
-    ]
-    namespace: dict[str, object] = {}
-    exec(compile(ast.Module(kept, type_ignores=[]), "pipeline/__main__.py", "exec"), namespace)
-    return namespace
+def test_the_script_runs_the_same_entry_as_python_m_pipeline() -> None:
+    (script,) = importlib.metadata.entry_points(group="console_scripts", name="knn-pipeline")
+    assert script.load() is entry.main
+
+
+def test_the_installed_script_runs_a_tuning(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("knn-pipeline")
+    done = subprocess.run(
+        [str(script), "run", "--k", "1-3", "--quiet", "--out", "results.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "12 candidates" in done.stdout
+    assert (tmp_path / "results.json").exists()
 
 
 def test_the_entry_preloads_what_the_workers_preload() -> None:
     from stages.neighbours import WORKER_PRELOAD
 
-    assert tuple(entry_definitions()["WORKER_PRELOAD"]) == tuple(WORKER_PRELOAD)  # type: ignore[arg-type]
+    assert tuple(entry.WORKER_PRELOAD) == tuple(WORKER_PRELOAD)
 
 
 @pytest.mark.parametrize(
@@ -97,8 +102,7 @@ def test_the_entry_preloads_what_the_workers_preload() -> None:
 def test_the_forkserver_starts_early_only_for_local_workers(
     argv: list[str], expected: bool
 ) -> None:
-    will_start_workers = entry_definitions()["_will_start_workers"]
-    assert will_start_workers(argv) is expected  # type: ignore[operator]
+    assert entry._will_start_workers(argv) is expected
 
 
 PRESTART = """
