@@ -29,6 +29,10 @@ SERVER_ENVIRONMENT = "pipeline.forkserver_env"
 """Imported first in the server, before NumPy: one BLAS thread there (and so in every
 worker until its initializer sets the pool's count), whoever starts the server."""
 
+SERVER_FROZEN = "pipeline.forkserver_frozen"
+"""Imported last in the server: everything preloaded is frozen out of its garbage
+collections, which after the first fork would copy every page they walk."""
+
 _BLAS_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -40,9 +44,10 @@ def start_method() -> str:
 
 def server_preload(preload: Sequence[str]) -> list[str]:
     """``preload`` after the module whose initializer every worker runs first, and what
-    that initializer imports."""
+    that initializer imports; then the module that freezes it all."""
     first = [SERVER_ENVIRONMENT, WORKER_MODULE, *WORKER_LIBRARIES]
-    return [*first, *(n for n in preload if n not in first)]
+    own = [*first, SERVER_FROZEN]
+    return [*first, *(n for n in preload if n not in own), SERVER_FROZEN]
 
 
 def prestart_forkserver(preload: Sequence[str]) -> None:

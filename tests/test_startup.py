@@ -150,8 +150,25 @@ def test_the_forkserver_runs_single_threaded_blas_and_the_caller_keeps_its_own()
 
 def test_the_server_preloads_its_environment_then_the_worker_module_first_and_once() -> None:
     first = ["pipeline.forkserver_env", "pipeline.worker", "threadpoolctl"]
-    assert server_preload(["stages.neighbours"]) == [*first, "stages.neighbours"]
-    assert server_preload(["pipeline.worker", "x"]) == [*first, "x"]
+    last = "pipeline.forkserver_frozen"
+    assert server_preload(["stages.neighbours"]) == [*first, "stages.neighbours", last]
+    assert server_preload(["pipeline.worker", "x", last]) == [*first, "x", last]
+
+
+def test_the_servers_last_preload_freezes_what_it_imported() -> None:
+    script = (
+        "import gc, numpy\n"
+        "before = gc.get_freeze_count()\n"
+        "import pipeline.forkserver_frozen\n"
+        "print(before, gc.get_freeze_count(), len(gc.get_objects()))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    before, frozen, walked = map(int, done.stdout.split())
+    assert before == 0
+    assert frozen > 10_000  # NumPy's objects among them
+    assert walked < frozen / 10
 
 
 THREADS = """
