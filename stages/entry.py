@@ -32,7 +32,7 @@ WORKER_PRELOAD = ("stages.neighbours",)
 named here so that their forkserver starts before that module is imported."""
 
 
-def default_ctrl_c() -> None:
+def _default_ctrl_c() -> None:
     """Until :func:`main` installs its handlers, Ctrl-C takes the system's default action,
     as SIGTERM and SIGHUP do: the process ends at once, silently, before anything has
     started. Python's own handler would raise KeyboardInterrupt inside the imports that
@@ -73,7 +73,7 @@ def _leave(status: int) -> NoReturn:
 
 def main() -> NoReturn:
     """Run the command line on ``sys.argv`` and end the process with its exit status."""
-    default_ctrl_c()  # again: the script's wrapper imported this module first
+    _default_ctrl_c()  # again: the script's wrapper imported this module first
     interrupts.install()
     status = 130
     try:
