@@ -147,3 +147,25 @@ def test_big_n_benchmark_runs_and_reports_every_run() -> None:
     for label in ("k 1..10, 4 metrics", "k 1..1, 4 metrics", "k 1..10, euclidean"):
         assert label in out, out
     assert "peak beyond the data:" in out and "the peak" in out, out
+
+
+COMPARE = HARNESS.parent / "compare_revisions.py"
+
+
+def test_revision_comparison_runs_both_trees_in_turns() -> None:
+    done = subprocess.run(
+        [sys.executable, str(COMPARE), "HEAD", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()]
+    ours = next(row for row in rows if row[:2] == ["this", "checkout"])
+    theirs = next(row for row in rows if row[:1] == ["HEAD"])
+    assert float(ours[2]) > 0 and float(theirs[1]) > 0
+    assert "this checkout takes" in done.stdout
+    worktrees = subprocess.run(
+        ["git", "worktree", "list"], cwd=HARNESS.parents[1], capture_output=True, text=True
+    )
+    assert "knn_bench_revision_" not in worktrees.stdout  # removed after the runs
