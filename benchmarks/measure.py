@@ -10,7 +10,10 @@ Memory is sampled over the contender and all its descendants: every 20 ms
 the sum of resident set sizes (shared pages counted once per process) and the
 largest single process, every 100 ms the sum of proportional set sizes
 (shared pages split between the processes that map them, so the total is
-what the tree really occupies).
+what the tree really occupies). The sampler is a thread of this process
+taking some 7% of a core; a figure that is only a time (workers' scaling)
+runs without it, as a two-worker run on two cores would pay that in full and a
+one-worker run hardly at all.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import ctypes
 import dataclasses
 import json
+import math
 import os
 import resource
 import subprocess
@@ -51,6 +55,10 @@ class Memory:
     rss_all: float
     pss_all: float
     rss_one: float
+
+
+NOT_SAMPLED = Memory(math.nan, math.nan, math.nan)
+"""The memory of a run measured for its time alone."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +171,13 @@ class ProcessRun:
     stderr: str
 
 
-def run_measured(command: Sequence[str], *, cwd: Path = ROOT) -> ProcessRun:
+def run_measured(
+    command: Sequence[str], *, cwd: Path = ROOT, sample_memory: bool = True
+) -> ProcessRun:
     """Run ``command`` and measure it as a whole, start-up and exit included; raise if it fails.
+
+    Without ``sample_memory`` no sampler thread competes with the command for
+    the CPUs, and the memory is :data:`NOT_SAMPLED`.
 
     Standard error goes to a file rather than a pipe, so the clock stops when
     the process exits, not when the last helper holding the pipe lets go.
@@ -173,7 +186,7 @@ def run_measured(command: Sequence[str], *, cwd: Path = ROOT) -> ProcessRun:
     with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
         started = time.perf_counter()
         proc = subprocess.Popen(list(command), cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors)
-        with PeakSampler(proc.pid) as sampler:
+        with PeakSampler(proc.pid) if sample_memory else contextlib.nullcontext() as sampler:
             proc.wait()
             wall = time.perf_counter() - started
         reap_orphans()
@@ -181,17 +194,18 @@ def run_measured(command: Sequence[str], *, cwd: Path = ROOT) -> ProcessRun:
         stderr = errors.read()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])[:200]} failed ({proc.returncode}):\n{stderr}")
-    return ProcessRun(wall, _children_cpu() - before, sampler.peaks(), stderr)
+    memory = sampler.peaks() if sampler is not None else NOT_SAMPLED
+    return ProcessRun(wall, _children_cpu() - before, memory, stderr)
 
 
-def run_isolated(task: Task) -> Measurement:
-    """Run ``task`` in a fresh interpreter; raise if it fails."""
+def run_isolated(task: Task, *, sample_memory: bool = True) -> Measurement:
+    """Run ``task`` in a fresh interpreter; raise if it fails (see :func:`run_measured`)."""
     with tempfile.TemporaryDirectory(prefix="knn_bench_") as scratch:
         out = Path(scratch) / "report.json"
         task = dataclasses.replace(task, out=str(out))
         command = [sys.executable, "-m", "benchmarks.contenders", task.to_json()]
         try:
-            run = run_measured(command)
+            run = run_measured(command, sample_memory=sample_memory)
         except RuntimeError as error:
             raise RuntimeError(f"{task.contender} failed: {error}") from None
         report = json.loads(out.read_text(encoding="utf-8"))

@@ -385,8 +385,9 @@ def _workers_line(run: Run, contender: str, label: str) -> Target:
     ones: list[Measurement] = []
     twos: list[Measurement] = []
     for _ in range(SCALING_REPEATS):
-        ones.append(run_isolated(replace(run.task(contender), workers=1)))
-        twos.append(run_isolated(replace(run.task(contender), workers=2)))
+        # Time alone: a memory sampler would slow the two-worker runs more (measure.py).
+        ones.append(run_isolated(replace(run.task(contender), workers=1), sample_memory=False))
+        twos.append(run_isolated(replace(run.task(contender), workers=2), sample_memory=False))
     one = min(ones, key=lambda m: m.seconds)
     two = min(twos, key=lambda m: m.seconds)
     speedup = one.seconds / two.seconds

@@ -7,6 +7,8 @@ what is checked is which figures the line reports and how the goal is judged.
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,16 +17,18 @@ import pytest
 from benchmarks import sections
 from benchmarks.contenders import Task
 from benchmarks.data import SIZES
-from benchmarks.measure import Measurement, Memory
+from benchmarks.measure import NOT_SAMPLED, Measurement, Memory, run_measured
 from benchmarks.report import TIMES
 
 
 def _timed(
-    seconds: Iterator[float], workers: list[int] | None = None
-) -> Callable[[Task], Measurement]:
-    def run_isolated(task: Task) -> Measurement:
+    seconds: Iterator[float], workers: list[int] | None = None, sampled: list[bool] | None = None
+) -> Callable[..., Measurement]:
+    def run_isolated(task: Task, *, sample_memory: bool = True) -> Measurement:
         if workers is not None:
             workers.append(task.workers)
+        if sampled is not None:
+            sampled.append(sample_memory)
         took = next(seconds)
         return Measurement(took, 2 * took, Memory(took, took, took), {"scores": {}})
 
@@ -68,11 +72,13 @@ def test_the_goal_is_judged_on_the_fastest_runs_and_the_median_pair_is_shown(
     assert len(pairs) == sections.SCALING_REPEATS
     times = iter(t for pair in pairs for t in pair)
     workers: list[int] = []
-    monkeypatch.setattr(sections, "run_isolated", _timed(times, workers))
+    sampled: list[bool] = []
+    monkeypatch.setattr(sections, "run_isolated", _timed(times, workers, sampled))
 
     target = sections._workers_line(run, "ours-warm", "warm pool")
 
     assert workers == [1, 2] * sections.SCALING_REPEATS  # alternated, 1 worker first
+    assert not any(sampled)  # timed alone: no memory sampler sharing the two cores
     assert target.ok  # fastest 4.0 s against fastest 2.0 s: 2.00x
     assert target.detail.startswith(f"2.00{TIMES}")
     ratios = sorted(one / two for one, two in pairs)
@@ -98,3 +104,14 @@ def test_a_slow_second_worker_misses_the_goal(
 def test_an_even_number_of_short_repeats_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="odd"):
         sections.Run(SIZES["XS"], tmp_path, short_repeats=4)
+
+
+def test_a_run_measured_for_its_time_alone_has_no_memory_figures() -> None:
+    command = [sys.executable, "-c", "import time; time.sleep(0.3)"]
+
+    timed = run_measured(command, sample_memory=False)
+    sampled = run_measured(command)
+
+    assert timed.memory is NOT_SAMPLED and math.isnan(timed.memory.pss_all)
+    assert timed.wall >= 0.3 and timed.cpu > 0
+    assert sampled.memory.rss_all > 1 and sampled.memory.pss_all > 1  # MiB of an interpreter
