@@ -1,22 +1,42 @@
 """Starting the workers' forkserver ahead of the pool, from a module that imports
 nothing heavy.
 
-The forkserver is a fresh interpreter that imports the workers' modules
-(NumPy, the kernels) once and forks every worker from there: about a sixth
-of a second that no parallelism shortens. A command line starts it first
-thing, before its own imports of asyncio, NumPy and the stages, so that the
-two overlap; :mod:`pipeline.compute` imports this module's functions, and a
-pool started later forks from the same server.
+multiprocessing's forkserver is a fresh interpreter that imports the workers'
+modules (NumPy, the kernels) once and forks every worker from there: about a
+sixth of a second of CPU. A command line has two ways to start it ahead:
+
+- :func:`fork_forkserver`: import the workers' modules itself (it needs them
+  anyway) and fork the server from itself, still single-threaded, so that
+  nothing is imported twice. On two cores the command's processes are
+  CPU-bound while it starts, and the duplicate imports were a quarter of it.
+- :func:`prestart_forkserver`: start multiprocessing's own server first
+  thing, so that its imports overlap the command line's. Where forking is
+  not safe (another thread running, a platform other than Linux, a
+  multiprocessing whose server this module does not know).
+
+Either way a pool started later forks its workers from that server
+(:mod:`pipeline.compute` imports this module's functions).
 """
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
+import signal
+import socket
+import sys
 from collections.abc import Sequence
-from multiprocessing import forkserver
+from multiprocessing import connection, forkserver, resource_tracker, util
+from typing import Any, NoReturn
 
-__all__ = ["leave_arithmetic_to_workers", "prestart_forkserver", "server_preload", "start_method"]
+__all__ = [
+    "fork_forkserver",
+    "leave_arithmetic_to_workers",
+    "prestart_forkserver",
+    "server_preload",
+    "start_method",
+]
 
 WORKER_MODULE = "pipeline.worker"
 """The module whose initializer every worker runs first (:mod:`pipeline.worker`)."""
@@ -57,11 +77,117 @@ def prestart_forkserver(preload: Sequence[str]) -> None:
     imports then overlap the caller's own (and its reading of the data)
     instead of following them. Pools started later fork from the same server.
     A no-op where workers are spawned instead, or when the server runs already.
+    A command line that can, forks the server instead (:func:`fork_forkserver`).
     """
     if start_method() != "forkserver":
         return
     multiprocessing.get_context("forkserver").set_forkserver_preload(server_preload(preload))
     forkserver.ensure_running()
+
+
+_SERVER_MAIN_ARGUMENTS = ("listener_fd", "alive_r", "preload", "main_path", "sys_path")
+"""``multiprocessing.forkserver.main``'s parameters as :func:`_serve` calls it (3.11 to
+3.13); another multiprocessing (3.14 adds an authentication key) gets its own server."""
+
+
+def _single_threaded() -> bool:
+    """Whether this process has one thread, native ones (OpenBLAS's) counted: a fork
+    copies only the calling thread, and a lock another one held stays held forever."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def _knows_the_server() -> bool:
+    server = getattr(forkserver, "_forkserver", None)
+    code = getattr(getattr(forkserver, "main", None), "__code__", None)
+    return (
+        code is not None
+        and code.co_varnames[: code.co_argcount] == _SERVER_MAIN_ARGUMENTS
+        and code.co_kwonlyargcount == 0
+        and all(
+            hasattr(server, name)
+            for name in ("_forkserver_address", "_forkserver_alive_fd", "_forkserver_pid", "_lock")
+        )
+    )
+
+
+def _can_fork() -> bool:
+    return (
+        sys.platform.startswith("linux")
+        and start_method() == "forkserver"
+        and _knows_the_server()
+        and _single_threaded()
+    )
+
+
+def fork_forkserver(preload: Sequence[str]) -> bool:
+    """Import the workers' modules and ``preload`` here, then fork the forkserver from
+    this process; ``False`` (and nothing started) where that is not safe.
+
+    The server is what multiprocessing's own would be, run by its own
+    ``forkserver.main``, only not exec'd: it shares this process's imports
+    instead of repeating them, and is ready as soon as they are done. It is
+    forked before anything else starts a thread, with the signals a fresh
+    interpreter has; like multiprocessing's, it exits when this process does,
+    however that ends. Only multiprocessing's bookkeeping of the running
+    server is written to here (its address, pipe and pid), as its own
+    ``ensure_running`` would after starting one.
+    """
+    if not _can_fork():
+        return False
+    modules = server_preload(preload)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(modules)  # for a restart
+    for name in (WORKER_MODULE, *preload):
+        importlib.import_module(name)
+    if not _single_threaded():  # the imports started threads (a BLAS thread count set)
+        return False
+    server: Any = forkserver._forkserver  # its private state: see the docstring
+    with server._lock:
+        if server._forkserver_pid is not None:
+            return True
+        with socket.socket(socket.AF_UNIX) as listener:
+            address = connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
+            listener.bind(address)
+            if not util.is_abstract_socket_namespace(address):
+                os.chmod(address, 0o600)
+            listener.listen()
+            alive_r, alive_w = os.pipe()  # the server exits at EOF: every client gone
+            try:
+                sys.stdout.flush()  # else the server would hold a copy of what is buffered
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    _serve(listener.fileno(), alive_r, alive_w, modules)
+            except BaseException:
+                os.close(alive_w)
+                raise
+            finally:
+                os.close(alive_r)
+        server._forkserver_address = address
+        server._forkserver_alive_fd = alive_w
+        server._forkserver_pid = pid
+    resource_tracker.ensure_running()  # as the pool would, now that nothing is forked
+    return True
+
+
+def _serve(listener_fd: int, alive_r: int, alive_w: int, modules: list[str]) -> NoReturn:
+    """The forked server: multiprocessing's server loop, then out without this process's
+    exit handlers (they are its parent's)."""
+    code = 1
+    try:
+        os.close(alive_w)
+        signal.set_wakeup_fd(-1)
+        for signum in signal.valid_signals():  # the parent's Python handlers are not ours
+            if callable(signal.getsignal(signum)):
+                signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as the server does, from now on
+        forkserver.main(listener_fd, alive_r, modules)
+    except SystemExit:  # the server's way out once every client has gone
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def leave_arithmetic_to_workers() -> None:

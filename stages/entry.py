@@ -4,8 +4,9 @@ script run, around :func:`stages.cli.main`.
 Before the command line's own imports it makes signals interrupt as Ctrl-C
 does (see :mod:`pipeline.interrupts`), so a signal at any moment ends the
 command the same way: exit status 130, no traceback, nothing left behind;
-it starts the workers' forkserver, so that the server's imports overlap its
-own; and it fixes this process's allocator thresholds (:mod:`pipeline.heap`).
+it starts the workers' forkserver, forked from this process once it has
+imported the workers' modules (see :mod:`pipeline.prestart`); and it fixes
+this process's allocator thresholds (:mod:`pipeline.heap`).
 After the command it ends without the interpreter's teardown. This module
 imports only the standard library and those two small framework modules;
 the command line is imported inside :func:`main`.
@@ -79,14 +80,21 @@ def main() -> NoReturn:
     try:
         with interrupts.shield():
             if _will_start_workers(sys.argv[1:]):
-                # After install(): these imports take time. The forkserver's imports then
-                # overlap the command line's (see pipeline.prestart); if it cannot start
-                # here, the command line tries again and says why.
-                from pipeline.prestart import leave_arithmetic_to_workers, prestart_forkserver
+                # After install(): these imports take time. Before the command line's own
+                # imports: the server is forked while this process has no other thread,
+                # or else started first thing, its imports overlapping the command
+                # line's (see pipeline.prestart); if it cannot start here, the command
+                # line tries again and says why.
+                from pipeline.prestart import (
+                    fork_forkserver,
+                    leave_arithmetic_to_workers,
+                    prestart_forkserver,
+                )
 
                 leave_arithmetic_to_workers()
                 with contextlib.suppress(OSError):
-                    prestart_forkserver(WORKER_PRELOAD)
+                    if not fork_forkserver(WORKER_PRELOAD):
+                        prestart_forkserver(WORKER_PRELOAD)
             fix_mmap_threshold()  # this process is the command's own (see pipeline.heap)
             from .cli import main as command_line
 

@@ -201,3 +201,12 @@ def kept_after_free(first_mib: int = 24, then_mib: int = 20) -> float:
     then = np.ones(then_mib * 2**17)
     del then
     return resident() - before
+
+
+def what_it_inherited() -> dict[str, Any]:
+    """Where this worker forked from, and the signal handlers and frozen objects it has."""
+    return {
+        "parent": os.getppid(),
+        "sigterm_default": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
+        "frozen": gc.get_freeze_count(),
+    }

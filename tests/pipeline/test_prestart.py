@@ -1,0 +1,159 @@
+"""The forkserver forked from the command line (pipeline.prestart.fork_forkserver).
+
+Each case runs in a fresh interpreter: the server is process-wide state, and
+forking is only safe in a process with one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+
+FORKED = """
+import json, signal, sys, multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
+from pipeline.prestart import fork_forkserver, leave_arithmetic_to_workers
+
+signal.signal(signal.SIGTERM, lambda *_: None)  # a Python handler of the caller's own
+leave_arithmetic_to_workers()
+print("buffered", end="")  # a pipe: held in the buffer when the server is forked
+started = fork_forkserver(["tests.workers"])
+print()
+server = forkserver._forkserver._forkserver_pid
+from tests import workers
+with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+    inherited = pool.submit(workers.what_it_inherited).result()
+print(json.dumps({"started": started, "server": server, **inherited}), flush=True)
+sys.stdin.readline()  # the server lives while this process does
+"""
+
+
+def _run_until_told(script: str) -> tuple[subprocess.Popen[str], list[str]]:
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=buffered,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, [proc.stdout.readline(), proc.stdout.readline()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        psutil.Process(pid).wait(timeout=30)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return False
+    return True
+
+
+def test_the_server_is_a_fork_of_the_caller_and_workers_fork_from_it() -> None:
+    proc, (first, second) = _run_until_told(FORKED)
+    with proc:
+        seen = json.loads(second)
+        server = psutil.Process(seen["server"])
+        caller = psutil.Process(proc.pid)
+        assert seen["started"] is True
+        assert server.ppid() == proc.pid
+        assert server.cmdline() == caller.cmdline()  # forked, not exec'd
+        assert server.num_threads() == 1
+        assert seen["parent"] == seen["server"]  # the pool's worker came from it
+        assert seen["sigterm_default"]  # not the caller's handler
+        assert seen["frozen"] > 10_000  # the server froze what it shares with the workers
+        assert first == "buffered\n"  # written once, by the caller, not again by the server
+        proc.communicate("\n")
+    assert proc.returncode == 0
+    assert _gone(seen["server"]), "the server exits with its caller"
+
+
+def test_a_caller_killed_outright_leaves_no_server() -> None:
+    proc, (_, second) = _run_until_told(FORKED)
+    server = json.loads(second)["server"]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert _gone(server)
+
+
+OTHER_THREAD = """
+import json, threading
+from multiprocessing import forkserver
+from pipeline.prestart import fork_forkserver
+
+stop = threading.Event()
+threading.Thread(target=stop.wait).start()
+started = fork_forkserver(["tests.workers"])
+stop.set()
+print(json.dumps([started, forkserver._forkserver._forkserver_pid]))
+"""
+
+
+def test_a_caller_with_another_thread_forks_nothing() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", OTHER_THREAD], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == [False, None]
+
+
+BLAS_THREADS = """
+import json
+from multiprocessing import forkserver
+from pipeline.prestart import fork_forkserver
+
+started = fork_forkserver(["tests.workers"])  # NumPy, imported here, starts OpenBLAS's threads
+print(json.dumps([started, forkserver._forkserver._forkserver_pid]))
+"""
+
+
+def test_threads_started_by_the_imports_stop_the_fork() -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run(
+        [sys.executable, "-c", BLAS_THREADS],
+        cwd=ROOT,
+        env={**environment, "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout) == [False, None]
+
+
+ENTRY = """
+import json, sys
+import psutil
+from pipeline.prestart import leave_arithmetic_to_workers
+leave_arithmetic_to_workers()  # as the entry does first, before NumPy is imported
+import stages.cli
+from multiprocessing import forkserver
+
+def command_line():
+    server = psutil.Process(forkserver._forkserver._forkserver_pid)
+    print(json.dumps([server.ppid() == psutil.Process().pid,
+                      server.cmdline() == psutil.Process().cmdline()]), flush=True)
+    return 0
+
+stages.cli.main = command_line
+sys.argv = ["knn-pipeline", "run"]
+from stages.entry import main
+main()
+"""
+
+
+def test_the_command_line_forks_its_server() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == [True, True]
