@@ -143,6 +143,34 @@ def time_alternating(
     return {label: Timed(label, times) for label, times in runs.items()}
 
 
+def time_bracketing(
+    short: tuple[str, Sequence[str]],
+    long: tuple[str, Sequence[str]],
+    repeats: tuple[int, int],
+    warm_up: bool,
+    env: dict[str, str],
+) -> tuple[Timed, Timed]:
+    """The short command's runs before, between and after the long one's, in even shares.
+
+    A sub-second command run nine times in a row and a twenty-second one run
+    after it would see the machine in different minutes, and its speed moves
+    by a fifth between them here; bracketed, the short runs' median comes
+    from the same minutes as the long runs.
+    """
+    (short_label, short_command), (long_label, long_command) = short, long
+    short_repeats, long_repeats = repeats
+    if warm_up:
+        run_once(short_command, env)
+    share, extra = divmod(short_repeats, long_repeats + 1)
+    short_runs: list[float] = []
+    long_runs: list[float] = []
+    for turn in range(long_repeats + 1):
+        short_runs += [run_once(short_command, env) for _ in range(share + (turn < extra))]
+        if turn < long_repeats:
+            long_runs.append(run_once(long_command, env))
+    return Timed(short_label, short_runs), Timed(long_label, long_runs)
+
+
 HEADINGS = ["command", "median s", "min s", "max s", "runs", f"{TIMES} reference"]
 
 
@@ -240,8 +268,14 @@ def grid_section(plan: Plan, env: dict[str, str], scratch: Path) -> list[Target]
         file=sys.stderr,
         flush=True,
     )
-    ours = time_alternating({ours_label: ours_command}, plan.repeats, plan.warm_up, env)
-    theirs = time_alternating({theirs_label: theirs_command}, plan.grid_repeats, False, env)
+    mine, grids = time_bracketing(
+        (ours_label, ours_command),
+        (theirs_label, theirs_command),
+        (plan.repeats, plan.grid_repeats),
+        plan.warm_up,
+        env,
+    )
+    ours, theirs = {ours_label: mine}, {theirs_label: grids}
     agree, agreement = _agreement(_our_scores(ours_json), json.loads(theirs_json.read_text()))
     print(
         f"\n== {size.name} as whole processes: {size.rows:,} rows {TIMES} {size.features}"
@@ -298,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     warmed = ", after one untimed run of each (bytecode compiled, files cached)" if warm_up else ""
     print(
         "\nwhole process: from starting the interpreter to its exit (imports, reading the data,"
-        f" starting workers, printing); the median of the runs, taken in turns{warmed}"
+        f" starting workers, printing); the median of the runs, taken in turns (ours before,"
+        f" between and after the GridSearchCV runs){warmed}"
     )
     targets_section(targets)
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import sections
+from benchmarks import sections, startup
 from benchmarks.contenders import Task
 from benchmarks.data import SIZES
 from benchmarks.measure import NOT_SAMPLED, Measurement, Memory, run_measured
@@ -115,3 +115,24 @@ def test_a_run_measured_for_its_time_alone_has_no_memory_figures() -> None:
     assert timed.memory is NOT_SAMPLED and math.isnan(timed.memory.pss_all)
     assert timed.wall >= 0.3 and timed.cpu > 0
     assert sampled.memory.rss_all > 1 and sampled.memory.pss_all > 1  # MiB of an interpreter
+
+
+@pytest.mark.parametrize(
+    ("repeats", "order"),
+    [((9, 1), "sssssLssss"), ((5, 2), "ssLssLs"), ((1, 1), "sL"), ((3, 3), "sLsLsL")],
+)
+def test_the_short_commands_runs_bracket_the_long_ones(
+    repeats: tuple[int, int], order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+
+    def run_once(command: list[str], env: dict[str, str]) -> float:
+        ran.append(command[0])
+        return {"s": 0.5, "L": 20.0}[command[0]]
+
+    monkeypatch.setattr(startup, "run_once", run_once)
+    short, long = startup.time_bracketing(("short", ["s"]), ("long", ["L"]), repeats, False, {})
+
+    assert "".join(ran) == order
+    assert (len(short.runs), len(long.runs)) == repeats
+    assert (short.median, long.median) == (0.5, 20.0)
