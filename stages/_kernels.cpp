@@ -64,6 +64,11 @@ enum Metric {
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_AVX2 1
 #define AVX2 __attribute__((target("avx2,fma")))
+// AVX-512's 32 vector registers, at AVX2's width: a tile's broadcast query
+// values, point loads and sums (24 vectors) fit without spilling to the
+// stack, which the 16 of AVX2 cannot hold. 256-bit vectors, since wider ones
+// slow some processors' clocks and the loops' explicit vectors are 256 bits.
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma,prefer-vector-width=256")))
 #endif
 
 template <typename Real>
@@ -952,15 +957,23 @@ KERNELS(avx2, AVX2)
 constexpr Searches WITH_AVX2{search_double_avx2, search_float_avx2, select_double_avx2,
                              select_float_avx2,  refine_double_avx2, refine_float_avx2,
                              "avx2"};
+KERNELS(avx512, AVX512)
+constexpr Searches WITH_AVX512{search_double_avx512, search_float_avx512, select_double_avx512,
+                               select_float_avx512,  refine_double_avx512, refine_float_avx512,
+                               "avx512"};
 #endif
 
-// AVX2 where the processor has it, unless KNN_PIPELINE_VECTOR_ISA=baseline
-// asks for the baseline loops (to test them, or to rule the vector code out).
+// The widest copy the processor runs, unless KNN_PIPELINE_VECTOR_ISA names a
+// narrower one ("avx2" or "baseline": to test them, or to rule a copy out).
 Searches choose_searches() {
 #ifdef HAVE_AVX2
     const char* wanted = std::getenv("KNN_PIPELINE_VECTOR_ISA");
     const bool baseline = wanted != nullptr && std::strcmp(wanted, "baseline") == 0;
+    const bool at_most_avx2 = baseline || (wanted != nullptr && std::strcmp(wanted, "avx2") == 0);
     __builtin_cpu_init();
+    if (!at_most_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw"))
+        return WITH_AVX512;
     if (!baseline && __builtin_cpu_supports("avx2")) return WITH_AVX2;
 #endif
     return BASELINE;

@@ -15,7 +15,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from stages import _kernels
-from stages.kernels import _NO_GROUPS, CHUNK, kneighbors, transposed
+from stages.kernels import _NO_GROUPS, CHUNK, VECTOR_ISA, kneighbors, transposed
 
 SCIPY_METRIC = {
     "euclidean": "euclidean",
@@ -350,7 +350,7 @@ def test_groups_go_together() -> None:
 
 # ------------------------------------------------------------------- compiled loops
 
-_BASELINE_SCRIPT = """
+_NARROWER_SCRIPT = """
 import sys
 import numpy as np
 from stages.kernels import VECTOR_ISA, kneighbors, transposed
@@ -367,37 +367,52 @@ np.savez(sys.argv[2], isa=VECTOR_ISA, **found)
 """
 
 
-def assert_baseline_loops_agree(
-    tmp_path: Path, queries: np.ndarray, points: np.ndarray, metrics: Sequence[str]
+# The narrower compiled copies a process can be told to run, and whether this
+# machine runs each (the narrowest, "baseline", runs everywhere).
+NARROWER_ISAS = ("baseline", "avx2")
+
+
+def runs_isa(isa: str) -> bool:
+    return isa == "baseline" or VECTOR_ISA in ("avx2", "avx512")
+
+
+def assert_narrower_loops_agree(
+    tmp_path: Path, queries: np.ndarray, points: np.ndarray, metrics: Sequence[str], isa: str
 ) -> None:
-    """The 25 nearest by ``metrics`` in both precisions, in a process running the other
-    compiled copy of the loops (no AVX2), equal this process's to the bit."""
+    """The 25 nearest by ``metrics`` in both precisions, in a process told to run the
+    ``isa`` copy of the loops, equal this process's (its widest copy) to the bit."""
     data = tmp_path / "data.npz"
     np.savez(data, queries=queries, points=points)
-    out = tmp_path / "baseline.npz"
+    out = tmp_path / f"{isa}.npz"
     done = subprocess.run(
-        [sys.executable, "-c", _BASELINE_SCRIPT, str(data), str(out), ",".join(metrics)],
-        env={**os.environ, "KNN_PIPELINE_VECTOR_ISA": "baseline"},
+        [sys.executable, "-c", _NARROWER_SCRIPT, str(data), str(out), ",".join(metrics)],
+        env={**os.environ, "KNN_PIPELINE_VECTOR_ISA": isa},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    baseline = np.load(out)
-    assert str(baseline["isa"]) == "baseline"
+    narrower = np.load(out)
+    assert str(narrower["isa"]) == isa
     for metric in metrics:
         for precision in ("float64", "float32"):
             columns, distances = kneighbors(metric, queries, transposed(points, precision), 25)
             key = f"{metric}-{precision}"
-            assert np.array_equal(baseline[f"{key}-columns"], columns), key
-            assert np.array_equal(baseline[f"{key}-distances"], distances), key
+            assert np.array_equal(narrower[f"{key}-columns"], columns), key
+            assert np.array_equal(narrower[f"{key}-distances"], distances), key
 
 
-def test_the_baseline_loops_give_the_vector_loops_results_to_the_bit(tmp_path: Path) -> None:
-    """Machines without AVX2 run the other compiled copy of the loops: same arithmetic, in order."""
+@pytest.mark.parametrize("isa", NARROWER_ISAS)
+def test_the_narrower_loops_give_the_widest_loops_results_to_the_bit(
+    tmp_path: Path, isa: str
+) -> None:
+    """Machines without AVX-512 or AVX2 run another compiled copy of the loops: same
+    arithmetic, in order."""
+    if not runs_isa(isa):
+        pytest.skip(f"this processor has no {isa}")
     rng = np.random.default_rng(21)
     queries, points = rng.uniform(0, 3, (37, 11)), rng.uniform(0, 3, (CHUNK + 91, 11))
-    assert_baseline_loops_agree(tmp_path, queries, points, list(SCIPY_METRIC))
+    assert_narrower_loops_agree(tmp_path, queries, points, list(SCIPY_METRIC), isa)
 
 
 def test_the_compiled_entry_refuses_arrays_it_cannot_read() -> None:

@@ -20,7 +20,7 @@ import stages.kernels as kernels
 from stages import _kernels
 from stages.kernels import _NO_GROUPS, GEMM_FEATURES, kneighbors, transposed
 from stages.metrics import kernel_metric, largest_summable
-from tests.stages.test_kernels import assert_baseline_loops_agree
+from tests.stages.test_kernels import NARROWER_ISAS, assert_narrower_loops_agree, runs_isa
 
 Matrix = npt.NDArray[np.floating[Any]]
 Neighbours = tuple[npt.NDArray[np.intp], npt.NDArray[Any]]
@@ -385,11 +385,15 @@ def test_refine_over_every_point_is_the_exact_kernel(metric: str, precision: str
     assert_bit_equal((columns, best), want, metric)
 
 
-def test_the_baseline_loops_screen_to_the_same_bits(tmp_path: Path) -> None:
+@pytest.mark.parametrize("isa", NARROWER_ISAS)
+def test_the_narrower_loops_screen_to_the_same_bits(tmp_path: Path, isa: str) -> None:
     """select and refine are compiled for each instruction set too."""
+    if not runs_isa(isa):
+        pytest.skip(f"this processor has no {isa}")
     rng = np.random.default_rng(15)
     queries, points = rng.normal(size=(37, WIDE + 3)), rng.normal(size=(900, WIDE + 3))
-    assert_baseline_loops_agree(tmp_path, queries, points, ["euclidean", "cosine", "minkowski:3"])
+    metrics = ["euclidean", "cosine", "minkowski:3"]
+    assert_narrower_loops_agree(tmp_path, queries, points, metrics, isa)
 
 
 # -------------------------------------------------------------- what is kept
