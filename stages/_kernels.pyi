@@ -4,6 +4,7 @@ import numpy as np
 import numpy.typing as npt
 
 CHUNK: int
+QUERY_BLOCK: int
 VECTOR_ISA: str
 
 def nearest(

@@ -81,6 +81,7 @@ __all__ = [
     "DTYPES",
     "GEMM_FEATURES",
     "PRODUCT_ENTRIES",
+    "QUERY_BLOCK",
     "SCREEN_MARGIN",
     "VECTOR_ISA",
     "kneighbors",
@@ -89,6 +90,10 @@ __all__ = [
 
 CHUNK: int = _kernels.CHUNK
 """Points per chunk: a tile of four queries' running sums (8 KiB) stays in the first-level cache."""
+
+QUERY_BLOCK: int = _kernels.QUERY_BLOCK
+"""Queries searched together against every chunk in turn: their lists of nearest stay in
+the core's own cache."""
 
 VECTOR_ISA: str = _kernels.VECTOR_ISA
 """The vector instructions the loaded kernel runs: ``avx2`` or ``baseline``."""

@@ -15,7 +15,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from stages import _kernels
-from stages.kernels import _NO_GROUPS, CHUNK, VECTOR_ISA, kneighbors, transposed
+from stages.kernels import _NO_GROUPS, CHUNK, QUERY_BLOCK, VECTOR_ISA, kneighbors, transposed
 
 SCIPY_METRIC = {
     "euclidean": "euclidean",
@@ -81,6 +81,25 @@ def test_neighbours_equal_a_stable_sort_of_scipy_distances(metric: str, features
     points = rng.uniform(0.0, 3.0, size=(CHUNK * 2 + 37, features))
     for k in (1, 2, 7, 40, points.shape[0]):
         assert_same(ours(metric, queries, points, k), reference(metric, queries, points, k), k)
+
+
+@pytest.mark.parametrize("metric", list(SCIPY_METRIC))
+def test_queries_beyond_one_block_keep_their_ties_and_groups(metric: str) -> None:
+    """Queries go through the points a block at a time: two blocks and a ragged third,
+    with exact ties and own-group points masked out, as one stable sort has them."""
+    rng = np.random.default_rng(29)
+    points = rng.integers(0, 4, (CHUNK * 2 + 37, 6)).astype(np.float64)
+    point_groups = rng.integers(0, 5, points.shape[0]).astype(np.intp)
+    queries = rng.integers(0, 4, (2 * QUERY_BLOCK + 7, 6)).astype(np.float64)
+    query_groups = rng.integers(0, 5, queries.shape[0]).astype(np.intp)
+    excluded = query_groups[:, None] == point_groups[None, :]
+    for k in (1, 23):
+        plain = ours(metric, queries, points, k)
+        assert_same(plain, reference(metric, queries, points, k), k)
+        grouped = ours(
+            metric, queries, points, k, query_groups=query_groups, point_groups=point_groups
+        )
+        assert_same(grouped, reference(metric, queries, points, k, excluded), k)
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "manhattan", "chebyshev"])
