@@ -20,12 +20,14 @@ Either way a pool started later forks its workers from that server
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from multiprocessing import connection, forkserver, resource_tracker, util
 from typing import Any, NoReturn
@@ -143,6 +145,8 @@ def fork_forkserver(preload: Sequence[str]) -> bool:
         importlib.import_module(name)
     if not _single_threaded():  # the imports started threads (a BLAS thread count set)
         return False
+    if not _flushed():
+        return False
     server: Any = forkserver._forkserver  # its private state: see the docstring
     with server._lock:
         if server._forkserver_pid is not None:
@@ -155,8 +159,6 @@ def fork_forkserver(preload: Sequence[str]) -> bool:
             listener.listen()
             alive_r, alive_w = os.pipe()  # the server exits at EOF: every client gone
             try:
-                sys.stdout.flush()  # else the server would hold a copy of what is buffered
-                sys.stderr.flush()
                 pid = os.fork()
                 if pid == 0:
                     _serve(listener.fileno(), alive_r, alive_w, modules)
@@ -172,20 +174,46 @@ def fork_forkserver(preload: Sequence[str]) -> bool:
     return True
 
 
+def _flushed() -> bool:
+    """Whether both standard streams hold nothing buffered: else the server would hold a
+    copy of it too. A stream that is closed, or cannot be flushed, means no fork."""
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _serve(listener_fd: int, alive_r: int, alive_w: int, modules: list[str]) -> NoReturn:
     """The forked server: multiprocessing's server loop, then out without this process's
-    exit handlers (they are its parent's)."""
+    exit handlers (they are its parent's).
+
+    The server starts as an exec'd one would: a fresh lock for multiprocessing's
+    bookkeeping of its server (the parent's was held at the fork, and a task that
+    starts a forkserver process of its own would wait on it forever), no Python
+    signal handlers, SIGINT ignored. Like an exec'd server it keeps the command's
+    standard streams; it also keeps the other descriptors the command had open,
+    which it and its workers hold no longer than the command lives.
+    """
     code = 1
     try:
+        forkserver._forkserver._lock = threading.Lock()  # type: ignore[attr-defined]
         os.close(alive_w)
         signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: a Ctrl-C now is the server's too
         for signum in signal.valid_signals():  # the parent's Python handlers are not ours
-            if callable(signal.getsignal(signum)):
+            if signum != signal.SIGINT and callable(signal.getsignal(signum)):
                 signal.signal(signum, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as the server does, from now on
         forkserver.main(listener_fd, alive_r, modules)
     except SystemExit:  # the server's way out once every client has gone
         code = 0
+    except BaseException:  # as an exec'd server's interpreter would, say why on stderr
+        with contextlib.suppress(BaseException):
+            sys.excepthook(*sys.exc_info())
+            if sys.stderr is not None:
+                sys.stderr.flush()
     finally:
         os._exit(code)
 

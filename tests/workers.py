@@ -204,9 +204,17 @@ def kept_after_free(first_mib: int = 24, then_mib: int = 20) -> float:
 
 
 def what_it_inherited() -> dict[str, Any]:
-    """Where this worker forked from, and the signal handlers and frozen objects it has."""
+    """Where this worker forked from, the signal handlers and frozen objects it has, and
+    whether it could start a forkserver process of its own (the server's lock is free)."""
+    from multiprocessing import forkserver
+
+    lock = forkserver._forkserver._lock  # type: ignore[attr-defined]
+    free = lock.acquire(blocking=False)
+    if free:
+        lock.release()
     return {
         "parent": os.getppid(),
         "sigterm_default": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
         "frozen": gc.get_freeze_count(),
+        "server_lock_free": free,
     }

@@ -74,6 +74,7 @@ def test_the_server_is_a_fork_of_the_caller_and_workers_fork_from_it() -> None:
         assert seen["parent"] == seen["server"]  # the pool's worker came from it
         assert seen["sigterm_default"]  # not the caller's handler
         assert seen["frozen"] > 10_000  # the server froze what it shares with the workers
+        assert seen["server_lock_free"]  # a task may start forkserver processes of its own
         assert first == "buffered\n"  # written once, by the caller, not again by the server
         proc.communicate("\n")
     assert proc.returncode == 0
@@ -86,6 +87,48 @@ def test_a_caller_killed_outright_leaves_no_server() -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     assert _gone(server)
+
+
+NO_STDOUT = """
+import json, sys
+from multiprocessing import forkserver
+from pipeline.prestart import fork_forkserver, leave_arithmetic_to_workers
+
+leave_arithmetic_to_workers()
+sys.stdout = None  # as when the command's standard output is closed
+started = fork_forkserver(["tests.workers"])
+print(json.dumps([started, forkserver._forkserver._forkserver_pid is not None]), file=sys.stderr)
+"""
+
+
+def test_a_closed_standard_output_still_forks() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", NO_STDOUT], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stderr.splitlines()[-1]) == [True, True]
+
+
+FAILING_SERVER = """
+from multiprocessing import forkserver
+from pipeline.prestart import fork_forkserver, leave_arithmetic_to_workers
+
+def broken(listener_fd, alive_r, preload, main_path=None, sys_path=None):
+    raise RuntimeError("the server could not serve")
+
+leave_arithmetic_to_workers()
+
+forkserver.main = broken
+print(fork_forkserver(["tests.workers"]))
+"""
+
+
+def test_a_server_that_fails_says_why() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FAILING_SERVER], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert done.stdout == "True\n"  # forked: the failure is the server's alone
+    assert "RuntimeError: the server could not serve" in done.stderr
 
 
 OTHER_THREAD = """
