@@ -478,7 +478,10 @@ async def _watched(
 
 
 def _print_leaderboard(result: TuningResult, top: int) -> None:
-    """A rich table on a terminal; aligned plain text to a file or a pipe (rich unloaded)."""
+    """A rich table on a terminal; aligned plain text to a file or a pipe (rich unloaded);
+    nothing when standard output is closed (the files asked for still hold the results)."""
+    if sys.stdout is None:
+        return
     if plainly_not_a_terminal(sys.stdout):
         sys.stdout.write(result.plain_table(top))
         sys.stdout.flush()
@@ -735,6 +738,11 @@ def _prepare_workers(args: argparse.Namespace) -> None:
 
 
 def _predict_command(args: argparse.Namespace) -> int:
+    if args.out is None and sys.stdout is None:
+        raise InputError(
+            "predict: standard output is closed, and the predictions go there without --out; "
+            "give --out FILE"
+        )
     _refuse_one_file_twice(
         {"MODEL": args.model, "DATA": args.data}, {"--out": args.out, "--events": args.events}
     )

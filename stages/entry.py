@@ -65,8 +65,9 @@ def _leave(status: int) -> NoReturn:
         sys.exit(status)
     atexit._run_exitfuncs()
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: closed when the command started
+                stream.flush()
     except (OSError, ValueError):
         sys.exit(status)
     os._exit(status)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -194,3 +196,35 @@ async def test_the_results_json_keeps_labels_that_look_like_its_own_layout() -> 
     assert document == json.loads(json.dumps(result.to_dict()))
     assert len(document["candidates"]) == 2
     assert sum(line.startswith('    {"rank"') for line in text.splitlines()) == 2
+
+
+def _closed_stdout(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """The command as a process whose standard output is closed (``>&-``)."""
+    command = [sys.executable, "-m", "pipeline", *arguments]
+    return subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", *command],
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_closed_standard_output_costs_no_result(tmp_path: Path, data_file: Path) -> None:
+    out = tmp_path / "results.json"
+    done = _closed_stdout(*RUN, str(data_file), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads(out.read_text())["candidates"]
+
+
+def test_predictions_to_a_closed_standard_output_are_refused(
+    tmp_path: Path, data_file: Path
+) -> None:
+    model = tmp_path / "model"
+    assert main([*RUN, str(data_file), "--save-model", str(model)]) == 0
+    done = _closed_stdout("predict", str(model), str(data_file))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: predict: standard output is closed, and the predictions go there without "
+        "--out; give --out FILE"
+    ]
