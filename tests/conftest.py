@@ -10,8 +10,15 @@ from collections.abc import Iterator
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import pytest
+from hypothesis import settings
 
 from tests.leaks import segments, wait_until_gone
+
+# The property tests draw the same examples on every run, so a failure on a fresh
+# machine is the code's and reproduces; HYPOTHESIS_PROFILE=explore draws new ones.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(autouse=True)
