@@ -116,7 +116,6 @@ def broken(listener_fd, alive_r, preload, main_path=None, sys_path=None):
     raise RuntimeError("the server could not serve")
 
 leave_arithmetic_to_workers()
-
 forkserver.main = broken
 print(fork_forkserver(["tests.workers"]))
 """
