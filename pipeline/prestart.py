@@ -9,6 +9,7 @@ sixth of a second of CPU. A command line has two ways to start it ahead:
   anyway) and fork the server from itself, still single-threaded, so that
   nothing is imported twice. On two cores the command's processes are
   CPU-bound while it starts, and the duplicate imports were a quarter of it.
+  multiprocessing's resource tracker is forked the same way, not exec'd.
 - :func:`prestart_forkserver`: start multiprocessing's own server first
   thing, so that its imports overlap the command line's. Where forking is
   not safe (another thread running, a platform other than Linux, a
@@ -21,6 +22,7 @@ Either way a pool started later forks its workers from that server
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import multiprocessing
 import os
@@ -170,8 +172,96 @@ def fork_forkserver(preload: Sequence[str]) -> bool:
         server._forkserver_address = address
         server._forkserver_alive_fd = alive_w
         server._forkserver_pid = pid
-    resource_tracker.ensure_running()  # as the pool would, now that nothing is forked
+    _fork_resource_tracker()  # as the pool would start one, now that nothing is forked
     return True
+
+
+def _knows_the_tracker() -> bool:
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    code = getattr(getattr(resource_tracker, "main", None), "__code__", None)
+    return (
+        code is not None
+        and code.co_varnames[: code.co_argcount] == ("fd",)
+        and all(hasattr(tracker, name) for name in ("_lock", "_fd", "_pid"))
+    )
+
+
+def _fork_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker as a fork of this process, where
+    that is safe; else as multiprocessing starts it, exec'd.
+
+    The tracker is multiprocessing's own loop (``resource_tracker.main``), run
+    as an exec'd one would: a process of its own with the command's standard
+    streams and its read end of the pipe, no other descriptor, no Python signal
+    handler, SIGINT and SIGTERM blocked until it ignores them. An exec'd
+    interpreter would first spend some 35 ms of CPU starting up, on the core
+    the command's own start-up and the workers share. Only multiprocessing's
+    bookkeeping of the running tracker is written to here (its pipe and pid),
+    as its own ``ensure_running`` would after starting one.
+    """
+    if not (sys.platform.startswith("linux") and _single_threaded() and _knows_the_tracker()):
+        resource_tracker.ensure_running()
+        return
+    tracker: Any = resource_tracker._resource_tracker  # its private state: see above
+    with tracker._lock:
+        if tracker._fd is not None:
+            return
+        reader, writer = os.pipe()
+        try:
+            # As multiprocessing does (bpo-33613): a signal before the tracker
+            # ignores them would kill it.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, _TRACKER_IGNORES)
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    _track(reader)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        except BaseException:
+            os.close(writer)
+            raise
+        finally:
+            os.close(reader)
+        tracker._fd, tracker._pid = writer, pid
+
+
+_TRACKER_IGNORES = {signal.SIGINT, signal.SIGTERM}
+"""What the tracker's loop ignores once it starts (multiprocessing's own list)."""
+
+
+def _track(reader: int) -> NoReturn:
+    """The forked tracker: multiprocessing's loop, then out without the parent's exit
+    handlers; what this process holds stays out of its garbage collections."""
+    code = 1
+    try:
+        gc.freeze()  # the parent's objects, and their descriptors, are not this one's to close
+        os.closerange(3, reader)
+        os.closerange(reader + 1, os.sysconf("SC_OPEN_MAX"))
+        _drop_signal_handlers()
+        resource_tracker.main(reader)
+        code = 0
+    except SystemExit as done:  # 3.13's loop exits with a status: 1 after a leak
+        code = done.code if isinstance(done.code, int) else 1
+    except BaseException:  # as an exec'd tracker's interpreter would, say why on stderr
+        _print_traceback()
+    finally:
+        os._exit(code)
+
+
+def _drop_signal_handlers() -> None:
+    """The parent's Python signal handlers and wakeup descriptor gone, as in a fresh
+    interpreter; SIGINT is left to the caller, which ignores it first."""
+    signal.set_wakeup_fd(-1)
+    for signum in signal.valid_signals():
+        if signum != signal.SIGINT and callable(signal.getsignal(signum)):
+            signal.signal(signum, signal.SIG_DFL)
+
+
+def _print_traceback() -> None:
+    with contextlib.suppress(BaseException):
+        sys.excepthook(*sys.exc_info())
+        if sys.stderr is not None:
+            sys.stderr.flush()
 
 
 def _flushed() -> bool:
@@ -201,19 +291,13 @@ def _serve(listener_fd: int, alive_r: int, alive_w: int, modules: list[str]) -> 
     try:
         forkserver._forkserver._lock = threading.Lock()  # type: ignore[attr-defined]
         os.close(alive_w)
-        signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: a Ctrl-C now is the server's too
-        for signum in signal.valid_signals():  # the parent's Python handlers are not ours
-            if signum != signal.SIGINT and callable(signal.getsignal(signum)):
-                signal.signal(signum, signal.SIG_DFL)
+        _drop_signal_handlers()
         forkserver.main(listener_fd, alive_r, modules)
     except SystemExit:  # the server's way out once every client has gone
         code = 0
     except BaseException:  # as an exec'd server's interpreter would, say why on stderr
-        with contextlib.suppress(BaseException):
-            sys.excepthook(*sys.exc_info())
-            if sys.stderr is not None:
-                sys.stderr.flush()
+        _print_traceback()
     finally:
         os._exit(code)
 

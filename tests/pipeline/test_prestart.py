@@ -11,6 +11,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FORKED = """
 import json, signal, sys, multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 from pipeline.prestart import fork_forkserver, leave_arithmetic_to_workers
 
 signal.signal(signal.SIGTERM, lambda *_: None)  # a Python handler of the caller's own
@@ -32,7 +34,8 @@ server = forkserver._forkserver._forkserver_pid
 from tests import workers
 with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
     inherited = pool.submit(workers.what_it_inherited).result()
-print(json.dumps({"started": started, "server": server, **inherited}), flush=True)
+seen = {"started": started, "server": server, "tracker": resource_tracker._resource_tracker._pid}
+print(json.dumps({**seen, **inherited}), flush=True)
 sys.stdin.readline()  # the server lives while this process does
 """
 
@@ -81,12 +84,13 @@ def test_the_server_is_a_fork_of_the_caller_and_workers_fork_from_it() -> None:
     assert _gone(seen["server"]), "the server exits with its caller"
 
 
-def test_a_caller_killed_outright_leaves_no_server() -> None:
+def test_a_caller_killed_outright_leaves_no_server_and_no_tracker() -> None:
     proc, (_, second) = _run_until_told(FORKED)
-    server = json.loads(second)["server"]
+    seen = json.loads(second)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
-    assert _gone(server)
+    assert _gone(seen["server"])
+    assert _gone(seen["tracker"])
 
 
 NO_STDOUT = """
@@ -199,3 +203,99 @@ def test_the_command_line_forks_its_server() -> None:
         [sys.executable, "-c", ENTRY], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert json.loads(done.stdout) == [True, True]
+
+
+TRACKED = """
+import json, os, sys
+from multiprocessing import resource_tracker, shared_memory
+from pipeline.prestart import fork_forkserver, leave_arithmetic_to_workers
+
+leave_arithmetic_to_workers()
+started = fork_forkserver(["tests.workers"])
+tracker = resource_tracker._resource_tracker._pid
+segment = shared_memory.SharedMemory(create=True, size=4096)  # told to the tracker
+print(json.dumps({"started": started, "tracker": tracker, "segment": segment.name}))
+print(flush=True)
+sys.stdin.readline()
+os._exit(0)  # the segment never unlinked: the tracker's to clean up
+"""
+
+
+def _signal_masks(pid: int) -> dict[str, int]:
+    """The process's ignored and blocked signals, as /proc gives them."""
+    masks = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("SigIgn", "SigBlk"):
+            masks[name] = int(value, 16)
+    return masks
+
+
+def _has(mask: int, signum: int) -> bool:
+    return bool(mask >> (signum - 1) & 1)
+
+
+def _descriptors(pid: int) -> set[int]:
+    return {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+
+
+def _eventually(condition: Callable[[], bool]) -> bool:
+    """Whether ``condition`` holds within 30 s: a forked child sets itself up after the
+    fork returns in its parent."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_the_resource_tracker_is_a_fork_holding_only_its_pipe_and_cleans_up() -> None:
+    proc, (first, _) = _run_until_told(TRACKED)
+    with proc:
+        seen = json.loads(first)
+        tracker = psutil.Process(seen["tracker"])
+        caller = psutil.Process(proc.pid)
+        assert seen["started"] is True
+        assert tracker.ppid() == proc.pid
+        assert tracker.cmdline() == caller.cmdline()  # forked, not exec'd
+        assert tracker.num_threads() == 1
+        # Its pipe and standard error: the caller's other descriptors (the server's
+        # listener and pipe among them) would keep the server alive after the caller.
+        assert _eventually(lambda: len(_descriptors(tracker.pid) - {0, 1, 2}) == 1)
+        assert 2 in _descriptors(tracker.pid)
+        ignores = (signal.SIGINT, signal.SIGTERM)
+        assert _eventually(
+            lambda: all(_has(_signal_masks(tracker.pid)["SigIgn"], s) for s in ignores)
+        )
+        assert not any(_has(_signal_masks(tracker.pid)["SigBlk"], s) for s in ignores)
+        assert (Path("/dev/shm") / seen["segment"]).exists()
+        proc.communicate("\n")
+    assert proc.returncode == 0
+    assert _gone(seen["tracker"]), "the tracker exits with its caller"
+    assert not (Path("/dev/shm") / seen["segment"]).exists()  # unlinked by the tracker
+
+
+EXEC_TRACKER = """
+import json, sys, threading
+from multiprocessing import resource_tracker
+from pipeline.prestart import _fork_resource_tracker
+
+stop = threading.Event()
+threading.Thread(target=stop.wait).start()
+_fork_resource_tracker()  # another thread: multiprocessing's own, exec'd
+stop.set()
+print(json.dumps(resource_tracker._resource_tracker._pid))
+print(flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_caller_with_another_thread_gets_an_execd_tracker() -> None:
+    proc, (first, _) = _run_until_told(EXEC_TRACKER)
+    with proc:
+        tracker = psutil.Process(json.loads(first))
+        assert tracker.ppid() == proc.pid
+        assert "resource_tracker" in " ".join(tracker.cmdline())
+        proc.communicate("\n")
+    assert _gone(tracker.pid)
