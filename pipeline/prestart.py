@@ -235,6 +235,7 @@ def _track(reader: int) -> NoReturn:
     code = 1
     try:
         gc.freeze()  # the parent's objects, and their descriptors, are not this one's to close
+        gc.enable()  # as in an exec'd tracker, whatever the caller chose
         os.closerange(3, reader)
         os.closerange(reader + 1, os.sysconf("SC_OPEN_MAX"))
         _drop_signal_handlers()
@@ -282,14 +283,16 @@ def _serve(listener_fd: int, alive_r: int, alive_w: int, modules: list[str]) -> 
 
     The server starts as an exec'd one would: a fresh lock for multiprocessing's
     bookkeeping of its server (the parent's was held at the fork, and a task that
-    starts a forkserver process of its own would wait on it forever), no Python
-    signal handlers, SIGINT ignored. Like an exec'd server it keeps the command's
-    standard streams; it also keeps the other descriptors the command had open,
-    which it and its workers hold no longer than the command lives.
+    starts a forkserver process of its own would wait on it forever), garbage
+    collection on, no Python signal handlers, SIGINT ignored. Like an exec'd
+    server it keeps the command's standard streams; it also keeps the other
+    descriptors the command had open, which it and its workers hold no longer
+    than the command lives.
     """
     code = 1
     try:
         forkserver._forkserver._lock = threading.Lock()  # type: ignore[attr-defined]
+        gc.enable()  # as in an exec'd server (and so in its workers), whatever the caller chose
         os.close(alive_w)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: a Ctrl-C now is the server's too
         _drop_signal_handlers()

@@ -204,8 +204,9 @@ def kept_after_free(first_mib: int = 24, then_mib: int = 20) -> float:
 
 
 def what_it_inherited() -> dict[str, Any]:
-    """Where this worker forked from, the signal handlers and frozen objects it has, and
-    whether it could start a forkserver process of its own (the server's lock is free)."""
+    """Where this worker forked from, the signal handlers and frozen objects it has, whether
+    it collects garbage, and whether it could start a forkserver process of its own (the
+    server's lock is free)."""
     from multiprocessing import forkserver
 
     lock = forkserver._forkserver._lock  # type: ignore[attr-defined]
@@ -216,5 +217,6 @@ def what_it_inherited() -> dict[str, Any]:
         "parent": os.getppid(),
         "sigterm_default": signal.getsignal(signal.SIGTERM) == signal.SIG_DFL,
         "frozen": gc.get_freeze_count(),
+        "collecting": gc.isenabled(),
         "server_lock_free": free,
     }

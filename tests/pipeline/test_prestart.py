@@ -20,12 +20,13 @@ import psutil
 ROOT = Path(__file__).resolve().parents[2]
 
 FORKED = """
-import json, signal, sys, multiprocessing
+import gc, json, signal, sys, multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver, resource_tracker
 from pipeline.prestart import fork_forkserver, leave_arithmetic_to_workers
 
 signal.signal(signal.SIGTERM, lambda *_: None)  # a Python handler of the caller's own
+gc.disable()  # as the command line has it while importing
 leave_arithmetic_to_workers()
 print("buffered", end="")  # a pipe: held in the buffer when the server is forked
 started = fork_forkserver(["tests.workers"])
@@ -77,6 +78,7 @@ def test_the_server_is_a_fork_of_the_caller_and_workers_fork_from_it() -> None:
         assert seen["parent"] == seen["server"]  # the pool's worker came from it
         assert seen["sigterm_default"]  # not the caller's handler
         assert seen["frozen"] > 10_000  # the server froze what it shares with the workers
+        assert seen["collecting"]  # as a worker of an exec'd server does
         assert seen["server_lock_free"]  # a task may start forkserver processes of its own
         assert first == "buffered\n"  # written once, by the caller, not again by the server
         proc.communicate("\n")
@@ -178,7 +180,7 @@ def test_threads_started_by_the_imports_stop_the_fork() -> None:
 
 
 ENTRY = """
-import json, sys
+import gc, json, sys
 import psutil
 from pipeline.prestart import leave_arithmetic_to_workers
 leave_arithmetic_to_workers()  # as the entry does first, before NumPy is imported
@@ -188,7 +190,8 @@ from multiprocessing import forkserver
 def command_line():
     server = psutil.Process(forkserver._forkserver._forkserver_pid)
     print(json.dumps([server.ppid() == psutil.Process().pid,
-                      server.cmdline() == psutil.Process().cmdline()]), flush=True)
+                      server.cmdline() == psutil.Process().cmdline(),
+                      gc.isenabled(), gc.get_freeze_count() > 10_000]), flush=True)
     return 0
 
 stages.cli.main = command_line
@@ -202,7 +205,8 @@ def test_the_command_line_forks_its_server() -> None:
     done = subprocess.run(
         [sys.executable, "-c", ENTRY], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert json.loads(done.stdout) == [True, True]
+    # collections back on, and what the command line imported frozen out of them
+    assert json.loads(done.stdout) == [True, True, True, True]
 
 
 TRACKED = """
