@@ -292,6 +292,10 @@ def _serve(listener_fd: int, alive_r: int, alive_w: int, modules: list[str]) -> 
     code = 1
     try:
         forkserver._forkserver._lock = threading.Lock()  # type: ignore[attr-defined]
+        # What it inherited is frozen first, as its last preload freezes what it imports
+        # (see pipeline.forkserver_frozen): the command imports with collection off, and
+        # the first collection here would walk all of it, copying every page it wrote to.
+        gc.freeze()
         gc.enable()  # as in an exec'd server (and so in its workers), whatever the caller chose
         os.close(alive_w)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: a Ctrl-C now is the server's too

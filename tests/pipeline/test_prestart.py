@@ -95,6 +95,41 @@ def test_a_caller_killed_outright_leaves_no_server_and_no_tracker() -> None:
     assert _gone(seen["tracker"])
 
 
+MADE_WITH_COLLECTION_OFF = 400_000
+"""Empty lists the caller makes while collection is off, as the command line's imports
+do: some 27 MiB of tracked objects, all of them in the youngest generation."""
+
+UNCOLLECTED = f"""
+import gc, json, multiprocessing, sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
+from pipeline.prestart import fork_forkserver, leave_arithmetic_to_workers
+
+gc.disable()
+leave_arithmetic_to_workers()
+made = [[] for _ in range({MADE_WITH_COLLECTION_OFF})]
+print(fork_forkserver(["tests.workers"]), flush=True)
+from tests import workers
+with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+    pool.submit(workers.what_it_inherited).result()  # the server has imported its preload
+print(json.dumps({{"server": forkserver._forkserver._forkserver_pid}}), flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_the_server_leaves_what_it_inherited_out_of_its_collections() -> None:
+    """A collection that walked the caller's objects would write to each of their pages
+    and so copy them into the server: its own memory would hold them all."""
+    proc, (forked, second) = _run_until_told(UNCOLLECTED)
+    assert forked == "True\n"
+    with proc:
+        server = psutil.Process(json.loads(second)["server"])
+        own = server.memory_full_info().uss
+        proc.communicate("\n")
+    made = MADE_WITH_COLLECTION_OFF * (sys.getsizeof([]) + 16)  # with the collector's header
+    assert own < made / 2, f"the server copied {own / 2**20:.1f} MiB of its caller's pages"
+
+
 NO_STDOUT = """
 import json, sys
 from multiprocessing import forkserver
