@@ -30,7 +30,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from multiprocessing import connection, forkserver, resource_tracker, util
 from typing import Any, NoReturn
 
@@ -161,9 +161,10 @@ def fork_forkserver(preload: Sequence[str]) -> bool:
             listener.listen()
             alive_r, alive_w = os.pipe()  # the server exits at EOF: every client gone
             try:
-                pid = os.fork()
-                if pid == 0:
-                    _serve(listener.fileno(), alive_r, alive_w, modules)
+                with _signals_held() as mask:
+                    pid = os.fork()
+                    if pid == 0:
+                        _serve(listener.fileno(), alive_r, alive_w, modules, mask)
             except BaseException:
                 os.close(alive_w)
                 raise
@@ -199,7 +200,8 @@ def _fork_resource_tracker() -> None:
     bookkeeping of the running tracker is written to here (its pipe and pid),
     as its own ``ensure_running`` would after starting one.
     """
-    if not (sys.platform.startswith("linux") and _single_threaded() and _knows_the_tracker()):
+    safe = sys.platform.startswith("linux") and _single_threaded() and _knows_the_tracker()
+    if not (safe and _flushed()):
         resource_tracker.ensure_running()
         return
     tracker: Any = resource_tracker._resource_tracker  # its private state: see above
@@ -208,15 +210,12 @@ def _fork_resource_tracker() -> None:
             return
         reader, writer = os.pipe()
         try:
-            # As multiprocessing does (bpo-33613): a signal before the tracker
-            # ignores them would kill it.
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, _TRACKER_IGNORES)
-            try:
+            with _signals_held() as mask:
                 pid = os.fork()
                 if pid == 0:
-                    _track(reader)
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                    # As multiprocessing does (bpo-33613): these stay blocked until the
+                    # tracker's loop ignores them, since one before would kill it.
+                    _track(reader, mask | _TRACKER_IGNORES)
         except BaseException:
             os.close(writer)
             raise
@@ -229,16 +228,18 @@ _TRACKER_IGNORES = {signal.SIGINT, signal.SIGTERM}
 """What the tracker's loop ignores once it starts (multiprocessing's own list)."""
 
 
-def _track(reader: int) -> NoReturn:
-    """The forked tracker: multiprocessing's loop, then out without the parent's exit
-    handlers; what this process holds stays out of its garbage collections."""
+def _track(reader: int, mask: Iterable[int]) -> NoReturn:
+    """The forked tracker: multiprocessing's loop, with the signal ``mask`` once the
+    parent's handlers are gone, then out without the parent's exit handlers; what this
+    process holds stays out of its garbage collections."""
     code = 1
     try:
         gc.freeze()  # the parent's objects, and their descriptors, are not this one's to close
         gc.enable()  # as in an exec'd tracker, whatever the caller chose
         os.closerange(3, reader)
-        os.closerange(reader + 1, os.sysconf("SC_OPEN_MAX"))
+        os.closerange(max(3, reader + 1), os.sysconf("SC_OPEN_MAX"))  # 0-2 kept, if one is it
         _drop_signal_handlers()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         resource_tracker.main(reader)
         code = 0
     except SystemExit as done:  # 3.13's loop exits with a status: 1 after a leak
@@ -247,6 +248,22 @@ def _track(reader: int) -> NoReturn:
         _print_traceback()
     finally:
         os._exit(code)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[set[int | signal.Signals]]:
+    """Every signal held back while this process forks; the mask it had is yielded.
+
+    Until a child has dropped the Python handlers it inherited, a signal would
+    run its parent's handler in it (a KeyboardInterrupt out of its set-up, say).
+    Held, the signal waits for the child's own handlers or the defaults, as
+    for a fresh interpreter; the child sets its mask once they are in place.
+    """
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        yield before
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _drop_signal_handlers() -> None:
@@ -277,7 +294,9 @@ def _flushed() -> bool:
     return True
 
 
-def _serve(listener_fd: int, alive_r: int, alive_w: int, modules: list[str]) -> NoReturn:
+def _serve(
+    listener_fd: int, alive_r: int, alive_w: int, modules: list[str], mask: Iterable[int]
+) -> NoReturn:
     """The forked server: multiprocessing's server loop, then out without this process's
     exit handlers (they are its parent's).
 
@@ -300,6 +319,7 @@ def _serve(listener_fd: int, alive_r: int, alive_w: int, modules: list[str]) -> 
         os.close(alive_w)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # first: a Ctrl-C now is the server's too
         _drop_signal_handlers()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # the caller's, as an exec'd server has
         forkserver.main(listener_fd, alive_r, modules)
     except SystemExit:  # the server's way out once every client has gone
         code = 0

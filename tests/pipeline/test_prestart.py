@@ -304,15 +304,107 @@ def test_the_resource_tracker_is_a_fork_holding_only_its_pipe_and_cleans_up() ->
         assert _eventually(lambda: len(_descriptors(tracker.pid) - {0, 1, 2}) == 1)
         assert 2 in _descriptors(tracker.pid)
         ignores = (signal.SIGINT, signal.SIGTERM)
-        assert _eventually(
-            lambda: all(_has(_signal_masks(tracker.pid)["SigIgn"], s) for s in ignores)
-        )
-        assert not any(_has(_signal_masks(tracker.pid)["SigBlk"], s) for s in ignores)
+
+        def ignored_not_blocked() -> bool:  # the loop ignores them, then unblocks them
+            masks = _signal_masks(tracker.pid)
+            return all(_has(masks["SigIgn"], s) and not _has(masks["SigBlk"], s) for s in ignores)
+
+        assert _eventually(ignored_not_blocked)
         assert (Path("/dev/shm") / seen["segment"]).exists()
         proc.communicate("\n")
     assert proc.returncode == 0
     assert _gone(seen["tracker"]), "the tracker exits with its caller"
     assert not (Path("/dev/shm") / seen["segment"]).exists()  # unlinked by the tracker
+
+
+SIGNALLED_IN_SETUP = """
+import json, os, signal, sys, time
+from pipeline import prestart
+
+signal.signal(signal.SIGUSR1, lambda *_: None)  # in a child, it would keep the child alive
+drop = prestart._drop_signal_handlers
+
+def signalled_first():  # a signal that arrives as the child sets itself up
+    os.kill(os.getpid(), signal.SIGUSR1)
+    drop()
+
+prestart._drop_signal_handlers = signalled_first
+prestart.leave_arithmetic_to_workers()
+started = prestart.fork_forkserver(["tests.workers"])
+prestart._drop_signal_handlers = drop
+children = [prestart.forkserver._forkserver._forkserver_pid,
+            prestart.resource_tracker._resource_tracker._pid]
+
+def signal_that_ended(pid):  # None: still running after 30 s
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ended, status = os.waitpid(pid, os.WNOHANG)
+        if ended:
+            return os.WTERMSIG(status) if os.WIFSIGNALED(status) else -1
+        time.sleep(0.01)
+    return None
+
+ends = [signal_that_ended(pid) for pid in children]
+print(json.dumps({"started": started, "ends": ends}))
+print(flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_signal_as_a_child_sets_up_meets_its_defaults_not_the_callers_handler() -> None:
+    """The server and the tracker each get a signal before they drop the handlers they
+    inherited: it waits, and then takes its default action (SIGUSR1's ends the process),
+    as in a fresh interpreter, instead of running the caller's Python handler there."""
+    proc, (first, _) = _run_until_told(SIGNALLED_IN_SETUP)
+    with proc:
+        seen = json.loads(first)
+        proc.communicate("\n")
+    assert seen["started"] is True
+    assert seen["ends"] == [signal.SIGUSR1, signal.SIGUSR1]
+
+
+NO_STDIN_THEN_TRACKED = """
+import json, os, sys, time
+from multiprocessing import resource_tracker
+from pipeline.prestart import _fork_resource_tracker
+
+os.close(0)  # started without standard input: the tracker's pipe is 0 and 3
+sys.stdin = None
+_fork_resource_tracker()
+print(json.dumps(resource_tracker._resource_tracker._pid))
+print(flush=True)
+time.sleep(60)  # until the test ends it
+"""
+
+
+def test_a_tracker_reading_descriptor_0_keeps_standard_error() -> None:
+    proc, (first, _) = _run_until_told(NO_STDIN_THEN_TRACKED)
+    with proc:
+        tracker = json.loads(first)
+        try:
+            assert _eventually(lambda: _descriptors(tracker) == {0, 1, 2})
+        finally:
+            proc.kill()
+    assert _gone(tracker), "the tracker exits with its caller"
+
+
+BUFFERED_THEN_TRACKED = """
+import sys
+from pipeline.prestart import _fork_resource_tracker
+
+print("written", end="")  # a pipe: held in the buffer when the tracker is forked
+_fork_resource_tracker()
+print(" once")
+print(flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_output_buffered_when_the_tracker_forks_is_written_once() -> None:
+    proc, (first, second) = _run_until_told(BUFFERED_THEN_TRACKED)
+    with proc:
+        rest, _ = proc.communicate("\n")  # to the end: the tracker holds standard output too
+    assert first + second + rest == "written once\n\n"
 
 
 EXEC_TRACKER = """
