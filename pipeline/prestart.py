@@ -237,7 +237,7 @@ def _track(reader: int, mask: Iterable[int]) -> NoReturn:
         gc.freeze()  # the parent's objects, and their descriptors, are not this one's to close
         gc.enable()  # as in an exec'd tracker, whatever the caller chose
         os.closerange(3, reader)
-        os.closerange(max(3, reader + 1), os.sysconf("SC_OPEN_MAX"))  # 0-2 kept, if one is it
+        os.closerange(max(3, reader + 1), os.sysconf("SC_OPEN_MAX"))  # 0-2 stay, even as its pipe
         _drop_signal_handlers()
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         resource_tracker.main(reader)
